@@ -1,0 +1,440 @@
+//! The machinery shared by the header-driven text formats (rwcut, whitespace tables, CSV/TSV):
+//! splitting a line into fields, and turning fields into a [`Flow`] through the column roles.
+
+use super::batch::{BatchBuilder, Flow};
+use super::columns::{map_header, Role};
+use super::fields::{
+    parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp,
+    TimeContext,
+};
+use super::{FieldError, LineParser, Outcome};
+
+/// How a line splits into fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// A single separator byte; fields are trimmed of blanks (rwcut pads its columns).
+    /// With `quotes`, RFC 4180 double quotes are honoured (CSV).
+    Char { sep: u8, quotes: bool },
+    /// Runs of spaces and tabs (the SEI seed's tables).
+    Whitespace,
+}
+
+impl Split {
+    /// Splits `line` into `ranges` (start, end) of `base`, where `base` is `line` itself or, for a
+    /// quoted CSV line, `scratch` holding the unquoted text. Returns true when `scratch` is used.
+    pub fn split(
+        &self,
+        line: &[u8],
+        scratch: &mut Vec<u8>,
+        ranges: &mut Vec<(usize, usize)>,
+    ) -> bool {
+        ranges.clear();
+        match *self {
+            Split::Whitespace => {
+                let mut i = 0;
+                let n = line.len();
+                while i < n {
+                    while i < n && (line[i] == b' ' || line[i] == b'\t') {
+                        i += 1;
+                    }
+                    if i == n {
+                        break;
+                    }
+                    let start = i;
+                    while i < n && line[i] != b' ' && line[i] != b'\t' {
+                        i += 1;
+                    }
+                    ranges.push((start, i));
+                }
+                false
+            }
+            Split::Char { sep, quotes } => {
+                if quotes && memchr::memchr(b'"', line).is_some() {
+                    split_quoted(line, sep, scratch, ranges);
+                    return true;
+                }
+                let mut start = 0;
+                for p in memchr::memchr_iter(sep, line) {
+                    ranges.push(trim(line, start, p));
+                    start = p + 1;
+                }
+                ranges.push(trim(line, start, line.len()));
+                false
+            }
+        }
+    }
+}
+
+#[inline]
+fn trim(line: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
+    while s < e && (line[s] == b' ' || line[s] == b'\t') {
+        s += 1;
+    }
+    while e > s && (line[e - 1] == b' ' || line[e - 1] == b'\t') {
+        e -= 1;
+    }
+    (s, e)
+}
+
+fn split_quoted(line: &[u8], sep: u8, out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) {
+    out.clear();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && line[i] == b' ' {
+            i += 1;
+        }
+        let start = out.len();
+        if i < n && line[i] == b'"' {
+            i += 1;
+            while i < n {
+                if line[i] == b'"' {
+                    if i + 1 < n && line[i + 1] == b'"' {
+                        out.push(b'"');
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                out.push(line[i]);
+                i += 1;
+            }
+            while i < n && line[i] != sep {
+                i += 1;
+            }
+            ranges.push((start, out.len()));
+        } else {
+            let s = i;
+            while i < n && line[i] != sep {
+                i += 1;
+            }
+            let (a, b) = trim(line, s, i);
+            out.extend_from_slice(&line[a..b]);
+            ranges.push((start, out.len()));
+        }
+        if i >= n {
+            break;
+        }
+        i += 1; // the separator
+        if i == n {
+            ranges.push((out.len(), out.len()));
+            break;
+        }
+    }
+}
+
+/// Field positions of each role, resolved once per input.
+#[derive(Debug, Clone, Default)]
+struct RowMap {
+    stime: Option<usize>,
+    etime: Option<usize>,
+    duration: Option<usize>,
+    sip: usize,
+    dip: usize,
+    sport: Option<usize>,
+    dport: Option<usize>,
+    proto: Option<usize>,
+    packets: Option<usize>,
+    bytes: Option<usize>,
+    flags: Option<usize>,
+    itype: Option<usize>,
+    icode: Option<usize>,
+    /// (field position, local extra index)
+    extras: Vec<(usize, usize)>,
+}
+
+/// A header-driven delimited text parser. The rwcut, table and CSV formats each configure one.
+pub struct Delimited {
+    format: &'static str,
+    split: Split,
+    names: Vec<String>,
+    map: RowMap,
+    extras: Vec<String>,
+    /// The header line (trimmed) so that repeated headers (concatenated files) are skipped.
+    header: Option<Vec<u8>>,
+    /// A column that may be missing from a row one field short (FLAGS on the seed's UDP rows).
+    optional: Option<usize>,
+    time: TimeContext,
+}
+
+impl Delimited {
+    /// Builds a parser for columns `names`. `header` is the header line when the input has one.
+    pub fn new(
+        format: &'static str,
+        split: Split,
+        names: Vec<String>,
+        header: Option<Vec<u8>>,
+        time: TimeContext,
+    ) -> Result<Self, String> {
+        let roles = map_header(&names)?;
+        let pos = |r: Role| roles.iter().position(|&x| x == r);
+        let sip = pos(Role::Sip).ok_or_else(|| missing_address("source", &names))?;
+        let dip = pos(Role::Dip).ok_or_else(|| missing_address("destination", &names))?;
+        let mut extras = Vec::new();
+        let mut extra_pos = Vec::new();
+        for (i, r) in roles.iter().enumerate() {
+            if *r == Role::Extra && !names[i].trim().is_empty() {
+                extra_pos.push((i, extras.len()));
+                extras.push(crate::schema::extra_column_name(&names[i]));
+            }
+        }
+        if let Some(clash) = extras
+            .iter()
+            .find(|e| crate::schema::CORE_COLUMNS.contains(&e.as_str()))
+        {
+            return Err(format!(
+                "extra column '{clash}' has the name of a core flow column"
+            ));
+        }
+        let map = RowMap {
+            stime: pos(Role::Stime),
+            etime: pos(Role::Etime),
+            duration: pos(Role::Duration),
+            sip,
+            dip,
+            sport: pos(Role::Sport),
+            dport: pos(Role::Dport),
+            proto: pos(Role::Proto),
+            packets: pos(Role::Packets),
+            bytes: pos(Role::Bytes),
+            flags: pos(Role::Flags),
+            itype: pos(Role::IcmpType),
+            icode: pos(Role::IcmpCode),
+            extras: extra_pos,
+        };
+        Ok(Delimited {
+            format,
+            split,
+            names,
+            map,
+            extras,
+            header,
+            optional: None,
+            time,
+        })
+    }
+
+    /// Lets rows one field short omit the column at `pos` (stored as empty).
+    pub fn with_optional(mut self, pos: Option<usize>) -> Self {
+        self.optional = pos;
+        self
+    }
+
+    fn name(&self, i: usize) -> &str {
+        self.names.get(i).map(|s| s.trim()).unwrap_or("?")
+    }
+
+    fn flow(&self, f: &[&[u8]]) -> Result<Flow, FieldError> {
+        let m = &self.map;
+        let err = |i: usize, reason: String| FieldError {
+            column: self.name(i).to_string(),
+            reason,
+        };
+        let opt = |i: Option<usize>| i.map(|i| (i, f[i])).filter(|(_, v)| !v.is_empty());
+        let sip = parse_ip(f[m.sip]).map_err(|r| err(m.sip, r))?;
+        let dip = parse_ip(f[m.dip]).map_err(|r| err(m.dip, r))?;
+        let sport = opt(m.sport)
+            .map(|(i, v)| parse_port(v).map_err(|r| err(i, r)))
+            .transpose()?;
+        let mut dport = opt(m.dport)
+            .map(|(i, v)| parse_port(v).map_err(|r| err(i, r)))
+            .transpose()?;
+        let proto = opt(m.proto)
+            .map(|(i, v)| parse_proto(v).map_err(|r| err(i, r)))
+            .transpose()?;
+        let packets = opt(m.packets)
+            .map(|(i, v)| parse_count(v).map_err(|r| err(i, r)))
+            .transpose()?;
+        let bytes = opt(m.bytes)
+            .map(|(i, v)| parse_count(v).map_err(|r| err(i, r)))
+            .transpose()?;
+        // A flags column that is present but blank means "no flags set", not "unknown".
+        let flags = m
+            .flags
+            .map(|i| parse_flags(f[i]).map_err(|r| err(i, r)))
+            .transpose()?;
+        let stamp = |i: usize| {
+            parse_stamp(f[i])
+                .and_then(|s| self.time.resolve(s))
+                .map_err(|r| err(i, r))
+        };
+        let mut stime = opt(m.stime).map(|(i, _)| stamp(i)).transpose()?;
+        let mut etime = opt(m.etime).map(|(i, _)| stamp(i)).transpose()?;
+        let dur = opt(m.duration)
+            .map(|(i, v)| parse_seconds(v).map_err(|r| err(i, r)))
+            .transpose()?;
+        match (stime, etime, dur) {
+            (Some(s), None, Some(d)) => etime = Some(s + d),
+            (Some(s), None, None) => etime = Some(s),
+            (None, Some(e), Some(d)) => stime = Some(e - d),
+            _ => {}
+        }
+        if let (Some(s), Some(e)) = (stime, etime) {
+            if e < s {
+                let i = m.etime.or(m.duration).unwrap_or(m.sip);
+                return Err(err(i, "flow ends before it starts".into()));
+            }
+        }
+        // ICMP type and code travel in dPort (type*256+code), as SiLK stores them.
+        if matches!(proto, Some(1) | Some(58)) {
+            if let (Some((ti, t)), Some((ci, c))) = (opt(m.itype), opt(m.icode)) {
+                let t = parse_port(t)
+                    .ok()
+                    .filter(|&v| v < 256)
+                    .ok_or_else(|| err(ti, "bad ICMP type".into()))?;
+                let c = parse_port(c)
+                    .ok()
+                    .filter(|&v| v < 256)
+                    .ok_or_else(|| err(ci, "bad ICMP code".into()))?;
+                dport = Some(t * 256 + c);
+            }
+        }
+        Ok(Flow {
+            stime,
+            etime,
+            sip,
+            dip,
+            sport,
+            dport,
+            proto,
+            packets,
+            bytes,
+            flags,
+        })
+    }
+}
+
+fn missing_address(which: &str, names: &[String]) -> String {
+    format!(
+        "no {which} address column among [{}]; name the columns with --columns (aliases: see the README)",
+        names.iter().map(|s| s.trim()).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Per-thread scratch space for a parser.
+#[derive(Default)]
+pub struct Scratch {
+    pub unquoted: Vec<u8>,
+    pub ranges: Vec<(usize, usize)>,
+}
+
+impl LineParser for Delimited {
+    fn format(&self) -> &'static str {
+        self.format
+    }
+
+    fn extras(&self) -> &[String] {
+        &self.extras
+    }
+
+    fn parse_line(
+        &self,
+        line: &[u8],
+        out: &mut BatchBuilder,
+        scratch: &mut Scratch,
+    ) -> Result<Outcome, FieldError> {
+        if let Some(h) = &self.header {
+            if line.len() >= h.len() && trim_bytes(line) == h.as_slice() {
+                return Ok(Outcome::Skipped);
+            }
+        }
+        let Scratch { unquoted, ranges } = scratch;
+        let quoted = self.split.split(line, unquoted, ranges);
+        let base: &[u8] = if quoted { unquoted } else { line };
+        let n = self.names.len();
+        let mut got = ranges.len();
+        // rwcut ends every line with the separator unless --no-final-delimiter.
+        if got == n + 1 && ranges[n].0 == ranges[n].1 {
+            got = n;
+        }
+        let mut fields: [&[u8]; 64] = [&[]; 64];
+        if got == n && n <= 64 {
+            for (k, &(s, e)) in ranges[..n].iter().enumerate() {
+                fields[k] = &base[s..e];
+            }
+        } else if got + 1 == n && self.optional.is_some() {
+            let skip = self.optional.unwrap_or(0);
+            let mut src = 0;
+            for (k, slot) in fields[..n].iter_mut().enumerate() {
+                if k != skip {
+                    let (s, e) = ranges[src];
+                    *slot = &base[s..e];
+                    src += 1;
+                }
+            }
+        } else {
+            return Err(FieldError {
+                column: "line".into(),
+                reason: format!("{got} fields where the header has {n}"),
+            });
+        }
+        let flow = self.flow(&fields[..n])?;
+        out.push(&flow);
+        for &(pos, local) in &self.map.extras {
+            let v = fields[pos];
+            let text = std::str::from_utf8(v).map_err(|_| FieldError {
+                column: self.name(pos).to_string(),
+                reason: "undecodable bytes (not UTF-8)".into(),
+            })?;
+            out.extra(local, Some(text));
+        }
+        Ok(Outcome::Rows(1))
+    }
+}
+
+pub fn trim_bytes(s: &[u8]) -> &[u8] {
+    let (a, b) = trim(s, 0, s.len());
+    &s[a..b]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(s: &str, how: Split) -> Vec<String> {
+        let mut scratch = Vec::new();
+        let mut ranges = Vec::new();
+        let q = how.split(s.as_bytes(), &mut scratch, &mut ranges);
+        let base = if q { scratch.as_slice() } else { s.as_bytes() };
+        ranges
+            .iter()
+            .map(|&(a, b)| String::from_utf8_lossy(&base[a..b]).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn splits_padded_pipes_whitespace_and_quotes() {
+        assert_eq!(
+            split(
+                "  10.0.0.1|  22|FS PA   |",
+                Split::Char {
+                    sep: b'|',
+                    quotes: false
+                }
+            ),
+            ["10.0.0.1", "22", "FS PA", ""]
+        );
+        assert_eq!(split(" a  b\tc ", Split::Whitespace), ["a", "b", "c"]);
+        assert_eq!(
+            split(
+                r#"1,"x, ""y""",,z"#,
+                Split::Char {
+                    sep: b',',
+                    quotes: true
+                }
+            ),
+            ["1", r#"x, "y""#, "", "z"]
+        );
+        assert_eq!(
+            split(
+                r#""a","#,
+                Split::Char {
+                    sep: b',',
+                    quotes: true
+                }
+            ),
+            ["a", ""]
+        );
+    }
+}

@@ -1,0 +1,653 @@
+//! Field parsers shared by every input format: addresses, ports, protocols, counts, TCP flags,
+//! timestamps and durations. They work on bytes and return short static reasons on failure;
+//! the caller adds the path, line and column.
+
+use std::net::Ipv6Addr;
+
+use chrono::{LocalResult, NaiveDateTime, TimeZone};
+
+/// A field parser's failure reason, e.g. "port over 65535".
+pub type Reason = String;
+
+/// An address in canonical text form (IPv4 dotted decimal, IPv6 RFC 5952), kept on the stack.
+#[derive(Clone, Copy)]
+pub struct IpText {
+    buf: [u8; 48],
+    len: u8,
+}
+
+impl IpText {
+    pub fn as_str(&self) -> &str {
+        // SAFETY-free: only ASCII is ever written into `buf`.
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+    fn from_bytes(b: &[u8]) -> Self {
+        let mut t = IpText {
+            buf: [0; 48],
+            len: b.len() as u8,
+        };
+        t.buf[..b.len()].copy_from_slice(b);
+        t
+    }
+}
+
+/// Parses an IPv4 or IPv6 address and returns its canonical text.
+pub fn parse_ip(s: &[u8]) -> Result<IpText, Reason> {
+    if s.is_empty() {
+        return Err("missing address".into());
+    }
+    if let Some(v4) = parse_ipv4(s) {
+        return Ok(v4);
+    }
+    if s.contains(&b':') && s.len() <= 45 {
+        if let Ok(text) = std::str::from_utf8(s) {
+            if let Ok(a) = text.parse::<Ipv6Addr>() {
+                use std::io::Write;
+                let mut buf = [0u8; 48];
+                let mut cur = std::io::Cursor::new(&mut buf[..]);
+                // Rust's Display for Ipv6Addr follows RFC 5952 (lowercase, longest zero run as ::).
+                let _ = write!(cur, "{a}");
+                let len = cur.position() as usize;
+                return Ok(IpText::from_bytes(&buf[..len]));
+            }
+        }
+    }
+    Err(format!("bad address '{}'", show(s)))
+}
+
+/// IPv4 dotted decimal. Canonical input (the usual case) is copied as is; `010.1.1.1` is
+/// rewritten as `10.1.1.1`.
+fn parse_ipv4(s: &[u8]) -> Option<IpText> {
+    if s.len() > 15 || s.len() < 7 {
+        return None;
+    }
+    let mut octets = [0u32; 4];
+    let mut i = 0;
+    let mut canonical = true;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        let start = i;
+        let mut v = 0u32;
+        while i < s.len() && s[i].is_ascii_digit() {
+            v = v * 10 + (s[i] - b'0') as u32;
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        if i == start || v > 255 {
+            return None;
+        }
+        if s[start] == b'0' && i - start > 1 {
+            canonical = false;
+        }
+        *octet = v;
+        if n < 3 {
+            if i >= s.len() || s[i] != b'.' {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    if i != s.len() {
+        return None;
+    }
+    if canonical {
+        return Some(IpText::from_bytes(s));
+    }
+    let text = format!("{}.{}.{}.{}", octets[0], octets[1], octets[2], octets[3]);
+    Some(IpText::from_bytes(text.as_bytes()))
+}
+
+/// Parses an unsigned decimal integer; `None` when the field is not all digits or overflows.
+#[inline]
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in s {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(d as u64)?;
+    }
+    Some(v)
+}
+
+/// A port: 0..=65535.
+#[inline]
+pub fn parse_port(s: &[u8]) -> Result<u16, Reason> {
+    match parse_u64(s) {
+        Some(v) if v <= 65535 => Ok(v as u16),
+        Some(_) => Err(format!("port {} over 65535", show(s))),
+        None => Err(format!("bad port '{}'", show(s))),
+    }
+}
+
+/// An IP protocol: a number 0..=255 or a common name (`tcp`, `udp`, `icmp`, `gre`, …).
+#[inline]
+pub fn parse_proto(s: &[u8]) -> Result<u8, Reason> {
+    if let Some(v) = parse_u64(s) {
+        return if v <= 255 {
+            Ok(v as u8)
+        } else {
+            Err(format!("protocol {} over 255", show(s)))
+        };
+    }
+    proto_by_name(s).ok_or_else(|| format!("bad protocol '{}'", show(s)))
+}
+
+/// Protocol names as flow exporters print them (Argus, Zeek, CTU binetflow).
+pub fn proto_by_name(s: &[u8]) -> Option<u8> {
+    const NAMES: &[(&str, u8)] = &[
+        ("icmp", 1),
+        ("igmp", 2),
+        ("ipv4", 4),
+        ("ipip", 4),
+        ("tcp", 6),
+        ("egp", 8),
+        ("igp", 9),
+        ("udp", 17),
+        ("ipv6", 41),
+        ("rsvp", 46),
+        ("gre", 47),
+        ("esp", 50),
+        ("ah", 51),
+        ("ipv6-icmp", 58),
+        ("icmp6", 58),
+        ("icmpv6", 58),
+        ("ipv6icmp", 58),
+        ("eigrp", 88),
+        ("ospf", 89),
+        ("pim", 103),
+        ("vrrp", 112),
+        ("l2tp", 115),
+        ("sctp", 132),
+        ("udplite", 136),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(s))
+        .map(|&(_, p)| p)
+}
+
+/// A packet or byte count: a non-negative integer that fits in i64.
+#[inline]
+pub fn parse_count(s: &[u8]) -> Result<i64, Reason> {
+    match parse_u64(s) {
+        Some(v) if v <= i64::MAX as u64 => Ok(v as i64),
+        Some(_) => Err(format!("count {} too large", show(s))),
+        None if s.first() == Some(&b'-') => Err(format!("negative count '{}'", show(s))),
+        None => Err(format!("bad count '{}'", show(s))),
+    }
+}
+
+/// The SiLK flag letters in bit order: F=FIN(1) S=SYN(2) R=RST(4) P=PSH(8) A=ACK(16) U=URG(32)
+/// E=ECE(64) C=CWR(128).
+pub const FLAG_LETTERS: &[u8; 8] = b"FSRPAUEC";
+
+/// Parses TCP flags as letters in any order, padded with spaces or dots (`FS PA   `, `.AP.SF`),
+/// or as a decimal / `0x` hex bit mask. Returns the bit mask.
+#[inline]
+pub fn parse_flags(s: &[u8]) -> Result<u8, Reason> {
+    if s.first().is_some_and(|c| c.is_ascii_digit()) {
+        let v = if s.len() > 2 && (s[1] == b'x' || s[1] == b'X') {
+            std::str::from_utf8(&s[2..])
+                .ok()
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+        } else {
+            parse_u64(s)
+        };
+        return match v {
+            Some(v) if v <= 255 => Ok(v as u8),
+            _ => Err(format!("bad TCP flags '{}'", show(s))),
+        };
+    }
+    let mut mask = 0u8;
+    for &c in s {
+        match c.to_ascii_uppercase() {
+            b'F' => mask |= 1,
+            b'S' => mask |= 2,
+            b'R' => mask |= 4,
+            b'P' => mask |= 8,
+            b'A' => mask |= 16,
+            b'U' => mask |= 32,
+            b'E' => mask |= 64,
+            b'C' => mask |= 128,
+            b' ' | b'.' | b'_' => {}
+            _ => return Err(format!("bad TCP flags '{}'", show(s))),
+        }
+    }
+    Ok(mask)
+}
+
+/// The canonical text of a flag mask: its letters in FSRPAUEC order, packed (`FSPA`).
+pub fn flags_text(mask: u8) -> String {
+    FLAG_LETTERS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, &c)| c as char)
+        .collect()
+}
+
+/// A timestamp as written, before the time zone is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    /// Microseconds since the epoch, UTC (an epoch number or an explicit offset).
+    Utc(i64),
+    /// A wall-clock date and time without an offset, as microseconds since 1970-01-01T00:00 local.
+    Naive(i64),
+    /// A clock time without a date (`02:43.290`), microseconds since midnight.
+    Clock(i64),
+}
+
+/// Parses the timestamp shapes flow tools print:
+/// `2009/02/12T00:00:05.123` (rwcut default), `2009-02-12 00:00:05[.123456]` and ISO 8601 with
+/// `T`, `Z` or `±hh:mm` (rwcut `iso`, nfdump, Argus), `02/12/2009 00:00:05.123` (rwcut `m/d/y`),
+/// epoch seconds `1234396805.123` (rwcut `epoch`, Zeek), and clock times without a date:
+/// `hh:mm:ss.sss`, `mm:ss.sss` and the SEI seed's dotted `mm.ss.sss`.
+pub fn parse_stamp(s: &[u8]) -> Result<Stamp, Reason> {
+    let bad = || format!("bad timestamp '{}'", show(s));
+    let n = s.len();
+    if n >= 10 && (s[4] == b'/' || s[4] == b'-') && s[7] == s[4] {
+        let y = digits(&s[0..4]).ok_or_else(bad)?;
+        let mo = digits(&s[5..7]).ok_or_else(bad)?;
+        let d = digits(&s[8..10]).ok_or_else(bad)?;
+        return date_time(y, mo, d, &s[10..]).ok_or_else(bad);
+    }
+    if n >= 10 && s[2] == b'/' && s[5] == b'/' {
+        let mo = digits(&s[0..2]).ok_or_else(bad)?;
+        let d = digits(&s[3..5]).ok_or_else(bad)?;
+        let y = digits(&s[6..10]).ok_or_else(bad)?;
+        return date_time(y, mo, d, &s[10..]).ok_or_else(bad);
+    }
+    if s.contains(&b':') {
+        return clock(s, b':').map(Stamp::Clock).ok_or_else(bad);
+    }
+    let dots = s.iter().filter(|&&c| c == b'.').count();
+    if dots == 2 {
+        return clock(s, b'.').map(Stamp::Clock).ok_or_else(bad);
+    }
+    seconds(s).map(Stamp::Utc).ok_or_else(bad)
+}
+
+/// Seconds with an optional fraction (`15.123`) as microseconds; durations and epoch times.
+pub fn parse_seconds(s: &[u8]) -> Result<i64, Reason> {
+    if s.first() == Some(&b'-') {
+        return Err(format!("negative duration '{}'", show(s)));
+    }
+    seconds(s).ok_or_else(|| format!("bad duration '{}'", show(s)))
+}
+
+fn seconds(s: &[u8]) -> Option<i64> {
+    let (int, frac) = match memchr::memchr(b'.', s) {
+        Some(p) => (&s[..p], &s[p + 1..]),
+        None => (s, &s[s.len()..]),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let whole = if int.is_empty() { 0 } else { parse_u64(int)? };
+    let micros = fraction_micros(frac)?;
+    (whole as i64).checked_mul(1_000_000)?.checked_add(micros)
+}
+
+/// Digits after a decimal point as microseconds: up to 9 digits, truncated to 6.
+fn fraction_micros(f: &[u8]) -> Option<i64> {
+    if f.len() > 9 {
+        return None;
+    }
+    let mut v = 0i64;
+    for i in 0..6 {
+        let d = match f.get(i) {
+            Some(&c) if c.is_ascii_digit() => (c - b'0') as i64,
+            Some(_) => return None,
+            None => 0,
+        };
+        v = v * 10 + d;
+    }
+    if f.iter().skip(6).any(|c| !c.is_ascii_digit()) {
+        return None;
+    }
+    Some(v)
+}
+
+#[inline]
+fn digits(s: &[u8]) -> Option<i64> {
+    parse_u64(s).map(|v| v as i64)
+}
+
+/// `[T ]hh:mm:ss[.f][Z|±hh[:]mm]` after a date.
+fn date_time(y: i64, mo: i64, d: i64, rest: &[u8]) -> Option<Stamp> {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+        return None;
+    }
+    let day_micros = days_from_civil(y, mo, d) * 86_400_000_000;
+    if rest.is_empty() {
+        return Some(Stamp::Naive(day_micros));
+    }
+    if rest[0] != b'T' && rest[0] != b' ' {
+        return None;
+    }
+    let rest = &rest[1..];
+    // Split off a zone suffix: Z, +hh:mm, -hh:mm, +hhmm, +hh.
+    let (clock_part, offset) = match rest
+        .iter()
+        .rposition(|&c| c == b'Z' || c == b'+' || c == b'-')
+    {
+        Some(p) if p >= 5 => (&rest[..p], Some(zone_offset(&rest[p..])?)),
+        _ => (rest, None),
+    };
+    let t = clock(clock_part, b':')?;
+    if clock_part.iter().filter(|&&c| c == b':').count() != 2 {
+        return None;
+    }
+    let local = day_micros + t;
+    Some(match offset {
+        Some(off) => Stamp::Utc(local - off),
+        None => Stamp::Naive(local),
+    })
+}
+
+fn zone_offset(z: &[u8]) -> Option<i64> {
+    if z == b"Z" {
+        return Some(0);
+    }
+    let sign = if z[0] == b'-' { -1 } else { 1 };
+    let body: Vec<u8> = z[1..].iter().copied().filter(|&c| c != b':').collect();
+    let (h, m) = match body.len() {
+        2 => (digits(&body)?, 0),
+        4 => (digits(&body[..2])?, digits(&body[2..])?),
+        _ => return None,
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60) * 1_000_000)
+}
+
+/// `hh:mm:ss[.f]` or `mm:ss[.f]` with separator `sep` (':' or, in the SEI seed, '.').
+/// With '.', the last dot-separated group is the fraction: `48.01.120` is 48 min 1.120 s.
+fn clock(s: &[u8], sep: u8) -> Option<i64> {
+    let (main, frac) = if sep == b'.' {
+        let p = s.iter().rposition(|&c| c == b'.')?;
+        (&s[..p], &s[p + 1..])
+    } else {
+        match memchr::memchr(b'.', s) {
+            Some(p) => (&s[..p], &s[p + 1..]),
+            None => (s, &s[s.len()..]),
+        }
+    };
+    let mut parts = [0i64; 3];
+    let mut count = 0;
+    for part in main.split(|&c| c == sep) {
+        if count == 3 || part.is_empty() || part.len() > 2 {
+            return None;
+        }
+        parts[count] = digits(part)?;
+        count += 1;
+    }
+    let (h, m, sec) = match count {
+        3 => (parts[0], parts[1], parts[2]),
+        2 => (0, parts[0], parts[1]),
+        _ => return None,
+    };
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    Some(((h * 60 + m) * 60 + sec) * 1_000_000 + fraction_micros(frac)?)
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if is_leap(y) => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`]: (year, month, day).
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parses a `YYYY-MM-DD` date into days since the epoch.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+/// How wall-clock times become UTC: the zone for times without an offset, and the date for
+/// clock times without one.
+#[derive(Debug, Clone, Default)]
+pub struct TimeContext {
+    pub tz: Option<chrono_tz::Tz>,
+    /// `--date`, as days since the epoch.
+    pub date: Option<i64>,
+}
+
+impl TimeContext {
+    /// Resolves a parsed stamp to UTC microseconds.
+    #[inline]
+    pub fn resolve(&self, stamp: Stamp) -> Result<i64, Reason> {
+        match stamp {
+            Stamp::Utc(t) => Ok(t),
+            Stamp::Naive(t) => self.local(t),
+            Stamp::Clock(t) => match self.date {
+                Some(day) => self.local(day * 86_400_000_000 + t),
+                None => Err("a time without a date: pass --date YYYY-MM-DD".into()),
+            },
+        }
+    }
+
+    fn local(&self, t: i64) -> Result<i64, Reason> {
+        let Some(tz) = self.tz else { return Ok(t) };
+        let naive =
+            NaiveDateTime::from_timestamp_micros_compat(t).ok_or("timestamp out of range")?;
+        match tz.from_local_datetime(&naive) {
+            LocalResult::Single(dt) => Ok(dt.timestamp_micros()),
+            LocalResult::None => Err(format!(
+                "local time {naive} does not exist in {tz} (a DST gap)"
+            )),
+            LocalResult::Ambiguous(a, b) => Err(format!(
+                "local time {naive} is ambiguous in {tz} (a DST overlap: {} or {})",
+                a.naive_utc(),
+                b.naive_utc()
+            )),
+        }
+    }
+}
+
+trait FromMicros: Sized {
+    fn from_timestamp_micros_compat(t: i64) -> Option<Self>;
+}
+
+impl FromMicros for NaiveDateTime {
+    fn from_timestamp_micros_compat(t: i64) -> Option<Self> {
+        chrono::DateTime::from_timestamp_micros(t).map(|d| d.naive_utc())
+    }
+}
+
+/// A field for an error message: lossy UTF-8, cut at 60 characters.
+pub fn show(s: &[u8]) -> String {
+    let text = String::from_utf8_lossy(s);
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(60).collect::<String>())
+    } else {
+        text.into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> i64 {
+        TimeContext {
+            tz: None,
+            date: parse_date("2026-11-21"),
+        }
+        .resolve(parse_stamp(s.as_bytes()).unwrap())
+        .unwrap()
+    }
+
+    #[test]
+    fn ipv4_canonical_and_rewritten() {
+        assert_eq!(parse_ip(b"10.10.0.1").unwrap().as_str(), "10.10.0.1");
+        assert_eq!(parse_ip(b"010.1.0.01").unwrap().as_str(), "10.1.0.1");
+        assert!(parse_ip(b"10.10.0.256").is_err());
+        assert!(parse_ip(b"10.10.0").is_err());
+        assert!(parse_ip(b"10.10.0.1.2").is_err());
+        assert!(parse_ip(b"").is_err());
+    }
+
+    #[test]
+    fn ipv6_is_rfc5952() {
+        assert_eq!(
+            parse_ip(b"2001:DB8:0:0:0:0:0:1").unwrap().as_str(),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            parse_ip(b"::ffff:10.0.0.1").unwrap().as_str(),
+            "::ffff:10.0.0.1"
+        );
+        assert!(parse_ip(b"fe80::1%eth0").is_err());
+    }
+
+    #[test]
+    fn ports_protocols_counts() {
+        assert_eq!(parse_port(b"65535").unwrap(), 65535);
+        assert!(parse_port(b"65536").unwrap_err().contains("over 65535"));
+        assert_eq!(parse_proto(b"47").unwrap(), 47);
+        assert_eq!(parse_proto(b"TCP").unwrap(), 6);
+        assert_eq!(parse_proto(b"ipv6-icmp").unwrap(), 58);
+        assert!(parse_proto(b"256").is_err());
+        assert!(parse_count(b"-3").unwrap_err().contains("negative"));
+        assert!(parse_count(b"1e5").is_err());
+        assert_eq!(parse_count(b"9223372036854775807").unwrap(), i64::MAX);
+        assert!(parse_count(b"9223372036854775808").is_err());
+    }
+
+    #[test]
+    fn flags_every_spelling() {
+        assert_eq!(flags_text(parse_flags(b"FS PA   ").unwrap()), "FSPA");
+        assert_eq!(flags_text(parse_flags(b" S  A   ").unwrap()), "SA");
+        assert_eq!(flags_text(parse_flags(b".AP.SF").unwrap()), "FSPA");
+        assert_eq!(flags_text(parse_flags(b"0x1b").unwrap()), "FSPA");
+        assert_eq!(flags_text(parse_flags(b"27").unwrap()), "FSPA");
+        assert_eq!(flags_text(parse_flags(b"CEUAPRSF").unwrap()), "FSRPAUEC");
+        assert_eq!(parse_flags(b"").unwrap(), 0);
+        assert!(parse_flags(b"FSX").is_err());
+    }
+
+    #[test]
+    fn rwcut_timestamp_formats() {
+        let want = 1_234_396_805_123_000;
+        assert_eq!(ts("2009/02/12T00:00:05.123"), want);
+        assert_eq!(ts("2009-02-12 00:00:05.123"), want);
+        assert_eq!(ts("2009-02-12T00:00:05.123Z"), want);
+        assert_eq!(ts("2009-02-12T01:00:05.123+01:00"), want);
+        assert_eq!(ts("02/12/2009 00:00:05.123"), want);
+        assert_eq!(ts("1234396805.123"), want);
+        assert_eq!(ts("2009/02/12T00:00:05"), want - 123_000);
+        assert_eq!(ts("2009-02-12 00:00:05.123456789"), want + 456);
+        assert!(parse_stamp(b"2009/02/30T00:00:05").is_err());
+        assert!(parse_stamp(b"2009/02/12T24:00:05").is_err());
+        assert!(parse_stamp(b"yesterday").is_err());
+    }
+
+    #[test]
+    fn seed_clock_times() {
+        let day = days_from_civil(2026, 11, 21) * 86_400_000_000;
+        assert_eq!(ts("02:43.290"), day + 163_290_000);
+        // The SEI seed's SSH table prints 48.01.120 for 48:01.120.
+        assert_eq!(ts("48.01.120"), day + (48 * 60 + 1) * 1_000_000 + 120_000);
+        assert_eq!(ts("13:02:43.290"), day + 13 * 3_600_000_000 + 163_290_000);
+        let no_date = TimeContext::default();
+        assert!(no_date
+            .resolve(parse_stamp(b"02:43.290").unwrap())
+            .unwrap_err()
+            .contains("--date"));
+    }
+
+    #[test]
+    fn time_zones_and_dst() {
+        let ny = TimeContext {
+            tz: Some(chrono_tz::America::New_York),
+            date: None,
+        };
+        let t = ny
+            .resolve(parse_stamp(b"2026-07-01 12:00:00").unwrap())
+            .unwrap();
+        assert_eq!(t, ts("2026-07-01 16:00:00"));
+        let gap = ny
+            .resolve(parse_stamp(b"2026-03-08 02:30:00").unwrap())
+            .unwrap_err();
+        assert!(gap.contains("DST gap"), "{gap}");
+        let overlap = ny
+            .resolve(parse_stamp(b"2026-11-01 01:30:00").unwrap())
+            .unwrap_err();
+        assert!(overlap.contains("DST overlap"), "{overlap}");
+        // An explicit offset wins over --timezone.
+        assert_eq!(
+            ny.resolve(parse_stamp(b"2026-07-01T12:00:00Z").unwrap())
+                .unwrap(),
+            ts("2026-07-01 12:00:00")
+        );
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for z in [-1000, 0, 1, 59, 365, 11_000, 20_000, 50_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(
+            parse_date("2026-11-21"),
+            Some(days_from_civil(2026, 11, 21))
+        );
+        assert_eq!(parse_date("2026-02-29"), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_seconds(b"94.742").unwrap(), 94_742_000);
+        assert_eq!(parse_seconds(b"0").unwrap(), 0);
+        assert!(parse_seconds(b"-1").is_err());
+        assert!(parse_seconds(b"1.2.3").is_err());
+    }
+}

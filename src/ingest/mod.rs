@@ -1,0 +1,259 @@
+//! Flow text → Arrow batches. Each input format is one file here; they share the field parsers
+//! (`fields.rs`), the alias table (`columns.rs`) and the delimited-line machinery
+//! (`delimited.rs`). A format is detected from an input's first lines and yields a
+//! [`LineParser`]; [`parse_block`] drives it over a block of lines on a worker thread.
+
+pub mod batch;
+pub mod columns;
+pub mod csv;
+pub mod delimited;
+pub mod fields;
+pub mod rwcut;
+pub mod source;
+pub mod table;
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use self::batch::BatchBuilder;
+use self::delimited::{Delimited, Scratch};
+use self::fields::TimeContext;
+use self::source::MAX_LINE;
+
+/// What one line turned into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Flow rows appended (a bidirectional record gives two).
+    Rows(usize),
+    /// Not a flow and not an error: a repeated header, a comment or summary line.
+    Skipped,
+}
+
+/// Why a line was refused: the input column and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub column: String,
+    pub reason: String,
+}
+
+/// A parser for one detected input layout. Implementations must append either every row of a
+/// line or none (parse everything first, then push).
+pub trait LineParser: Send + Sync {
+    /// Short name of the format (`rwcut`, `table`, `csv`, …), for messages.
+    fn format(&self) -> &'static str;
+    /// Names of the extra (non-core) columns this input carries, in output order.
+    fn extras(&self) -> &[String];
+    /// Parses one line (without its line ending).
+    fn parse_line(
+        &self,
+        line: &[u8],
+        out: &mut BatchBuilder,
+        scratch: &mut Scratch,
+    ) -> Result<Outcome, FieldError>;
+}
+
+/// The formats `--format` can force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Detect from the first lines.
+    Auto,
+    /// SiLK rwcut (`|`-separated, padded, title line).
+    Rwcut,
+    /// Whitespace table with a header (the SEI seed's tables).
+    Table,
+    /// CSV with a header.
+    Csv,
+    /// Tab-separated with a header.
+    Tsv,
+}
+
+/// How inputs are to be read, from the command line.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub format: Format,
+    /// `--columns`: names for the input's columns, overriding a header.
+    pub columns: Option<Vec<String>>,
+    /// `--delimiter`: the column separator, overriding detection.
+    pub delimiter: Option<u8>,
+    pub time: TimeContext,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            format: Format::Auto,
+            columns: None,
+            delimiter: None,
+            time: TimeContext::default(),
+        }
+    }
+}
+
+/// The first line that is not blank, without its line ending.
+pub fn first_line(head: &[u8]) -> Option<&[u8]> {
+    head.split(|&c| c == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| !delimited::trim_bytes(l).is_empty())
+}
+
+/// Detects the format of an input from its first bytes. `Ok(None)` when the input holds no
+/// line at all (an empty file).
+pub fn detect(head: &[u8], opts: &ReadOptions) -> Result<Option<Arc<dyn LineParser>>, String> {
+    let Some(line) = first_line(head) else {
+        return Ok(None);
+    };
+    let time = &opts.time;
+    if let Some(cols) = &opts.columns {
+        return with_columns(cols.clone(), line, opts).map(Some);
+    }
+    let found: Option<Result<Delimited, String>> = match opts.format {
+        Format::Auto => rwcut::detect(line, opts.delimiter.filter(|d| !b",\t".contains(d)), time)
+            .or_else(|| csv::detect(line, opts.delimiter, time))
+            .or_else(|| {
+                if opts.delimiter.is_none() {
+                    table::detect(line, time)
+                } else {
+                    None
+                }
+            }),
+        Format::Rwcut => rwcut::detect(line, opts.delimiter, time),
+        Format::Csv => csv::detect(line, Some(opts.delimiter.unwrap_or(b',')), time),
+        Format::Tsv => csv::detect(line, Some(b'\t'), time),
+        Format::Table => table::detect(line, time),
+    };
+    match found {
+        Some(Ok(p)) => Ok(Some(Arc::new(p))),
+        Some(Err(e)) => Err(e),
+        None => Err(format!(
+            "cannot tell the format from the first line '{}': it is not an rwcut title line nor a CSV/TSV or table header; \
+             name the columns with --columns (e.g. --columns sip,dip,sport,dport,proto,packets,bytes,flags,stime) \
+             and, if needed, --format and --delimiter",
+            fields::show(line)
+        )),
+    }
+}
+
+/// A parser for user-named columns. The separator comes from `--delimiter`, the forced format,
+/// or the first line (`|`, tab, comma, else whitespace). A first line that does not parse as
+/// data is taken as a header and skipped.
+fn with_columns(
+    cols: Vec<String>,
+    line: &[u8],
+    opts: &ReadOptions,
+) -> Result<Arc<dyn LineParser>, String> {
+    let time = &opts.time;
+    let sep = opts.delimiter.or(match opts.format {
+        Format::Rwcut => Some(b'|'),
+        Format::Csv => Some(b','),
+        Format::Tsv => Some(b'\t'),
+        Format::Table => None,
+        Format::Auto => [b'|', b'\t', b','].into_iter().find(|c| line.contains(c)),
+    });
+    let build = |header: Option<Vec<u8>>| -> Result<Delimited, String> {
+        match sep {
+            Some(b',') | Some(b'\t') => {
+                csv::parser(cols.clone(), sep.unwrap_or(b','), header, time)
+            }
+            Some(s) => rwcut::parser(cols.clone(), s, header, time),
+            None => table::parser(cols.clone(), header, time),
+        }
+    };
+    let probe = build(None)?;
+    let mut b = BatchBuilder::new(
+        crate::schema::flow_schema(probe.extras()),
+        Arc::new((0..probe.extras().len()).collect()),
+        1,
+    );
+    let header = match probe.parse_line(line, &mut b, &mut Scratch::default()) {
+        Ok(_) => None,
+        Err(_) => Some(delimited::trim_bytes(line).to_vec()),
+    };
+    Ok(Arc::new(build(header)?))
+}
+
+/// A refused line, with everything needed to report or keep it.
+#[derive(Debug, Clone)]
+pub struct Reject {
+    pub input: usize,
+    pub line: u64,
+    pub column: String,
+    pub reason: String,
+    pub text: Vec<u8>,
+}
+
+/// The result of parsing one block.
+pub struct Parsed {
+    pub input: usize,
+    pub batch: RecordBatch,
+    /// Data lines seen (converted + rejected; blank lines and skipped headers not counted).
+    pub lines: u64,
+    pub rejects: Vec<Reject>,
+}
+
+/// Parses every line of a block. With `strict`, stops at the first bad line (its reject is the
+/// last one returned).
+pub fn parse_block(
+    parser: &dyn LineParser,
+    block: &source::Block,
+    schema: &SchemaRef,
+    extra_map: &Arc<Vec<usize>>,
+    strict: bool,
+    scratch: &mut Scratch,
+) -> Result<Parsed, arrow_schema::ArrowError> {
+    let estimate = block.data.len() / 64 + 16;
+    let mut out = BatchBuilder::new(schema.clone(), extra_map.clone(), estimate);
+    let mut rejects = Vec::new();
+    let mut lines = 0u64;
+    let mut lineno = block.first_line;
+    let data = &block.data;
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
+        let raw = &data[start..end];
+        start = end + 1;
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let this = lineno;
+        lineno += 1;
+        if line.iter().all(|c| c.is_ascii_whitespace()) {
+            continue;
+        }
+        let result = if line.len() > MAX_LINE {
+            Err(FieldError {
+                column: "line".into(),
+                reason: format!("line longer than {MAX_LINE} bytes"),
+            })
+        } else if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+            Err(FieldError {
+                column: "line".into(),
+                reason: "undecodable bytes (not UTF-8)".into(),
+            })
+        } else {
+            parser.parse_line(line, &mut out, scratch)
+        };
+        match result {
+            Ok(Outcome::Rows(_)) => lines += 1,
+            Ok(Outcome::Skipped) => {}
+            Err(e) => {
+                lines += 1;
+                rejects.push(Reject {
+                    input: block.input,
+                    line: this,
+                    column: e.column,
+                    reason: e.reason,
+                    text: raw.to_vec(),
+                });
+                if strict {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Parsed {
+        input: block.input,
+        batch: out.finish()?,
+        lines,
+        rejects,
+    })
+}

@@ -1,0 +1,19 @@
+//! flowlens: columnar batch analytics for network flow records.
+//!
+//! The pipeline is text → Parquet → parallel aggregates → reports; each stage reads only the
+//! previous stage's output. This crate is the library behind the `flowlens` binary: `ingest`
+//! parses flow text, `convert` writes the flows Parquet, `scan` reads it back, `cat` prints it as
+//! rwcut text and `gen` makes realistic synthetic flows.
+
+pub mod error;
+pub mod ingest;
+pub mod schema;
+
+pub use error::{Error, Result};
+pub mod cat;
+pub mod convert;
+pub mod gen;
+pub mod output;
+pub mod progress;
+pub mod scan;
+pub mod text;

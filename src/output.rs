@@ -1,0 +1,134 @@
+//! Outputs that appear whole or not at all: everything is written under a temporary name in the
+//! target's own folder and renamed into place only after it is complete. A failed or
+//! interrupted run leaves no file at the target path (the temporary file is removed on drop).
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// A file being written; [`AtomicFile::commit`] renames it into place.
+pub struct AtomicFile {
+    target: PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl AtomicFile {
+    pub fn create(target: &Path) -> Result<Self> {
+        let dir = parent_dir(target);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(&dir, e))?;
+        Ok(AtomicFile {
+            target: target.to_path_buf(),
+            tmp,
+        })
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// The open temporary file, for writers that take `File`.
+    pub fn file(&self) -> std::io::Result<std::fs::File> {
+        self.tmp.as_file().try_clone()
+    }
+
+    /// Renames the finished file onto its target, replacing what was there.
+    pub fn commit(self) -> Result<PathBuf> {
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io(&self.target, e))?;
+        self.tmp
+            .persist(&self.target)
+            .map_err(|e| Error::io(&self.target, e.error))?;
+        Ok(self.target)
+    }
+}
+
+/// A buffered text output to a file (atomically) or to stdout.
+pub enum TextOut {
+    File(BufWriter<std::fs::File>, AtomicFile),
+    Stdout(BufWriter<std::io::Stdout>),
+}
+
+impl TextOut {
+    /// `None` or `-` is stdout.
+    pub fn create(path: Option<&Path>) -> Result<Self> {
+        match path {
+            Some(p) if p.as_os_str() != "-" => {
+                let f = AtomicFile::create(p)?;
+                let file = f.file().map_err(|e| Error::io(p, e))?;
+                Ok(TextOut::File(BufWriter::with_capacity(1 << 20, file), f))
+            }
+            _ => Ok(TextOut::Stdout(BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            ))),
+        }
+    }
+
+    pub fn finish(self) -> Result<()> {
+        match self {
+            TextOut::File(mut w, f) => {
+                w.flush().map_err(|e| Error::io(f.target(), e))?;
+                drop(w);
+                f.commit()?;
+            }
+            TextOut::Stdout(mut w) => w.flush().map_err(|e| Error::io("<stdout>", e))?,
+        }
+        Ok(())
+    }
+}
+
+impl Write for TextOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            TextOut::File(w, _) => w.write(buf),
+            TextOut::Stdout(w) => w.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            TextOut::File(w, _) => w.write_all(buf),
+            TextOut::Stdout(w) => w.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            TextOut::File(w, _) => w.flush(),
+            TextOut::Stdout(w) => w.flush(),
+        }
+    }
+}
+
+/// The folder a path lives in (`.` for a bare file name).
+pub fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Puts a finished folder `staged` at `target`, replacing an existing folder there. The old
+/// folder is moved aside first and removed only after the new one is in place.
+pub fn replace_dir(staged: &Path, target: &Path) -> Result<()> {
+    if target.exists() {
+        let aside = target.with_file_name(format!(
+            ".{}.old-{}",
+            target.file_name().and_then(|n| n.to_str()).unwrap_or("dir"),
+            std::process::id()
+        ));
+        std::fs::rename(target, &aside).map_err(|e| Error::io(target, e))?;
+        std::fs::rename(staged, target).map_err(|e| Error::io(target, e))?;
+        std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+    } else {
+        std::fs::rename(staged, target).map_err(|e| Error::io(target, e))?;
+    }
+    Ok(())
+}

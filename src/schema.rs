@@ -1,0 +1,97 @@
+//! The flows Parquet contract: column names, Arrow types and the writer settings, defined once.
+//!
+//! Every stage (convert, cat, ports, servers) refers to these constants rather than spelling
+//! column names itself. The README's schema table is written from this module; keep them in step.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+pub const STIME: &str = "stime";
+pub const ETIME: &str = "etime";
+pub const SIP: &str = "sip";
+pub const DIP: &str = "dip";
+pub const SPORT: &str = "sport";
+pub const DPORT: &str = "dport";
+pub const PROTO: &str = "proto";
+pub const PACKETS: &str = "packets";
+pub const BYTES: &str = "bytes";
+pub const FLAGS: &str = "flags";
+
+/// The core columns, in file order.
+pub const CORE_COLUMNS: [&str; 10] = [
+    STIME, ETIME, SIP, DIP, SPORT, DPORT, PROTO, PACKETS, BYTES, FLAGS,
+];
+
+/// Rows per Parquet row group: small enough that a 10M-row file splits into ~40 units of
+/// parallel work and that `--from/--to` statistics prune finely, large enough that zstd and the
+/// address dictionaries stay effective.
+pub const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// Dictionary pages for the address columns may grow to this size before the writer falls back
+/// to plain encoding; the default 1 MiB would give up after ~60k distinct addresses.
+pub const ADDRESS_DICTIONARY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The Arrow type of timestamps: microseconds since the epoch, UTC.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The core fields. Every core column is nullable in the schema because an input may not carry
+/// it (an rwcut `--fields` subset); addresses are never null in practice (such rows are rejected).
+pub fn core_fields() -> Vec<Field> {
+    vec![
+        Field::new(STIME, timestamp_type(), true),
+        Field::new(ETIME, timestamp_type(), true),
+        Field::new(SIP, DataType::Utf8, false),
+        Field::new(DIP, DataType::Utf8, false),
+        Field::new(SPORT, DataType::UInt16, true),
+        Field::new(DPORT, DataType::UInt16, true),
+        Field::new(PROTO, DataType::UInt8, true),
+        Field::new(PACKETS, DataType::Int64, true),
+        Field::new(BYTES, DataType::Int64, true),
+        Field::new(FLAGS, DataType::Utf8, true),
+    ]
+}
+
+/// The schema of a flows file: the core columns, then the extra input columns (all Utf8).
+pub fn flow_schema(extras: &[String]) -> SchemaRef {
+    let mut fields = core_fields();
+    fields.extend(
+        extras
+            .iter()
+            .map(|name| Field::new(name, DataType::Utf8, true)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+/// Turns an input column name into the name it is stored under: dots become underscores
+/// (Spark reads `a.b` as struct access), surrounding blanks are dropped.
+pub fn extra_column_name(input: &str) -> String {
+    input.trim().replace('.', "_")
+}
+
+/// Parquet writer settings for flows files.
+pub fn writer_properties() -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_created_by(format!("flowlens {}", env!("CARGO_PKG_VERSION")));
+    for col in [SIP, DIP] {
+        b = b
+            .set_column_dictionary_enabled(ColumnPath::from(col), true)
+            .set_column_dictionary_page_size_limit(ColumnPath::from(col), ADDRESS_DICTIONARY_LIMIT)
+            .set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
+    }
+    // Times and byte counts are nearly unique per row: a dictionary only costs time there.
+    for col in [STIME, ETIME, BYTES] {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
+    }
+    // Page statistics on stime let readers skip pages outside --from/--to.
+    b = b.set_column_statistics_enabled(ColumnPath::from(STIME), EnabledStatistics::Page);
+    b.build()
+}
