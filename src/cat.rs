@@ -27,9 +27,7 @@ pub struct CatOptions {
 /// Pseudo-column computed from stime and etime.
 const DURATION: &str = "duration";
 
-const DEFAULT_FIELDS: [&str; 11] = [
-    SIP, DIP, SPORT, DPORT, PROTO, PACKETS, BYTES, FLAGS, STIME, DURATION, ETIME,
-];
+const DEFAULT_FIELDS: [&str; 11] = [SIP, DIP, SPORT, DPORT, PROTO, PACKETS, BYTES, FLAGS, STIME, DURATION, ETIME];
 
 /// Resolves a user's field name to a stored column name.
 fn resolve_field(name: &str, available: &[String]) -> Result<String> {
@@ -46,16 +44,12 @@ fn resolve_field(name: &str, available: &[String]) -> Result<String> {
         Role::Etime => ETIME,
         Role::Duration => DURATION,
         _ => {
-            return available
-                .iter()
-                .find(|a| a.eq_ignore_ascii_case(name.trim()))
-                .cloned()
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "--fields: no column '{name}'; the files have: {}, duration",
-                        available.join(", ")
-                    ))
-                })
+            return available.iter().find(|a| a.eq_ignore_ascii_case(name.trim())).cloned().ok_or_else(|| {
+                Error::Usage(format!(
+                    "--fields: no column '{name}'; the files have: {}, duration",
+                    available.join(", ")
+                ))
+            })
         }
     };
     Ok(stored.to_string())
@@ -63,37 +57,19 @@ fn resolve_field(name: &str, available: &[String]) -> Result<String> {
 
 pub fn cat(inputs: &[PathBuf], opts: &CatOptions, output: Option<&Path>) -> Result<()> {
     let files = scan::list_parquet(inputs)?;
-    let available: Vec<String> = scan::union_schema(&files)?
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let available: Vec<String> = scan::union_schema(&files)?.iter().map(|f| f.name().clone()).collect();
     let fields: Vec<String> = match &opts.fields {
-        Some(list) => list
-            .iter()
-            .map(|f| resolve_field(f, &available))
-            .collect::<Result<_>>()?,
+        Some(list) => list.iter().map(|f| resolve_field(f, &available)).collect::<Result<_>>()?,
         None => DEFAULT_FIELDS
             .iter()
             .map(|s| s.to_string())
-            .chain(
-                available
-                    .iter()
-                    .filter(|a| !CORE_COLUMNS.contains(&a.as_str()))
-                    .cloned(),
-            )
+            .chain(available.iter().filter(|a| !CORE_COLUMNS.contains(&a.as_str())).cloned())
             .collect(),
     };
     let columns = fields.iter().map(|f| rwcut_column(f, 15)).collect();
     let mut writer = TextWriter::new(columns, opts.delimiter);
     let mut out = TextOut::create(output)?;
-    let io = |e| {
-        Error::io(
-            output
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| "<stdout>".into()),
-            e,
-        )
-    };
+    let io = |e| Error::io(output.map(Path::to_path_buf).unwrap_or_else(|| "<stdout>".into()), e);
     if opts.titles {
         writer.titles(&mut out).map_err(io)?;
     }
@@ -109,23 +85,10 @@ pub fn cat(inputs: &[PathBuf], opts: &CatOptions, output: Option<&Path>) -> Resu
     out.finish()
 }
 
-fn print_batch(
-    batch: &RecordBatch,
-    fields: &[String],
-    w: &mut TextWriter,
-    out: &mut TextOut,
-) -> std::io::Result<()> {
-    let col = |name: &str| {
-        batch
-            .schema()
-            .index_of(name)
-            .ok()
-            .map(|i| batch.column(i).clone())
-    };
-    let cols: Vec<Option<arrow_array::ArrayRef>> = fields
-        .iter()
-        .map(|f| if f == DURATION { None } else { col(f) })
-        .collect();
+fn print_batch(batch: &RecordBatch, fields: &[String], w: &mut TextWriter, out: &mut TextOut) -> std::io::Result<()> {
+    let col = |name: &str| batch.schema().index_of(name).ok().map(|i| batch.column(i).clone());
+    let cols: Vec<Option<arrow_array::ArrayRef>> =
+        fields.iter().map(|f| if f == DURATION { None } else { col(f) }).collect();
     let stime = col(STIME);
     let etime = col(ETIME);
     let mut cell = String::with_capacity(64);
@@ -134,10 +97,8 @@ fn print_batch(
             cell.clear();
             if f == DURATION {
                 if let (Some(s), Some(e)) = (&stime, &etime) {
-                    let (s, e) = (
-                        s.as_primitive::<TimestampMicrosecondType>(),
-                        e.as_primitive::<TimestampMicrosecondType>(),
-                    );
+                    let (s, e) =
+                        (s.as_primitive::<TimestampMicrosecondType>(), e.as_primitive::<TimestampMicrosecondType>());
                     if s.is_valid(row) && e.is_valid(row) {
                         format_duration(e.value(row) - s.value(row), &mut cell);
                     }
@@ -157,10 +118,7 @@ fn print_batch(
 fn format_cell(a: &dyn Array, row: usize, kind: Kind, cell: &mut String) {
     use std::fmt::Write as _;
     match a.data_type() {
-        DataType::Timestamp(_, _) => format_time(
-            a.as_primitive::<TimestampMicrosecondType>().value(row),
-            cell,
-        ),
+        DataType::Timestamp(_, _) => format_time(a.as_primitive::<TimestampMicrosecondType>().value(row), cell),
         DataType::UInt16 => {
             let _ = write!(cell, "{}", a.as_primitive::<UInt16Type>().value(row));
         }

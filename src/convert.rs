@@ -56,9 +56,7 @@ impl ConvertOptions {
             read: ReadOptions::default(),
             partition: Partition::None,
             rejects: None,
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             quiet: true,
             block_size: 2 << 20,
         }
@@ -94,8 +92,8 @@ fn prepare(inputs: Vec<Input>, read: &ReadOptions) -> Result<(Vec<Prepared>, Vec
     for input in inputs {
         let name = input.display();
         let mut reader = source::open(&input, Arc::default())?;
-        let head = source::read_head(&mut reader, HEAD_BYTES)
-            .map_err(|e| Error::input(&name, describe_read_error(&e)))?;
+        let head =
+            source::read_head(&mut reader, HEAD_BYTES).map_err(|e| Error::input(&name, describe_read_error(&e)))?;
         let Some(parser) = detect(&head, read).map_err(|r| Error::input(&name, r))? else {
             eprintln!("flowlens: {name}: empty, skipped");
             continue;
@@ -112,12 +110,7 @@ fn prepare(inputs: Vec<Input>, read: &ReadOptions) -> Result<(Vec<Prepared>, Vec
             })
             .collect();
         let stdin = (input == Input::Stdin).then_some((reader, head));
-        prepared.push(Prepared {
-            input,
-            parser,
-            extra_map: Arc::new(map),
-            stdin,
-        });
+        prepared.push(Prepared { input, parser, extra_map: Arc::new(map), stdin });
     }
     Ok((prepared, extras))
 }
@@ -144,16 +137,8 @@ impl DaySink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let stime = batch.column(0).as_primitive::<TimestampMicrosecondType>();
         let mut groups: HashMap<Option<i64>, Vec<u32>> = HashMap::new();
-        let day_of = |i: usize| {
-            stime
-                .is_valid(i)
-                .then(|| stime.value(i).div_euclid(86_400_000_000))
-        };
-        let first = if batch.num_rows() > 0 {
-            day_of(0)
-        } else {
-            None
-        };
+        let day_of = |i: usize| stime.is_valid(i).then(|| stime.value(i).div_euclid(86_400_000_000));
+        let first = if batch.num_rows() > 0 { day_of(0) } else { None };
         if (0..batch.num_rows()).all(|i| day_of(i) == first) {
             if batch.num_rows() > 0 {
                 self.writer(first)?.write(batch)?;
@@ -184,8 +169,7 @@ impl DaySink {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             let path = dir.join("part-00000.parquet");
             let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-            let w =
-                ArrowWriter::try_new(file, self.schema.clone(), Some(schema::writer_properties()))?;
+            let w = ArrowWriter::try_new(file, self.schema.clone(), Some(schema::writer_properties()))?;
             self.writers.insert(key.clone(), w);
         }
         Ok(self.writers.get_mut(&key).expect("inserted above"))
@@ -197,11 +181,7 @@ impl DaySink {
             if total <= DAY_BUFFER_ROWS {
                 return Ok(());
             }
-            if let Some(w) = self
-                .writers
-                .values_mut()
-                .max_by_key(|w| w.in_progress_rows())
-            {
+            if let Some(w) = self.writers.values_mut().max_by_key(|w| w.in_progress_rows()) {
                 w.flush()?;
             }
         }
@@ -233,8 +213,7 @@ impl Sink {
             Partition::None => {
                 let f = AtomicFile::create(&opts.output)?;
                 let file = f.file().map_err(|e| Error::io(&opts.output, e))?;
-                let w =
-                    ArrowWriter::try_new(file, schema.clone(), Some(schema::writer_properties()))?;
+                let w = ArrowWriter::try_new(file, schema.clone(), Some(schema::writer_properties()))?;
                 Ok(Sink::File(w, f))
             }
             Partition::Day => {
@@ -250,12 +229,7 @@ impl Sink {
                     .prefix(".flowlens-convert-")
                     .tempdir_in(&out)
                     .map_err(|e| Error::io(&out, e))?;
-                Ok(Sink::Days(DaySink {
-                    out,
-                    staging,
-                    writers: BTreeMap::new(),
-                    schema: schema.clone(),
-                }))
+                Ok(Sink::Days(DaySink { out, staging, writers: BTreeMap::new(), schema: schema.clone() }))
             }
         }
     }
@@ -297,9 +271,7 @@ impl Rejects {
         self.out.write_all(b"\n").map_err(io)
     }
     fn finish(mut self) -> Result<PathBuf> {
-        self.out
-            .flush()
-            .map_err(|e| Error::io(self.file.target(), e))?;
+        self.out.flush().map_err(|e| Error::io(self.file.target(), e))?;
         drop(self.out);
         self.file.commit()
     }
@@ -317,25 +289,16 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let (mut prepared, extras) = prepare(inputs, &opts.read)?;
     if prepared.is_empty() {
         return Err(Error::input(
-            opts.inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" "),
+            opts.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "),
             "no flow records: the input is empty",
         ));
     }
     let schema = schema::flow_schema(&extras);
-    let mut formats: Vec<String> = prepared
-        .iter()
-        .map(|p| p.parser.format().to_string())
-        .collect();
+    let mut formats: Vec<String> = prepared.iter().map(|p| p.parser.format().to_string()).collect();
     formats.dedup();
     let names: Vec<String> = prepared.iter().map(|p| p.input.display()).collect();
-    let parsers: Vec<(Arc<dyn LineParser>, Arc<Vec<usize>>)> = prepared
-        .iter()
-        .map(|p| (p.parser.clone(), p.extra_map.clone()))
-        .collect();
+    let parsers: Vec<(Arc<dyn LineParser>, Arc<Vec<usize>>)> =
+        prepared.iter().map(|p| (p.parser.clone(), p.extra_map.clone())).collect();
     let stdin: Vec<Option<(Box<dyn std::io::Read + Send>, Vec<u8>)>> =
         prepared.iter_mut().map(|p| p.stdin.take()).collect();
     let inputs: Vec<Input> = prepared.iter().map(|p| p.input.clone()).collect();
@@ -346,11 +309,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let threads = opts.threads.max(1);
     let read_bytes = Arc::new(AtomicU64::new(0));
     let progress = Progress::bytes(total_bytes, opts.quiet);
-    let mut summary = ConvertSummary {
-        inputs: inputs.len(),
-        formats,
-        ..Default::default()
-    };
+    let mut summary = ConvertSummary { inputs: inputs.len(), formats, ..Default::default() };
 
     let (block_tx, block_rx) = crossbeam_channel::bounded::<ReadItem>(threads * 2);
     let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<(u64, Result<Parsed>)>(threads * 2);
@@ -456,10 +415,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     progress.finish();
     result?;
     if summary.lines == 0 {
-        return Err(Error::input(
-            names.join(" "),
-            "no flow records: only headers or blank lines",
-        ));
+        return Err(Error::input(names.join(" "), "no flow records: only headers or blank lines"));
     }
     summary.outputs = sink.finish()?;
     if let Some(r) = rejects {

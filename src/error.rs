@@ -6,22 +6,14 @@ use std::path::PathBuf;
 pub enum Error {
     /// A line of input that does not parse. `column` names the input column (or `line`).
     #[error("{path}:{line}: {column}: {reason}")]
-    Parse {
-        path: String,
-        line: u64,
-        column: String,
-        reason: String,
-    },
+    Parse { path: String, line: u64, column: String, reason: String },
 
     /// The input as a whole cannot be read as flows (no header, unknown format, duplicated column…).
     #[error("{path}: {reason}")]
     Input { path: String, reason: String },
 
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
@@ -38,15 +30,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
     pub fn input(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Input {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        Error::Input { path: path.into(), reason: reason.into() }
     }
 }

@@ -17,9 +17,7 @@ use ipnet::Ipv4Net;
 
 use crate::error::{Error, Result};
 use crate::output::TextOut;
-use crate::text::{
-    format_duration, format_flags, format_time, rwcut_column, Column, Kind, TextWriter,
-};
+use crate::text::{format_duration, format_flags, format_time, rwcut_column, Column, Kind, TextWriter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GenFormat {
@@ -124,11 +122,7 @@ struct World {
 }
 
 fn host(net: &Ipv4Net, index: u32) -> Ipv4Addr {
-    let size = if net.prefix_len() >= 32 {
-        1
-    } else {
-        1u64 << (32 - net.prefix_len())
-    };
+    let size = if net.prefix_len() >= 32 { 1 } else { 1u64 << (32 - net.prefix_len()) };
     let i = (index as u64 % size.max(2).saturating_sub(2)) + 1;
     Ipv4Addr::from(u32::from(net.network()) + i as u32)
 }
@@ -154,11 +148,7 @@ fn internet_addr(rng: &mut Rng, local: &Ipv4Net) -> Ipv4Addr {
 impl World {
     fn new(rng: &mut Rng, local: Ipv4Net) -> World {
         let h = |i| host(&local, i);
-        let ext = |n: usize, rng: &mut Rng| {
-            (0..n)
-                .map(|_| internet_addr(rng, &local))
-                .collect::<Vec<_>>()
-        };
+        let ext = |n: usize, rng: &mut Rng| (0..n).map(|_| internet_addr(rng, &local)).collect::<Vec<_>>();
         World {
             ssh: h(266),
             telnet: h(267),
@@ -279,28 +269,12 @@ fn event(rng: &mut Rng, w: &World, e: &mut Emitter, t: i64) -> std::io::Result<(
             let req = sized(rng, 4, 30, 90);
             let resp = sized(rng, 4, 400, 1100);
             let dur = rng.range(20_000, 30_000_000) as i64;
-            e.exchange(
-                t,
-                dur,
-                client,
-                ephemeral(rng),
-                server,
-                port,
-                6,
-                req,
-                resp,
-                (FULL, FULL),
-                service,
-                sensor,
-            )
+            e.exchange(t, dur, client, ephemeral(rng), server, port, 6, req, resp, (FULL, FULL), service, sensor)
         }
         // DNS over UDP (and a little TCP).
         300..=499 => {
-            let (client, server) = if rng.chance(0.6) {
-                (any_client(rng), w.dns)
-            } else {
-                (w.dns, *rng.pick(&w.ext_dns))
-            };
+            let (client, server) =
+                if rng.chance(0.6) { (any_client(rng), w.dns) } else { (w.dns, *rng.pick(&w.ext_dns)) };
             if rng.chance(0.05) {
                 let req = sized(rng, 5, 8, 70);
                 let resp = sized(rng, 5, 10, 400);
@@ -321,39 +295,13 @@ fn event(rng: &mut Rng, w: &World, e: &mut Emitter, t: i64) -> std::io::Result<(
             }
             let q = rng.range(50, 90);
             let a = rng.range(90, 400);
-            e.exchange(
-                t,
-                1_000,
-                client,
-                ephemeral(rng),
-                server,
-                53,
-                17,
-                (1, q),
-                (1, a),
-                (0, 0),
-                "domain",
-                sensor,
-            )
+            e.exchange(t, 1_000, client, ephemeral(rng), server, 53, 17, (1, q), (1, a), (0, 0), "domain", sensor)
         }
         500..=529 => {
             let req = sized(rng, 20, 400, 110);
             let resp = sized(rng, 18, 500, 140);
             let dur = rng.range(5_000_000, 600_000_000) as i64;
-            e.exchange(
-                t,
-                dur,
-                any_client(rng),
-                ephemeral(rng),
-                w.ssh,
-                22,
-                6,
-                req,
-                resp,
-                (FULL, FULL),
-                "ssh",
-                sensor,
-            )
+            e.exchange(t, dur, any_client(rng), ephemeral(rng), w.ssh, 22, 6, req, resp, (FULL, FULL), "ssh", sensor)
         }
         530..=539 => {
             let req = sized(rng, 30, 80, 56);
@@ -380,20 +328,7 @@ fn event(rng: &mut Rng, w: &World, e: &mut Emitter, t: i64) -> std::io::Result<(
             let dur = rng.range(5_000_000, 60_000_000) as i64;
             let req = sized(rng, 10, 20, 57);
             let resp = sized(rng, 10, 20, 68);
-            e.exchange(
-                t,
-                dur,
-                client,
-                ephemeral(rng),
-                w.ftp,
-                21,
-                6,
-                req,
-                resp,
-                (FULL, FULL),
-                "ftp",
-                sensor,
-            )?;
+            e.exchange(t, dur, client, ephemeral(rng), w.ftp, 21, 6, req, resp, (FULL, FULL), "ftp", sensor)?;
             let data = sized(rng, 3, 2000, 1200);
             let ack = sized(rng, 2, 1000, 52);
             if rng.chance(0.4) {
@@ -450,36 +385,10 @@ fn event(rng: &mut Rng, w: &World, e: &mut Emitter, t: i64) -> std::io::Result<(
             let dur = rng.range(30_000_000, 900_000_000) as i64;
             let req = sized(rng, 8, 14, 85);
             let resp = sized(rng, 6, 12, 70);
-            e.exchange(
-                t,
-                dur,
-                client,
-                ephemeral(rng),
-                w.pptp,
-                1723,
-                6,
-                req,
-                resp,
-                (FULL, FULL),
-                "pptp",
-                sensor,
-            )?;
+            e.exchange(t, dur, client, ephemeral(rng), w.pptp, 1723, 6, req, resp, (FULL, FULL), "pptp", sensor)?;
             let up = sized(rng, 10, 3000, 300);
             let down = sized(rng, 10, 3000, 700);
-            e.exchange(
-                t + 1_000_000,
-                dur - 1_000_000,
-                client,
-                0,
-                w.pptp,
-                0,
-                47,
-                up,
-                down,
-                (0, 0),
-                "gre",
-                sensor,
-            )
+            e.exchange(t + 1_000_000, dur - 1_000_000, client, 0, w.pptp, 0, 47, up, down, (0, 0), "gre", sensor)
         }
         // NTP: clients on ephemeral ports, and 123↔123 between the server and its upstreams.
         570..=609 => {
@@ -500,20 +409,7 @@ fn event(rng: &mut Rng, w: &World, e: &mut Emitter, t: i64) -> std::io::Result<(
                 )
             } else {
                 let upstream = *rng.pick(&w.ext_ntp);
-                e.exchange(
-                    t,
-                    1_000,
-                    w.ntp,
-                    123,
-                    upstream,
-                    123,
-                    17,
-                    (1, 76),
-                    (1, 76),
-                    (0, 0),
-                    "ntp",
-                    sensor,
-                )
+                e.exchange(t, 1_000, w.ntp, 123, upstream, 123, 17, (1, 76), (1, 76), (0, 0), "ntp", sensor)
             }
         }
         610..=649 => {
@@ -583,11 +479,7 @@ fn event(rng: &mut Rng, w: &World, e: &mut Emitter, t: i64) -> std::io::Result<(
             let big = sized(rng, 100, 20_000, 1400);
             let small = sized(rng, 50, 5_000, 60);
             let dur = rng.range(10_000_000, 1_800_000_000) as i64;
-            let (up, down) = if rng.chance(0.5) {
-                (big, small)
-            } else {
-                (small, big)
-            };
+            let (up, down) = if rng.chance(0.5) { (big, small) } else { (small, big) };
             e.emit(GenFlow {
                 sip: local,
                 dip: peer,
@@ -648,10 +540,7 @@ fn event(rng: &mut Rng, w: &World, e: &mut Emitter, t: i64) -> std::io::Result<(
         }
         _ => {
             // A UDP probe to a closed port answered by an ICMP port unreachable.
-            let (a, b) = (
-                *rng.pick(&w.scanners),
-                host(&w.local, rng.range(1, 4000) as u32),
-            );
+            let (a, b) = (*rng.pick(&w.scanners), host(&w.local, rng.range(1, 4000) as u32));
             let port = rng.range(1024, 40000) as u16;
             e.emit(GenFlow {
                 sip: a,
@@ -693,16 +582,11 @@ pub fn generate_flows(
     let world = World::new(&mut rng, opts.local);
     let start = opts.start_day * 86_400_000_000;
     let span = opts.days as i64 * 86_400_000_000 - 60_000_000;
-    let mut e = Emitter {
-        out: sink,
-        truth: BTreeSet::new(),
-        rows: 0,
-    };
+    let mut e = Emitter { out: sink, truth: BTreeSet::new(), rows: 0 };
     // Leave room so that the last event's rows still fit in `rows`.
     while e.rows + 2 <= opts.rows {
-        let t = start
-            + (span as f64 * e.rows as f64 / opts.rows.max(1) as f64) as i64
-            + rng.range(0, 999) as i64 * 1000;
+        let t =
+            start + (span as f64 * e.rows as f64 / opts.rows.max(1) as f64) as i64 + rng.range(0, 999) as i64 * 1000;
         event(&mut rng, &world, &mut e, t)?;
     }
     // Top up with single DNS queries without answers (a resolver that did not reply).
@@ -729,19 +613,15 @@ pub fn generate_flows(
 /// Writes generated flows as rwcut text or CSV, and optionally the ground truth.
 pub fn generate(opts: &GenOptions, output: Option<&Path>, truth: Option<&Path>) -> Result<()> {
     let mut out = TextOut::create(output)?;
-    let name = output
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "<stdout>".into());
+    let name = output.map(|p| p.display().to_string()).unwrap_or_else(|| "<stdout>".into());
     let mut cell = String::with_capacity(32);
     let servers = match opts.format {
         GenFormat::Rwcut => {
-            let mut cols: Vec<Column> = [
-                "sip", "dip", "sport", "dport", "proto", "packets", "bytes", "flags", "stime",
-                "duration", "etime",
-            ]
-            .iter()
-            .map(|c| rwcut_column(c, 15))
-            .collect();
+            let mut cols: Vec<Column> =
+                ["sip", "dip", "sport", "dport", "proto", "packets", "bytes", "flags", "stime", "duration", "etime"]
+                    .iter()
+                    .map(|c| rwcut_column(c, 15))
+                    .collect();
             cols.push(Column::new("sen", 3, Kind::Text));
             let mut w = TextWriter::new(cols, None);
             w.titles(&mut out).map_err(|e| Error::io(&name, e))?;
@@ -766,28 +646,19 @@ pub fn generate(opts: &GenOptions, output: Option<&Path>, truth: Option<&Path>) 
                 put(&mut w, 8, &|c| format_time(f.stime, c));
                 put(&mut w, 9, &|c| format_duration(f.dur, c));
                 put(&mut w, 10, &|c| format_time(f.stime + f.dur, c));
-                put(&mut w, 11, &|c| {
-                    c.push_str(["S0", "S1", "S2", "S3"][f.sensor as usize % 4])
-                });
+                put(&mut w, 11, &|c| c.push_str(["S0", "S1", "S2", "S3"][f.sensor as usize % 4]));
                 w.end(&mut out)
             };
             generate_flows(opts, &mut sink)
         }
         GenFormat::Csv => {
-            writeln!(
-                out,
-                "stime,etime,sip,dip,sport,dport,proto,packets,bytes,flags,sensor"
-            )
-            .map_err(|e| Error::io(&name, e))?;
+            writeln!(out, "stime,etime,sip,dip,sport,dport,proto,packets,bytes,flags,sensor")
+                .map_err(|e| Error::io(&name, e))?;
             let mut sink = |f: &GenFlow| -> std::io::Result<()> {
                 let (mut s, mut e) = (String::new(), String::new());
                 format_time(f.stime, &mut s);
                 format_time(f.stime + f.dur, &mut e);
-                let flags = if f.proto == 6 {
-                    crate::ingest::fields::flags_text(f.flags)
-                } else {
-                    String::new()
-                };
+                let flags = if f.proto == 6 { crate::ingest::fields::flags_text(f.flags) } else { String::new() };
                 writeln!(
                     out,
                     "{},{},{},{},{},{},{},{},{},{},S{}",
@@ -814,12 +685,7 @@ pub fn generate(opts: &GenOptions, output: Option<&Path>, truth: Option<&Path>) 
         let io = |e| Error::io(path, e);
         writeln!(t, "server,port,proto,service,local").map_err(io)?;
         for (ip, port, proto, service) in &servers {
-            writeln!(
-                t,
-                "{ip},{port},{proto},{service},{}",
-                opts.local.contains(ip)
-            )
-            .map_err(io)?;
+            writeln!(t, "{ip},{port},{proto},{service},{}", opts.local.contains(ip)).map_err(io)?;
         }
         t.finish()?;
     }

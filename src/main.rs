@@ -26,6 +26,7 @@ enum Command {
     Convert(ConvertArgs),
     Cat(CatArgs),
     Gen(GenArgs),
+    Ports(PortsArgs),
 }
 
 /// Convert flow text (rwcut, whitespace tables, CSV/TSV; plain, gzip or zstd) into Parquet.
@@ -97,26 +98,19 @@ impl ReadArgs {
             Some(d) => bail!("--delimiter takes one character (or 'tab'), not '{d}'"),
         };
         let date = match &self.date {
-            Some(d) => Some(
-                parse_date(d)
-                    .with_context(|| format!("--date '{d}' is not a date: use YYYY-MM-DD"))?,
-            ),
+            Some(d) => Some(parse_date(d).with_context(|| format!("--date '{d}' is not a date: use YYYY-MM-DD"))?),
             None => None,
         };
         let tz = match &self.timezone {
             Some(z) if z.eq_ignore_ascii_case("utc") => None,
-            Some(z) => Some(
-                z.parse::<chrono_tz::Tz>()
-                    .map_err(|_| anyhow::anyhow!("--timezone '{z}' is not a time zone name: use Area/City, e.g. America/New_York"))?,
-            ),
+            Some(z) => Some(z.parse::<chrono_tz::Tz>().map_err(|_| {
+                anyhow::anyhow!("--timezone '{z}' is not a time zone name: use Area/City, e.g. America/New_York")
+            })?),
             None => None,
         };
         Ok(ReadOptions {
             format: self.format,
-            columns: self
-                .columns
-                .clone()
-                .map(|c| c.into_iter().map(|s| s.trim().to_string()).collect()),
+            columns: self.columns.clone().map(|c| c.into_iter().map(|s| s.trim().to_string()).collect()),
             delimiter,
             time: TimeContext { tz, date },
         })
@@ -180,6 +174,130 @@ struct GenArgs {
     output: Option<PathBuf>,
 }
 
+/// Per-host port summaries from flows Parquet: the Berkeley port report.
+///
+/// Hosts are the addresses inside --local networks (every address without it); a flow is
+/// outgoing for its source host and incoming for its destination host. Per host, a port paired
+/// with more than --many distinct ports on the other side becomes `p->*` or `*->p` (port 0 also
+/// prints as `*`); rows are ranked by bytes, packets, flows; the first --top rows and any row
+/// with a --watch port are listed and the rest add up to `Other`. Hosts are ranked by bytes.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  flowlens ports store/flows --local 128.32.0.0/16 --hosts hosts.txt --domain berkeley.edu
+  flowlens ports flows.parquet --format csv -o ports.csv
+  flowlens ports flows.parquet --format parquet -o ports.parquet
+  flowlens ports flows.parquet --local 10.0.0.0/8 --resolve --resolver 10.0.0.53 --top-hosts 50
+  flowlens ports flows.parquet --top 3 --watch 6660-6669,1214,31337 --many 5")]
+struct PortsArgs {
+    /// Parquet files or folders (hive partitions are read recursively).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// A local network (CIDR, IPv4 or IPv6); repeatable. Without it every address is a host.
+    #[arg(long, value_name = "CIDR")]
+    local: Vec<String>,
+    /// Host names from a hosts(5) file (`address name [aliases]`).
+    #[arg(long, value_name = "FILE")]
+    hosts: Option<PathBuf>,
+    /// Strip this domain from host names (`newsfeed.berkeley.edu` → `newsfeed`).
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Option<String>,
+    /// Name the reported hosts by reverse DNS (PTR); addresses without a name print as addresses.
+    #[arg(long)]
+    resolve: bool,
+    /// DNS server for --resolve: ADDR or ADDR:PORT (default: first nameserver in /etc/resolv.conf).
+    #[arg(long, value_name = "ADDR", requires = "resolve")]
+    resolver: Option<String>,
+    /// Wait at most this long for one reverse lookup (e.g. 500ms is not accepted: use 1s, 2s).
+    #[arg(long, value_name = "DURATION", default_value = "2s", requires = "resolve")]
+    resolve_timeout: String,
+    /// Reverse lookups in flight at once.
+    #[arg(long, value_name = "N", default_value_t = flowlens::resolve::DEFAULT_PARALLEL, requires = "resolve")]
+    resolve_parallel: usize,
+    /// Reverse DNS cache file (default: $XDG_CACHE_HOME/flowlens/rdns.tsv or ~/.cache/flowlens/rdns.tsv).
+    #[arg(long, value_name = "FILE", requires = "resolve")]
+    dns_cache: Option<PathBuf>,
+    /// Do not read or write the reverse DNS cache.
+    #[arg(long, conflicts_with = "dns_cache")]
+    no_dns_cache: bool,
+    /// How long a cached name (or "no name") is used before asking again: seconds or 90s, 30m, 12h, 7d.
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    dns_cache_ttl: String,
+    /// Port names from FILE (/etc/services format) instead of the built-in table.
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
+    /// Rows listed per host before `Other`.
+    #[arg(long, value_name = "N", default_value_t = 9)]
+    top: usize,
+    /// A port paired with more than M distinct ports on the other side collapses to `*`.
+    #[arg(long, value_name = "M", default_value_t = 3)]
+    many: u32,
+    /// Ports whose rows are always listed: comma list with ranges, e.g. 6660-6669,1214
+    /// ('none' for no port; default: data/watch-ports.txt, IRC and kazaa).
+    #[arg(long, value_name = "PORTS")]
+    watch: Option<String>,
+    /// Only the first K hosts (by total bytes).
+    #[arg(long, value_name = "K")]
+    top_hosts: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: flowlens::ports::PortsFormat,
+    /// Write to FILE instead of stdout (required for parquet).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No summary line on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+impl PortsArgs {
+    fn options(self) -> anyhow::Result<flowlens::ports::PortsOptions> {
+        use flowlens::ports::{NameOptions, PortSet, PortsOptions, SummaryOptions};
+        use flowlens::resolve;
+        let mut opts = PortsOptions::new(self.inputs);
+        for c in &self.local {
+            opts.local.push(c.trim().parse().with_context(|| {
+                format!("--local '{c}' is not a network: write CIDR such as 128.32.0.0/16 or 2001:db8::/32")
+            })?);
+        }
+        let watch = match &self.watch {
+            Some(w) => PortSet::parse_list(w).context("--watch")?,
+            None => PortSet::default_watch(),
+        };
+        opts.summary = SummaryOptions { many: self.many, top: self.top, watch };
+        opts.top_hosts = self.top_hosts;
+        if let Some(p) = &self.services {
+            opts.services = flowlens::services::Services::from_file(p)?;
+        }
+        let ttl = resolve::parse_duration(&self.dns_cache_ttl).context("--dns-cache-ttl")?;
+        let resolve = if self.resolve {
+            let server = match &self.resolver {
+                Some(r) => resolve::parse_resolver(r)?,
+                None => resolve::system_resolver(),
+            };
+            let timeout = resolve::parse_duration(&self.resolve_timeout).context("--resolve-timeout")?;
+            if timeout.is_zero() {
+                bail!("--resolve-timeout must be at least 1s");
+            }
+            let mut r = resolve::ResolveOptions::new(server);
+            r.timeout = timeout;
+            r.parallel = self.resolve_parallel.max(1);
+            r.ttl = ttl;
+            r.cache = if self.no_dns_cache { None } else { self.dns_cache.or(r.cache) };
+            Some(r)
+        } else {
+            None
+        };
+        opts.names = NameOptions { hosts_file: self.hosts, domain: self.domain, resolve };
+        opts.format = self.format;
+        opts.output = self.output;
+        opts.threads = self.threads;
+        Ok(opts)
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Convert(a) => {
@@ -212,26 +330,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(d) if d.chars().count() == 1 => d.chars().next(),
                 Some(d) => bail!("--delimited takes one character, not '{d}'"),
             };
-            let opts = flowlens::cat::CatOptions {
-                fields: a.fields,
-                delimiter,
-                titles: !a.no_titles,
-            };
+            let opts = flowlens::cat::CatOptions { fields: a.fields, delimiter, titles: !a.no_titles };
             flowlens::cat::cat(&a.inputs, &opts, a.output.as_deref())?;
         }
+        Command::Ports(a) => {
+            let quiet = a.quiet;
+            let opts = a.options()?;
+            let s = flowlens::ports::run(&opts)?;
+            if !quiet {
+                eprintln!(
+                    "flowlens ports: {} rows in {} file(s), {} groups, {} hosts; {} hosts and {} rows reported",
+                    s.stats.rows, s.stats.files, s.stats.groups, s.stats.hosts, s.hosts_reported, s.rows_reported
+                );
+                if let Some(d) = &s.dns {
+                    eprintln!(
+                        "flowlens ports: reverse DNS for {} addresses: {} from the cache, {} asked: {} names, {} without a name, {} failed",
+                        d.addresses, d.from_cache, d.asked, d.names, d.no_name, d.failed
+                    );
+                }
+            }
+            if let Some(p) = s.dns.as_ref().and_then(|d| d.cache_problem.as_ref()) {
+                eprintln!("flowlens ports: warning: {p}");
+            }
+        }
         Command::Gen(a) => {
-            let start = parse_date(&a.start)
-                .with_context(|| format!("--start '{}' is not a date: use YYYY-MM-DD", a.start))?;
+            let start =
+                parse_date(&a.start).with_context(|| format!("--start '{}' is not a date: use YYYY-MM-DD", a.start))?;
             let opts = flowlens::gen::GenOptions {
                 rows: a.rows,
                 seed: a.seed,
                 format: a.format,
-                local: a.local.parse().with_context(|| {
-                    format!(
-                        "--local '{}' is not an IPv4 network such as 10.0.0.0/16",
-                        a.local
-                    )
-                })?,
+                local: a
+                    .local
+                    .parse()
+                    .with_context(|| format!("--local '{}' is not an IPv4 network such as 10.0.0.0/16", a.local))?,
                 start_day: start,
                 days: a.days.max(1),
             };

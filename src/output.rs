@@ -23,10 +23,7 @@ impl AtomicFile {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| Error::io(&dir, e))?;
-        Ok(AtomicFile {
-            target: target.to_path_buf(),
-            tmp,
-        })
+        Ok(AtomicFile { target: target.to_path_buf(), tmp })
     }
 
     pub fn target(&self) -> &Path {
@@ -40,13 +37,8 @@ impl AtomicFile {
 
     /// Renames the finished file onto its target, replacing what was there.
     pub fn commit(self) -> Result<PathBuf> {
-        self.tmp
-            .as_file()
-            .sync_all()
-            .map_err(|e| Error::io(&self.target, e))?;
-        self.tmp
-            .persist(&self.target)
-            .map_err(|e| Error::io(&self.target, e.error))?;
+        self.tmp.as_file().sync_all().map_err(|e| Error::io(&self.target, e))?;
+        self.tmp.persist(&self.target).map_err(|e| Error::io(&self.target, e.error))?;
         Ok(self.target)
     }
 }
@@ -66,10 +58,7 @@ impl TextOut {
                 let file = f.file().map_err(|e| Error::io(p, e))?;
                 Ok(TextOut::File(BufWriter::with_capacity(1 << 20, file), f))
             }
-            _ => Ok(TextOut::Stdout(BufWriter::with_capacity(
-                1 << 16,
-                std::io::stdout(),
-            ))),
+            _ => Ok(TextOut::Stdout(BufWriter::with_capacity(1 << 16, std::io::stdout()))),
         }
     }
 

@@ -33,10 +33,8 @@ pub fn list_parquet(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -55,12 +53,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Opens one file's reader builder.
 pub fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-        Error::input(
-            path.display().to_string(),
-            format!("not a readable Parquet file: {e}"),
-        )
-    })
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::input(path.display().to_string(), format!("not a readable Parquet file: {e}")))
 }
 
 /// The Arrow schema of one file.
@@ -82,22 +76,12 @@ pub fn union_schema(paths: &[PathBuf]) -> Result<Vec<Field>> {
 }
 
 /// A reader over one file, keeping only the columns named in `columns` that the file has.
-pub fn read_columns(
-    path: &Path,
-    columns: &[&str],
-    batch_size: usize,
-) -> Result<ParquetRecordBatchReader> {
+pub fn read_columns(path: &Path, columns: &[&str], batch_size: usize) -> Result<ParquetRecordBatchReader> {
     let builder = open(path)?;
     let schema = builder.schema().clone();
-    let indices: Vec<usize> = columns
-        .iter()
-        .filter_map(|c| schema.index_of(c).ok())
-        .collect();
+    let indices: Vec<usize> = columns.iter().filter_map(|c| schema.index_of(c).ok()).collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-    Ok(builder
-        .with_projection(mask)
-        .with_batch_size(batch_size)
-        .build()?)
+    Ok(builder.with_projection(mask).with_batch_size(batch_size).build()?)
 }
 
 /// Every batch of one file, all columns (for tests and small files).

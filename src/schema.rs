@@ -22,9 +22,7 @@ pub const BYTES: &str = "bytes";
 pub const FLAGS: &str = "flags";
 
 /// The core columns, in file order.
-pub const CORE_COLUMNS: [&str; 10] = [
-    STIME, ETIME, SIP, DIP, SPORT, DPORT, PROTO, PACKETS, BYTES, FLAGS,
-];
+pub const CORE_COLUMNS: [&str; 10] = [STIME, ETIME, SIP, DIP, SPORT, DPORT, PROTO, PACKETS, BYTES, FLAGS];
 
 /// Rows per Parquet row group: small enough that a 10M-row file splits into ~40 units of
 /// parallel work and that `--from/--to` statistics prune finely, large enough that zstd and the
@@ -60,11 +58,7 @@ pub fn core_fields() -> Vec<Field> {
 /// The schema of a flows file: the core columns, then the extra input columns (all Utf8).
 pub fn flow_schema(extras: &[String]) -> SchemaRef {
     let mut fields = core_fields();
-    fields.extend(
-        extras
-            .iter()
-            .map(|name| Field::new(name, DataType::Utf8, true)),
-    );
+    fields.extend(extras.iter().map(|name| Field::new(name, DataType::Utf8, true)));
     Arc::new(Schema::new(fields))
 }
 

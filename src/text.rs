@@ -28,11 +28,7 @@ pub struct Column {
 
 impl Column {
     pub fn new(title: &str, width: usize, kind: Kind) -> Self {
-        Column {
-            title: title.to_string(),
-            width,
-            kind,
-        }
+        Column { title: title.to_string(), width, kind }
     }
 }
 
@@ -64,11 +60,7 @@ pub struct TextWriter {
 
 impl TextWriter {
     pub fn new(columns: Vec<Column>, delimiter: Option<char>) -> Self {
-        TextWriter {
-            columns,
-            delimiter,
-            line: String::with_capacity(256),
-        }
+        TextWriter { columns, delimiter, line: String::with_capacity(256) }
     }
 
     pub fn titles(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -117,13 +109,7 @@ pub fn format_time(micros: i64, buf: &mut String) {
     let (y, m, d) = civil_from_days(days);
     let secs = rem / 1_000_000;
     let frac = rem % 1_000_000;
-    let _ = write!(
-        buf,
-        "{y:04}/{m:02}/{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+    let _ = write!(buf, "{y:04}/{m:02}/{d:02}T{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
     if frac % 1000 == 0 {
         let _ = write!(buf, ".{:03}", frac / 1000);
     } else {
@@ -145,11 +131,7 @@ pub fn format_duration(micros: i64, buf: &mut String) {
 /// Flags in rwcut's fixed positions: `FS PA   `.
 pub fn format_flags(mask: u8, buf: &mut String) {
     for (bit, &c) in crate::ingest::fields::FLAG_LETTERS.iter().enumerate() {
-        buf.push(if mask & (1 << bit) != 0 {
-            c as char
-        } else {
-            ' '
-        });
+        buf.push(if mask & (1 << bit) != 0 { c as char } else { ' ' });
     }
 }
 

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt8Builder,
-};
+use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt8Builder};
 use arrow_array::{new_null_array, ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 

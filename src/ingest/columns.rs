@@ -26,51 +26,11 @@ pub enum Role {
 pub const ALIASES: &[(Role, &[&str])] = &[
     (
         Role::Stime,
-        &[
-            "stime",
-            "stimemsec",
-            "starttime",
-            "start",
-            "firstseen",
-            "first",
-            "ts",
-            "timestamp",
-            "time",
-            "begin",
-        ],
+        &["stime", "stimemsec", "starttime", "start", "firstseen", "first", "ts", "timestamp", "time", "begin"],
     ),
-    (
-        Role::Etime,
-        &[
-            "etime",
-            "etimemsec",
-            "endtime",
-            "end",
-            "lastseen",
-            "last",
-            "te",
-            "lasttime",
-        ],
-    ),
-    (
-        Role::Duration,
-        &["duration", "dur", "durmsec", "td", "elapsed"],
-    ),
-    (
-        Role::Sip,
-        &[
-            "sip",
-            "srcip",
-            "srcaddr",
-            "sa",
-            "saddr",
-            "src",
-            "source",
-            "sourceip",
-            "sourceaddress",
-            "ipsrc",
-        ],
-    ),
+    (Role::Etime, &["etime", "etimemsec", "endtime", "end", "lastseen", "last", "te", "lasttime"]),
+    (Role::Duration, &["duration", "dur", "durmsec", "td", "elapsed"]),
+    (Role::Sip, &["sip", "srcip", "srcaddr", "sa", "saddr", "src", "source", "sourceip", "sourceaddress", "ipsrc"]),
     (
         Role::Dip,
         &[
@@ -88,33 +48,11 @@ pub const ALIASES: &[(Role, &[&str])] = &[
             "ipdst",
         ],
     ),
-    (
-        Role::Sport,
-        &["sport", "srcport", "sp", "sourceport", "srcpt"],
-    ),
-    (
-        Role::Dport,
-        &[
-            "dport",
-            "dstport",
-            "dp",
-            "destport",
-            "destinationport",
-            "dstpt",
-        ],
-    ),
-    (
-        Role::Proto,
-        &["proto", "pro", "protocol", "pr", "prot", "ipproto"],
-    ),
-    (
-        Role::Packets,
-        &["packets", "pkts", "packet", "pkt", "ipkt", "npackets"],
-    ),
-    (
-        Role::Bytes,
-        &["bytes", "byts", "octets", "ibyt", "doctets", "nbytes"],
-    ),
+    (Role::Sport, &["sport", "srcport", "sp", "sourceport", "srcpt"]),
+    (Role::Dport, &["dport", "dstport", "dp", "destport", "destinationport", "dstpt"]),
+    (Role::Proto, &["proto", "pro", "protocol", "pr", "prot", "ipproto"]),
+    (Role::Packets, &["packets", "pkts", "packet", "pkt", "ipkt", "npackets"]),
+    (Role::Bytes, &["bytes", "byts", "octets", "ibyt", "doctets", "nbytes"]),
     (Role::Flags, &["flags", "flg", "tcpflags", "flag"]),
     (Role::IcmpType, &["itype", "icmptype"]),
     (Role::IcmpCode, &["icode", "icmpcode"]),
@@ -122,20 +60,13 @@ pub const ALIASES: &[(Role, &[&str])] = &[
 
 /// Lowercase, letters and digits only.
 pub fn normalize(name: &str) -> String {
-    name.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    name.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
 }
 
 /// The role of a column name; unknown names are [`Role::Extra`].
 pub fn role_of(name: &str) -> Role {
     let n = normalize(name);
-    ALIASES
-        .iter()
-        .find(|(_, names)| names.contains(&n.as_str()))
-        .map(|&(r, _)| r)
-        .unwrap_or(Role::Extra)
+    ALIASES.iter().find(|(_, names)| names.contains(&n.as_str())).map(|&(r, _)| r).unwrap_or(Role::Extra)
 }
 
 /// Maps a header. Errors name a column that appears twice (two names with the same role, or the
@@ -145,18 +76,29 @@ pub fn map_header(names: &[String]) -> Result<Vec<Role>, String> {
     for (i, r) in roles.iter().enumerate() {
         for j in 0..i {
             let dup = if *r == Role::Extra {
-                roles[j] == Role::Extra
-                    && normalize(&names[j]) == normalize(&names[i])
-                    && !names[i].trim().is_empty()
+                roles[j] == Role::Extra && normalize(&names[j]) == normalize(&names[i]) && !names[i].trim().is_empty()
             } else {
                 roles[j] == *r
             };
             if dup {
+                let what = if names[i].trim() == names[j].trim() {
+                    format!(
+                        "column '{}' appears twice in the header (columns {} and {})",
+                        names[i].trim(),
+                        j + 1,
+                        i + 1
+                    )
+                } else {
+                    format!(
+                        "columns '{}' and '{}' (columns {} and {}) are the same flow column",
+                        names[j].trim(),
+                        names[i].trim(),
+                        j + 1,
+                        i + 1
+                    )
+                };
                 return Err(format!(
-                    "column '{}' appears twice in the header (as '{}' and '{}'); name the columns with --columns, e.g. --columns sip,dip,sport,dport,proto,packets,bytes,flags,stime",
-                    names[i].trim(),
-                    names[j].trim(),
-                    names[i].trim()
+                    "{what}; name the columns with --columns, e.g. --columns sip,dip,sport,dport,proto,packets,bytes,flags,stime"
                 ));
             }
         }
@@ -194,14 +136,8 @@ mod tests {
     #[test]
     fn duplicated_column_is_named() {
         // The SEI seed's NTP table prints SPORT twice.
-        let names: Vec<String> = "SIP DIP SPORT SPORT PROTOCOL"
-            .split(' ')
-            .map(String::from)
-            .collect();
+        let names: Vec<String> = "SIP DIP SPORT SPORT PROTOCOL".split(' ').map(String::from).collect();
         let err = map_header(&names).unwrap_err();
-        assert!(
-            err.contains("'SPORT' appears twice") && err.contains("--columns"),
-            "{err}"
-        );
+        assert!(err.contains("'SPORT' appears twice") && err.contains("--columns"), "{err}");
     }
 }

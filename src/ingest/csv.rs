@@ -14,48 +14,25 @@ pub fn header_names(line: &[u8], sep: u8) -> Vec<String> {
     let split = Split::Char { sep, quotes: true };
     let quoted = split.split(line, &mut scratch, &mut ranges);
     let base = if quoted { scratch.as_slice() } else { line };
-    ranges
-        .iter()
-        .map(|&(a, b)| String::from_utf8_lossy(&base[a..b]).into_owned())
-        .collect()
+    ranges.iter().map(|&(a, b)| String::from_utf8_lossy(&base[a..b]).into_owned()).collect()
 }
 
-pub fn detect(
-    line: &[u8],
-    sep: Option<u8>,
-    time: &TimeContext,
-) -> Option<Result<Delimited, String>> {
+pub fn detect(line: &[u8], sep: Option<u8>, time: &TimeContext) -> Option<Result<Delimited, String>> {
     for s in sep.map(|s| vec![s]).unwrap_or_else(|| SEPARATORS.to_vec()) {
         if !line.contains(&s) {
             continue;
         }
         let names = header_names(line, s);
         if known_count(&names) >= 3 {
-            return Some(parser(
-                names,
-                s,
-                Some(super::delimited::trim_bytes(line).to_vec()),
-                time,
-            ));
+            return Some(parser(names, s, Some(super::delimited::trim_bytes(line).to_vec()), time));
         }
     }
     None
 }
 
-pub fn parser(
-    names: Vec<String>,
-    sep: u8,
-    header: Option<Vec<u8>>,
-    time: &TimeContext,
-) -> Result<Delimited, String> {
+pub fn parser(names: Vec<String>, sep: u8, header: Option<Vec<u8>>, time: &TimeContext) -> Result<Delimited, String> {
     let format = if sep == b'\t' { "tsv" } else { "csv" };
-    Delimited::new(
-        format,
-        Split::Char { sep, quotes: true },
-        names,
-        header,
-        time.clone(),
-    )
+    Delimited::new(format, Split::Char { sep, quotes: true }, names, header, time.clone())
 }
 
 #[cfg(test)]
@@ -66,20 +43,8 @@ mod tests {
     #[test]
     fn csv_and_tsv_headers() {
         let t = TimeContext::default();
-        assert_eq!(
-            detect(b"src_ip,dst_ip,src_port,dst_port,proto", None, &t)
-                .unwrap()
-                .unwrap()
-                .format(),
-            "csv"
-        );
-        assert_eq!(
-            detect(b"sip\tdip\tsport\tdport", None, &t)
-                .unwrap()
-                .unwrap()
-                .format(),
-            "tsv"
-        );
+        assert_eq!(detect(b"src_ip,dst_ip,src_port,dst_port,proto", None, &t).unwrap().unwrap().format(), "csv");
+        assert_eq!(detect(b"sip\tdip\tsport\tdport", None, &t).unwrap().unwrap().format(), "tsv");
         assert!(detect(b"a,b,c", None, &t).is_none());
     }
 }

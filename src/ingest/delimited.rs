@@ -4,8 +4,7 @@
 use super::batch::{BatchBuilder, Flow};
 use super::columns::{map_header, Role};
 use super::fields::{
-    parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp,
-    TimeContext,
+    parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, TimeContext,
 };
 use super::{FieldError, LineParser, Outcome};
 
@@ -22,12 +21,7 @@ pub enum Split {
 impl Split {
     /// Splits `line` into `ranges` (start, end) of `base`, where `base` is `line` itself or, for a
     /// quoted CSV line, `scratch` holding the unquoted text. Returns true when `scratch` is used.
-    pub fn split(
-        &self,
-        line: &[u8],
-        scratch: &mut Vec<u8>,
-        ranges: &mut Vec<(usize, usize)>,
-    ) -> bool {
+    pub fn split(&self, line: &[u8], scratch: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) -> bool {
         ranges.clear();
         match *self {
             Split::Whitespace => {
@@ -179,13 +173,8 @@ impl Delimited {
                 extras.push(crate::schema::extra_column_name(&names[i]));
             }
         }
-        if let Some(clash) = extras
-            .iter()
-            .find(|e| crate::schema::CORE_COLUMNS.contains(&e.as_str()))
-        {
-            return Err(format!(
-                "extra column '{clash}' has the name of a core flow column"
-            ));
+        if let Some(clash) = extras.iter().find(|e| crate::schema::CORE_COLUMNS.contains(&e.as_str())) {
+            return Err(format!("extra column '{clash}' has the name of a core flow column"));
         }
         let map = RowMap {
             stime: pos(Role::Stime),
@@ -203,16 +192,7 @@ impl Delimited {
             icode: pos(Role::IcmpCode),
             extras: extra_pos,
         };
-        Ok(Delimited {
-            format,
-            split,
-            names,
-            map,
-            extras,
-            header,
-            optional: None,
-            time,
-        })
+        Ok(Delimited { format, split, names, map, extras, header, optional: None, time })
     }
 
     /// Lets rows one field short omit the column at `pos` (stored as empty).
@@ -227,43 +207,21 @@ impl Delimited {
 
     fn flow(&self, f: &[&[u8]]) -> Result<Flow, FieldError> {
         let m = &self.map;
-        let err = |i: usize, reason: String| FieldError {
-            column: self.name(i).to_string(),
-            reason,
-        };
+        let err = |i: usize, reason: String| FieldError { column: self.name(i).to_string(), reason };
         let opt = |i: Option<usize>| i.map(|i| (i, f[i])).filter(|(_, v)| !v.is_empty());
         let sip = parse_ip(f[m.sip]).map_err(|r| err(m.sip, r))?;
         let dip = parse_ip(f[m.dip]).map_err(|r| err(m.dip, r))?;
-        let sport = opt(m.sport)
-            .map(|(i, v)| parse_port(v).map_err(|r| err(i, r)))
-            .transpose()?;
-        let mut dport = opt(m.dport)
-            .map(|(i, v)| parse_port(v).map_err(|r| err(i, r)))
-            .transpose()?;
-        let proto = opt(m.proto)
-            .map(|(i, v)| parse_proto(v).map_err(|r| err(i, r)))
-            .transpose()?;
-        let packets = opt(m.packets)
-            .map(|(i, v)| parse_count(v).map_err(|r| err(i, r)))
-            .transpose()?;
-        let bytes = opt(m.bytes)
-            .map(|(i, v)| parse_count(v).map_err(|r| err(i, r)))
-            .transpose()?;
+        let sport = opt(m.sport).map(|(i, v)| parse_port(v).map_err(|r| err(i, r))).transpose()?;
+        let mut dport = opt(m.dport).map(|(i, v)| parse_port(v).map_err(|r| err(i, r))).transpose()?;
+        let proto = opt(m.proto).map(|(i, v)| parse_proto(v).map_err(|r| err(i, r))).transpose()?;
+        let packets = opt(m.packets).map(|(i, v)| parse_count(v).map_err(|r| err(i, r))).transpose()?;
+        let bytes = opt(m.bytes).map(|(i, v)| parse_count(v).map_err(|r| err(i, r))).transpose()?;
         // A flags column that is present but blank means "no flags set", not "unknown".
-        let flags = m
-            .flags
-            .map(|i| parse_flags(f[i]).map_err(|r| err(i, r)))
-            .transpose()?;
-        let stamp = |i: usize| {
-            parse_stamp(f[i])
-                .and_then(|s| self.time.resolve(s))
-                .map_err(|r| err(i, r))
-        };
+        let flags = m.flags.map(|i| parse_flags(f[i]).map_err(|r| err(i, r))).transpose()?;
+        let stamp = |i: usize| parse_stamp(f[i]).and_then(|s| self.time.resolve(s)).map_err(|r| err(i, r));
         let mut stime = opt(m.stime).map(|(i, _)| stamp(i)).transpose()?;
         let mut etime = opt(m.etime).map(|(i, _)| stamp(i)).transpose()?;
-        let dur = opt(m.duration)
-            .map(|(i, v)| parse_seconds(v).map_err(|r| err(i, r)))
-            .transpose()?;
+        let dur = opt(m.duration).map(|(i, v)| parse_seconds(v).map_err(|r| err(i, r))).transpose()?;
         match (stime, etime, dur) {
             (Some(s), None, Some(d)) => etime = Some(s + d),
             (Some(s), None, None) => etime = Some(s),
@@ -279,29 +237,12 @@ impl Delimited {
         // ICMP type and code travel in dPort (type*256+code), as SiLK stores them.
         if matches!(proto, Some(1) | Some(58)) {
             if let (Some((ti, t)), Some((ci, c))) = (opt(m.itype), opt(m.icode)) {
-                let t = parse_port(t)
-                    .ok()
-                    .filter(|&v| v < 256)
-                    .ok_or_else(|| err(ti, "bad ICMP type".into()))?;
-                let c = parse_port(c)
-                    .ok()
-                    .filter(|&v| v < 256)
-                    .ok_or_else(|| err(ci, "bad ICMP code".into()))?;
+                let t = parse_port(t).ok().filter(|&v| v < 256).ok_or_else(|| err(ti, "bad ICMP type".into()))?;
+                let c = parse_port(c).ok().filter(|&v| v < 256).ok_or_else(|| err(ci, "bad ICMP code".into()))?;
                 dport = Some(t * 256 + c);
             }
         }
-        Ok(Flow {
-            stime,
-            etime,
-            sip,
-            dip,
-            sport,
-            dport,
-            proto,
-            packets,
-            bytes,
-            flags,
-        })
+        Ok(Flow { stime, etime, sip, dip, sport, dport, proto, packets, bytes, flags })
     }
 }
 
@@ -328,12 +269,7 @@ impl LineParser for Delimited {
         &self.extras
     }
 
-    fn parse_line(
-        &self,
-        line: &[u8],
-        out: &mut BatchBuilder,
-        scratch: &mut Scratch,
-    ) -> Result<Outcome, FieldError> {
+    fn parse_line(&self, line: &[u8], out: &mut BatchBuilder, scratch: &mut Scratch) -> Result<Outcome, FieldError> {
         if let Some(h) = &self.header {
             if line.len() >= h.len() && trim_bytes(line) == h.as_slice() {
                 return Ok(Outcome::Skipped);
@@ -364,10 +300,7 @@ impl LineParser for Delimited {
                 }
             }
         } else {
-            return Err(FieldError {
-                column: "line".into(),
-                reason: format!("{got} fields where the header has {n}"),
-            });
+            return Err(FieldError { column: "line".into(), reason: format!("{got} fields where the header has {n}") });
         }
         let flow = self.flow(&fields[..n])?;
         out.push(&flow);
@@ -397,44 +330,17 @@ mod tests {
         let mut ranges = Vec::new();
         let q = how.split(s.as_bytes(), &mut scratch, &mut ranges);
         let base = if q { scratch.as_slice() } else { s.as_bytes() };
-        ranges
-            .iter()
-            .map(|&(a, b)| String::from_utf8_lossy(&base[a..b]).into_owned())
-            .collect()
+        ranges.iter().map(|&(a, b)| String::from_utf8_lossy(&base[a..b]).into_owned()).collect()
     }
 
     #[test]
     fn splits_padded_pipes_whitespace_and_quotes() {
         assert_eq!(
-            split(
-                "  10.0.0.1|  22|FS PA   |",
-                Split::Char {
-                    sep: b'|',
-                    quotes: false
-                }
-            ),
+            split("  10.0.0.1|  22|FS PA   |", Split::Char { sep: b'|', quotes: false }),
             ["10.0.0.1", "22", "FS PA", ""]
         );
         assert_eq!(split(" a  b\tc ", Split::Whitespace), ["a", "b", "c"]);
-        assert_eq!(
-            split(
-                r#"1,"x, ""y""",,z"#,
-                Split::Char {
-                    sep: b',',
-                    quotes: true
-                }
-            ),
-            ["1", r#"x, "y""#, "", "z"]
-        );
-        assert_eq!(
-            split(
-                r#""a","#,
-                Split::Char {
-                    sep: b',',
-                    quotes: true
-                }
-            ),
-            ["a", ""]
-        );
+        assert_eq!(split(r#"1,"x, ""y""",,z"#, Split::Char { sep: b',', quotes: true }), ["1", r#"x, "y""#, "", "z"]);
+        assert_eq!(split(r#""a","#, Split::Char { sep: b',', quotes: true }), ["a", ""]);
     }
 }

@@ -22,10 +22,7 @@ impl IpText {
         std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
     }
     fn from_bytes(b: &[u8]) -> Self {
-        let mut t = IpText {
-            buf: [0; 48],
-            len: b.len() as u8,
-        };
+        let mut t = IpText { buf: [0; 48], len: b.len() as u8 };
         t.buf[..b.len()].copy_from_slice(b);
         t
     }
@@ -129,11 +126,7 @@ pub fn parse_port(s: &[u8]) -> Result<u16, Reason> {
 #[inline]
 pub fn parse_proto(s: &[u8]) -> Result<u8, Reason> {
     if let Some(v) = parse_u64(s) {
-        return if v <= 255 {
-            Ok(v as u8)
-        } else {
-            Err(format!("protocol {} over 255", show(s)))
-        };
+        return if v <= 255 { Ok(v as u8) } else { Err(format!("protocol {} over 255", show(s))) };
     }
     proto_by_name(s).ok_or_else(|| format!("bad protocol '{}'", show(s)))
 }
@@ -166,10 +159,7 @@ pub fn proto_by_name(s: &[u8]) -> Option<u8> {
         ("sctp", 132),
         ("udplite", 136),
     ];
-    NAMES
-        .iter()
-        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(s))
-        .map(|&(_, p)| p)
+    NAMES.iter().find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(s)).map(|&(_, p)| p)
 }
 
 /// A packet or byte count: a non-negative integer that fits in i64.
@@ -193,9 +183,7 @@ pub const FLAG_LETTERS: &[u8; 8] = b"FSRPAUEC";
 pub fn parse_flags(s: &[u8]) -> Result<u8, Reason> {
     if s.first().is_some_and(|c| c.is_ascii_digit()) {
         let v = if s.len() > 2 && (s[1] == b'x' || s[1] == b'X') {
-            std::str::from_utf8(&s[2..])
-                .ok()
-                .and_then(|h| u64::from_str_radix(h, 16).ok())
+            std::str::from_utf8(&s[2..]).ok().and_then(|h| u64::from_str_radix(h, 16).ok())
         } else {
             parse_u64(s)
         };
@@ -224,12 +212,7 @@ pub fn parse_flags(s: &[u8]) -> Result<u8, Reason> {
 
 /// The canonical text of a flag mask: its letters in FSRPAUEC order, packed (`FSPA`).
 pub fn flags_text(mask: u8) -> String {
-    FLAG_LETTERS
-        .iter()
-        .enumerate()
-        .filter(|(bit, _)| mask & (1 << bit) != 0)
-        .map(|(_, &c)| c as char)
-        .collect()
+    FLAG_LETTERS.iter().enumerate().filter(|(bit, _)| mask & (1 << bit) != 0).map(|(_, &c)| c as char).collect()
 }
 
 /// A timestamp as written, before the time zone is applied.
@@ -333,10 +316,7 @@ fn date_time(y: i64, mo: i64, d: i64, rest: &[u8]) -> Option<Stamp> {
     }
     let rest = &rest[1..];
     // Split off a zone suffix: Z, +hh:mm, -hh:mm, +hhmm, +hh.
-    let (clock_part, offset) = match rest
-        .iter()
-        .rposition(|&c| c == b'Z' || c == b'+' || c == b'-')
-    {
+    let (clock_part, offset) = match rest.iter().rposition(|&c| c == b'Z' || c == b'+' || c == b'-') {
         Some(p) if p >= 5 => (&rest[..p], Some(zone_offset(&rest[p..])?)),
         _ => (rest, None),
     };
@@ -476,13 +456,10 @@ impl TimeContext {
 
     fn local(&self, t: i64) -> Result<i64, Reason> {
         let Some(tz) = self.tz else { return Ok(t) };
-        let naive =
-            NaiveDateTime::from_timestamp_micros_compat(t).ok_or("timestamp out of range")?;
+        let naive = NaiveDateTime::from_timestamp_micros_compat(t).ok_or("timestamp out of range")?;
         match tz.from_local_datetime(&naive) {
             LocalResult::Single(dt) => Ok(dt.timestamp_micros()),
-            LocalResult::None => Err(format!(
-                "local time {naive} does not exist in {tz} (a DST gap)"
-            )),
+            LocalResult::None => Err(format!("local time {naive} does not exist in {tz} (a DST gap)")),
             LocalResult::Ambiguous(a, b) => Err(format!(
                 "local time {naive} is ambiguous in {tz} (a DST overlap: {} or {})",
                 a.naive_utc(),
@@ -517,12 +494,7 @@ mod tests {
     use super::*;
 
     fn ts(s: &str) -> i64 {
-        TimeContext {
-            tz: None,
-            date: parse_date("2026-11-21"),
-        }
-        .resolve(parse_stamp(s.as_bytes()).unwrap())
-        .unwrap()
+        TimeContext { tz: None, date: parse_date("2026-11-21") }.resolve(parse_stamp(s.as_bytes()).unwrap()).unwrap()
     }
 
     #[test]
@@ -537,14 +509,8 @@ mod tests {
 
     #[test]
     fn ipv6_is_rfc5952() {
-        assert_eq!(
-            parse_ip(b"2001:DB8:0:0:0:0:0:1").unwrap().as_str(),
-            "2001:db8::1"
-        );
-        assert_eq!(
-            parse_ip(b"::ffff:10.0.0.1").unwrap().as_str(),
-            "::ffff:10.0.0.1"
-        );
+        assert_eq!(parse_ip(b"2001:DB8:0:0:0:0:0:1").unwrap().as_str(), "2001:db8::1");
+        assert_eq!(parse_ip(b"::ffff:10.0.0.1").unwrap().as_str(), "::ffff:10.0.0.1");
         assert!(parse_ip(b"fe80::1%eth0").is_err());
     }
 
@@ -598,36 +564,20 @@ mod tests {
         assert_eq!(ts("48.01.120"), day + (48 * 60 + 1) * 1_000_000 + 120_000);
         assert_eq!(ts("13:02:43.290"), day + 13 * 3_600_000_000 + 163_290_000);
         let no_date = TimeContext::default();
-        assert!(no_date
-            .resolve(parse_stamp(b"02:43.290").unwrap())
-            .unwrap_err()
-            .contains("--date"));
+        assert!(no_date.resolve(parse_stamp(b"02:43.290").unwrap()).unwrap_err().contains("--date"));
     }
 
     #[test]
     fn time_zones_and_dst() {
-        let ny = TimeContext {
-            tz: Some(chrono_tz::America::New_York),
-            date: None,
-        };
-        let t = ny
-            .resolve(parse_stamp(b"2026-07-01 12:00:00").unwrap())
-            .unwrap();
+        let ny = TimeContext { tz: Some(chrono_tz::America::New_York), date: None };
+        let t = ny.resolve(parse_stamp(b"2026-07-01 12:00:00").unwrap()).unwrap();
         assert_eq!(t, ts("2026-07-01 16:00:00"));
-        let gap = ny
-            .resolve(parse_stamp(b"2026-03-08 02:30:00").unwrap())
-            .unwrap_err();
+        let gap = ny.resolve(parse_stamp(b"2026-03-08 02:30:00").unwrap()).unwrap_err();
         assert!(gap.contains("DST gap"), "{gap}");
-        let overlap = ny
-            .resolve(parse_stamp(b"2026-11-01 01:30:00").unwrap())
-            .unwrap_err();
+        let overlap = ny.resolve(parse_stamp(b"2026-11-01 01:30:00").unwrap()).unwrap_err();
         assert!(overlap.contains("DST overlap"), "{overlap}");
         // An explicit offset wins over --timezone.
-        assert_eq!(
-            ny.resolve(parse_stamp(b"2026-07-01T12:00:00Z").unwrap())
-                .unwrap(),
-            ts("2026-07-01 12:00:00")
-        );
+        assert_eq!(ny.resolve(parse_stamp(b"2026-07-01T12:00:00Z").unwrap()).unwrap(), ts("2026-07-01 12:00:00"));
     }
 
     #[test]
@@ -636,10 +586,7 @@ mod tests {
             let (y, m, d) = civil_from_days(z);
             assert_eq!(days_from_civil(y, m, d), z);
         }
-        assert_eq!(
-            parse_date("2026-11-21"),
-            Some(days_from_civil(2026, 11, 21))
-        );
+        assert_eq!(parse_date("2026-11-21"), Some(days_from_civil(2026, 11, 21)));
         assert_eq!(parse_date("2026-02-29"), None);
     }
 

@@ -47,10 +47,7 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>> {
             let before = out.len();
             walk(p, &mut out)?;
             if out.len() == before {
-                return Err(Error::input(
-                    p.display().to_string(),
-                    "folder holds no files",
-                ));
+                return Err(Error::input(p.display().to_string(), "folder holds no files"));
             }
         } else {
             out.push(Input::File(p.clone()));
@@ -69,10 +66,7 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<()> {
         .collect::<Result<_>>()?;
     entries.sort();
     for p in entries {
-        if p.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'))
-        {
+        if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
             continue;
         }
         let meta = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?;
@@ -105,26 +99,17 @@ pub fn open(input: &Input, counter: Arc<AtomicU64>) -> Result<Box<dyn Read + Sen
         Input::Stdin => Box::new(io::stdin()),
         Input::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
     };
-    let mut reader = BufReader::with_capacity(
-        256 * 1024,
-        Counting {
-            inner: raw,
-            counter,
-        },
-    );
+    let mut reader = BufReader::with_capacity(256 * 1024, Counting { inner: raw, counter });
     let magic = {
         use std::io::BufRead;
-        let buf = reader
-            .fill_buf()
-            .map_err(|e| Error::io(input.display(), e))?;
+        let buf = reader.fill_buf().map_err(|e| Error::io(input.display(), e))?;
         buf.get(..4).map(|m| [m[0], m[1], m[2], m[3]])
     };
     Ok(match magic {
         Some([0x1f, 0x8b, _, _]) => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
-        Some([0x28, 0xb5, 0x2f, 0xfd]) => Box::new(
-            zstd::stream::read::Decoder::with_buffer(reader)
-                .map_err(|e| Error::io(input.display(), e))?,
-        ),
+        Some([0x28, 0xb5, 0x2f, 0xfd]) => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| Error::io(input.display(), e))?)
+        }
         _ => Box::new(reader),
     })
 }
@@ -154,14 +139,7 @@ pub struct BlockReader {
 impl BlockReader {
     /// `head` holds bytes already read from `inner` (format detection), which come first.
     pub fn new(inner: Box<dyn Read + Send>, input: usize, head: Vec<u8>, size: usize) -> Self {
-        BlockReader {
-            inner,
-            input,
-            carry: head,
-            next_line: 1,
-            size: size.max(MAX_LINE * 2),
-            eof: false,
-        }
+        BlockReader { inner, input, carry: head, next_line: 1, size: size.max(MAX_LINE * 2), eof: false }
     }
 
     /// The next block, or `None` at the end of the input.
@@ -200,11 +178,7 @@ impl BlockReader {
         if !buf.ends_with(b"\n") {
             self.next_line += 1;
         }
-        Ok(Some(Block {
-            input: self.input,
-            first_line,
-            data: buf,
-        }))
+        Ok(Some(Block { input: self.input, first_line, data: buf }))
     }
 
     fn skip_rest_of_line(&mut self) -> io::Result<()> {
@@ -279,11 +253,7 @@ mod tests {
         assert_eq!(joined, text);
         for (first, data) in &got {
             let line = std::str::from_utf8(data).unwrap().lines().next().unwrap();
-            let want = ["a", "bb", "ccc", "dddd", "last"]
-                .iter()
-                .position(|l| *l == line)
-                .unwrap() as u64
-                + 1;
+            let want = ["a", "bb", "ccc", "dddd", "last"].iter().position(|l| *l == line).unwrap() as u64 + 1;
             assert_eq!(*first, want);
         }
     }
@@ -301,24 +271,15 @@ mod tests {
         let p = dir.path().join("x.gz");
         std::fs::write(&p, &gz).unwrap();
         let mut s = String::new();
-        open(&Input::File(p.clone()), Default::default())
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
+        open(&Input::File(p.clone()), Default::default()).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "one\ntwo\n");
         std::fs::write(&p, zstd::encode_all(&b"three\n"[..], 3).unwrap()).unwrap();
         s.clear();
-        open(&Input::File(p.clone()), Default::default())
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
+        open(&Input::File(p.clone()), Default::default()).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "three\n");
         // A truncated gzip is an error, not a short read.
         std::fs::write(&p, &gz[..gz.len() / 2 - 3]).unwrap();
-        let err = open(&Input::File(p), Default::default())
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap_err();
+        let err = open(&Input::File(p), Default::default()).unwrap().read_to_string(&mut s).unwrap_err();
         assert!(describe_read_error(&err).contains("truncated"), "{err}");
     }
 }

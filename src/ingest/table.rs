@@ -7,10 +7,7 @@ use super::delimited::{trim_bytes, Delimited, Split};
 use super::fields::TimeContext;
 
 pub fn names(line: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(line)
-        .split_whitespace()
-        .map(String::from)
-        .collect()
+    String::from_utf8_lossy(line).split_whitespace().map(String::from).collect()
 }
 
 /// Recognizes a whitespace-separated header with at least three flow column names.
@@ -22,16 +19,9 @@ pub fn detect(line: &[u8], time: &TimeContext) -> Option<Result<Delimited, Strin
     Some(parser(names, Some(trim_bytes(line).to_vec()), time))
 }
 
-pub fn parser(
-    names: Vec<String>,
-    header: Option<Vec<u8>>,
-    time: &TimeContext,
-) -> Result<Delimited, String> {
+pub fn parser(names: Vec<String>, header: Option<Vec<u8>>, time: &TimeContext) -> Result<Delimited, String> {
     let flags = names.iter().position(|n| role_of(n) == Role::Flags);
-    Ok(
-        Delimited::new("table", Split::Whitespace, names, header, time.clone())?
-            .with_optional(flags),
-    )
+    Ok(Delimited::new("table", Split::Whitespace, names, header, time.clone())?.with_optional(flags))
 }
 
 #[cfg(test)]
@@ -41,23 +31,9 @@ mod tests {
     #[test]
     fn seed_headers() {
         let t = TimeContext::default();
-        assert!(detect(
-            b"SIP DIP SPORT DPORT PROTOCOL PACKETS BYTES FLAGS STIME",
-            &t
-        )
-        .unwrap()
-        .is_ok());
-        assert!(detect(
-            b"FLOW SIP DIP SPORT DPORT PROTOCOL PACKETS BYTES FLAGS STIME",
-            &t
-        )
-        .unwrap()
-        .is_ok());
-        let ntp = detect(
-            b"SIP DIP SPORT SPORT PROTOCOL PACKETS BYTES FLAGS STIME",
-            &t,
-        )
-        .unwrap();
+        assert!(detect(b"SIP DIP SPORT DPORT PROTOCOL PACKETS BYTES FLAGS STIME", &t).unwrap().is_ok());
+        assert!(detect(b"FLOW SIP DIP SPORT DPORT PROTOCOL PACKETS BYTES FLAGS STIME", &t).unwrap().is_ok());
+        let ntp = detect(b"SIP DIP SPORT SPORT PROTOCOL PACKETS BYTES FLAGS STIME", &t).unwrap();
         assert!(ntp.err().unwrap().contains("SPORT"));
         assert!(detect(b"10.10.0.2 10.10.0.1 36257 22 6", &t).is_none());
     }

@@ -1,0 +1,41 @@
+# flowlens — `make help` lists the targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+BIN := target/release/flowlens
+PYTHON ?= python3
+
+.PHONY: help build release test test-rust test-python lint fmt bench demo fuzz clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## Debug build
+	$(CARGO) build
+
+release: ## Optimized build (target/release/flowlens)
+	$(CARGO) build --release
+
+test: test-rust test-python ## All tests: Rust unit + CLI tests, then Python interop tests
+
+test-rust: ## Rust unit, property and CLI tests
+	$(CARGO) test --release
+
+test-python: release ## pyarrow / pandas / Polars / DuckDB read our Parquet; SQL reports match flowlens
+	FLOWLENS=$(BIN) $(PYTHON) -m pytest -q tests/python
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --release -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+bench: release ## Criterion benches and the end-to-end comparison with DuckDB (writes BENCHMARKS.md)
+	$(CARGO) bench --bench parse
+	$(PYTHON) scripts/bench.py
+
+demo: release ## Convert the sample archive in data/ and show what is in it
+	@bash scripts/demo.sh
+
+clean: ## Remove build outputs
+	$(CARGO) clean
