@@ -16,13 +16,13 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
-use parquet::arrow::ArrowWriter;
 
 use crate::error::{Error, Result};
 use crate::ingest::delimited::Scratch;
 use crate::ingest::source::{self, describe_read_error, BlockReader, Input};
 use crate::ingest::{detect, parse_block, LineParser, Parsed, ReadOptions, Reject};
 use crate::output::{replace_dir, AtomicFile};
+use crate::pqwrite::FlowsWriter;
 use crate::progress::Progress;
 use crate::schema;
 
@@ -117,7 +117,7 @@ fn prepare(inputs: Vec<Input>, read: &ReadOptions) -> Result<(Vec<Prepared>, Vec
 
 /// Where batches go.
 enum Sink {
-    File(ArrowWriter<std::fs::File>, AtomicFile),
+    File(FlowsWriter<std::fs::File>, AtomicFile),
     Days(DaySink),
 }
 
@@ -125,7 +125,7 @@ enum Sink {
 struct DaySink {
     out: PathBuf,
     staging: tempfile::TempDir,
-    writers: BTreeMap<String, ArrowWriter<std::fs::File>>,
+    writers: BTreeMap<String, FlowsWriter<std::fs::File>>,
     schema: SchemaRef,
 }
 
@@ -155,7 +155,7 @@ impl DaySink {
         self.bound_memory()
     }
 
-    fn writer(&mut self, day: Option<i64>) -> Result<&mut ArrowWriter<std::fs::File>> {
+    fn writer(&mut self, day: Option<i64>) -> Result<&mut FlowsWriter<std::fs::File>> {
         let key = match day {
             Some(d) => {
                 let (y, m, dd) = crate::ingest::fields::civil_from_days(d);
@@ -169,7 +169,7 @@ impl DaySink {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             let path = dir.join("part-00000.parquet");
             let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-            let w = ArrowWriter::try_new(file, self.schema.clone(), Some(schema::writer_properties()))?;
+            let w = FlowsWriter::try_new(file, self.schema.clone())?;
             self.writers.insert(key.clone(), w);
         }
         Ok(self.writers.get_mut(&key).expect("inserted above"))
@@ -213,7 +213,7 @@ impl Sink {
             Partition::None => {
                 let f = AtomicFile::create(&opts.output)?;
                 let file = f.file().map_err(|e| Error::io(&opts.output, e))?;
-                let w = ArrowWriter::try_new(file, schema.clone(), Some(schema::writer_properties()))?;
+                let w = FlowsWriter::try_new(file, schema.clone())?;
                 Ok(Sink::File(w, f))
             }
             Partition::Day => {

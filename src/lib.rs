@@ -5,15 +5,16 @@
 //! parses flow text, `convert` writes the flows Parquet, `scan` reads it back, `cat` prints it as
 //! rwcut text and `gen` makes realistic synthetic flows.
 
-pub mod error;
-pub mod ingest;
-pub mod schema;
-
-pub use error::{Error, Result};
 pub mod cat;
 pub mod convert;
+pub mod error;
 pub mod gen;
+pub mod ingest;
 pub mod output;
+pub mod pqwrite;
 pub mod progress;
 pub mod scan;
+pub mod schema;
 pub mod text;
+
+pub use error::{Error, Result};

@@ -81,8 +81,9 @@ pub fn writer_properties() -> WriterProperties {
             .set_column_dictionary_page_size_limit(ColumnPath::from(col), ADDRESS_DICTIONARY_LIMIT)
             .set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
     }
-    // Times and byte counts are nearly unique per row: a dictionary only costs time there.
-    for col in [STIME, ETIME, BYTES] {
+    // Numbers gain little from a dictionary over zstd (times and counts are nearly unique per row;
+    // ports and protocols compress as well plain), and interning every value costs time.
+    for col in [STIME, ETIME, SPORT, DPORT, PROTO, PACKETS, BYTES] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
     }
     // Page statistics on stime let readers skip pages outside --from/--to.

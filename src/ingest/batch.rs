@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt8Builder};
-use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_array::builder::{
+    BinaryBuilder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt8Builder,
+};
+use arrow_array::{new_null_array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
 
 use super::fields::{flags_text, IpText};
@@ -32,8 +34,9 @@ pub struct BatchBuilder {
     schema: SchemaRef,
     stime: TimestampMicrosecondBuilder,
     etime: TimestampMicrosecondBuilder,
-    sip: StringBuilder,
-    dip: StringBuilder,
+    /// Addresses are collected as bytes and validated as UTF-8 once per block, not per value.
+    sip: BinaryBuilder,
+    dip: BinaryBuilder,
     sport: UInt16Builder,
     dport: UInt16Builder,
     proto: UInt8Builder,
@@ -53,13 +56,13 @@ fn flag_table() -> &'static [String; 256] {
 
 impl BatchBuilder {
     pub fn new(schema: SchemaRef, extra_map: Arc<Vec<usize>>, capacity: usize) -> Self {
-        let strings = || StringBuilder::with_capacity(capacity, capacity * 12);
+        let addresses = || BinaryBuilder::with_capacity(capacity, capacity * 12);
         BatchBuilder {
             schema,
             stime: TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
             etime: TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
-            sip: strings(),
-            dip: strings(),
+            sip: addresses(),
+            dip: addresses(),
             sport: UInt16Builder::with_capacity(capacity),
             dport: UInt16Builder::with_capacity(capacity),
             proto: UInt8Builder::with_capacity(capacity),
@@ -81,8 +84,8 @@ impl BatchBuilder {
     pub fn push(&mut self, f: &Flow) {
         self.stime.append_option(f.stime);
         self.etime.append_option(f.etime);
-        self.sip.append_value(f.sip.as_str());
-        self.dip.append_value(f.dip.as_str());
+        self.sip.append_value(f.sip.as_bytes());
+        self.dip.append_value(f.dip.as_bytes());
         self.sport.append_option(f.sport);
         self.dport.append_option(f.dport);
         self.proto.append_option(f.proto);
@@ -110,8 +113,8 @@ impl BatchBuilder {
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.stime.finish()),
             Arc::new(self.etime.finish()),
-            Arc::new(self.sip.finish()),
-            Arc::new(self.dip.finish()),
+            Arc::new(StringArray::try_from_binary(self.sip.finish())?),
+            Arc::new(StringArray::try_from_binary(self.dip.finish())?),
             Arc::new(self.sport.finish()),
             Arc::new(self.dport.finish()),
             Arc::new(self.proto.finish()),

@@ -21,6 +21,9 @@ impl IpText {
         // SAFETY-free: only ASCII is ever written into `buf`.
         std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
     }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
     fn from_bytes(b: &[u8]) -> Self {
         let mut t = IpText { buf: [0; 48], len: b.len() as u8 };
         t.buf[..b.len()].copy_from_slice(b);
@@ -232,6 +235,9 @@ pub enum Stamp {
 /// epoch seconds `1234396805.123` (rwcut `epoch`, Zeek), and clock times without a date:
 /// `hh:mm:ss.sss`, `mm:ss.sss` and the SEI seed's dotted `mm.ss.sss`.
 pub fn parse_stamp(s: &[u8]) -> Result<Stamp, Reason> {
+    if let Some(t) = fast_stamp(s) {
+        return Ok(Stamp::Naive(t));
+    }
     let bad = || format!("bad timestamp '{}'", show(s));
     let n = s.len();
     if n >= 10 && (s[4] == b'/' || s[4] == b'-') && s[7] == s[4] {
@@ -254,6 +260,33 @@ pub fn parse_stamp(s: &[u8]) -> Result<Stamp, Reason> {
         return clock(s, b'.').map(Stamp::Clock).ok_or_else(bad);
     }
     seconds(s).map(Stamp::Utc).ok_or_else(bad)
+}
+
+/// The common shape `YYYY/MM/DDThh:mm:ss[.fff]` (also `-` and ` `) without a zone, parsed with
+/// fixed offsets: two of these per row make this the hottest field parser after addresses.
+#[inline]
+fn fast_stamp(s: &[u8]) -> Option<i64> {
+    if s.len() < 19 || !(s[4] == b'/' || s[4] == b'-') || s[7] != s[4] || !(s[10] == b'T' || s[10] == b' ') {
+        return None;
+    }
+    if s[13] != b':' || s[16] != b':' {
+        return None;
+    }
+    let d2 = |i: usize| -> Option<i64> {
+        let (a, b) = (s[i].wrapping_sub(b'0'), s[i + 1].wrapping_sub(b'0'));
+        (a < 10 && b < 10).then_some((a * 10 + b) as i64)
+    };
+    let y = d2(0)? * 100 + d2(2)?;
+    let (mo, d, h, mi, sec) = (d2(5)?, d2(8)?, d2(11)?, d2(14)?, d2(17)?);
+    let frac = match s.get(19) {
+        None => 0,
+        Some(b'.') => fraction_micros(&s[20..])?,
+        Some(_) => return None,
+    };
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400_000_000 + ((h * 60 + mi) * 60 + sec) * 1_000_000 + frac)
 }
 
 /// Seconds with an optional fraction (`15.123`) as microseconds; durations and epoch times.
