@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make demo`: the main job on the sample archive in data/sample (two days of rwcut text, gzip),
+# into a fresh store under out/demo. Shows what a new user gets from flowlens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${FLOWLENS:-target/release/flowlens}
+STORE=out/demo
+rm -rf "$STORE"
+
+echo "== convert: data/sample/*.rw.gz -> $STORE/flows (hive folders by day)"
+"$BIN" convert data/sample -o "$STORE/flows" --partition day
+find "$STORE/flows" -name '*.parquet' | sort | while read -r f; do
+  printf '   %s  %s bytes\n' "$f" "$(stat -c %s "$f")"
+done
+
+echo
+echo "== cat: the first flows back as rwcut text"
+"$BIN" cat "$STORE/flows" | head -n 6
+
+if "$BIN" ports --help >/dev/null 2>&1; then
+  echo
+  echo "== ports: per-host port usage of the local network 10.0.0.0/16 (top 3 hosts)"
+  "$BIN" ports "$STORE/flows" --local 10.0.0.0/16 --top-hosts 3
+fi
+if "$BIN" servers --help >/dev/null 2>&1; then
+  echo
+  echo "== servers: addresses acting as servers in 10.0.0.0/16"
+  "$BIN" servers "$STORE/flows" --local 10.0.0.0/16
+fi
