@@ -18,11 +18,17 @@ impl AtomicFile {
         let dir = parent_dir(target);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, e))?;
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // Temporary files are private (0600) by default; the finished output should have the
+        // usual permissions of a new file (0644 before the umask).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        let tmp = builder.tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(AtomicFile { target: target.to_path_buf(), tmp })
     }
 
