@@ -32,7 +32,9 @@ fmt: ## Format the code
 
 bench: release ## Criterion benches and the end-to-end comparison with DuckDB (writes BENCHMARKS.md)
 	$(CARGO) bench --bench parse
+	$(CARGO) bench --bench ports
 	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_ports.py
 
 demo: release ## Convert the sample archive in data/ and show what is in it
 	@bash scripts/demo.sh

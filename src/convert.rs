@@ -382,11 +382,20 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         // Writer: batches in input order.
         let mut pending: BTreeMap<u64, Result<Parsed>> = BTreeMap::new();
         let mut next = 0u64;
+        // Blocks number their lines from 1; this is where the current block starts in its input.
+        let (mut input, mut line_base) = (usize::MAX, 0u64);
         for (seq, item) in parsed_rx.iter() {
             pending.insert(seq, item);
             while let Some(item) = pending.remove(&next) {
                 next += 1;
-                let parsed = item?;
+                let mut parsed = item?;
+                if parsed.input != input {
+                    (input, line_base) = (parsed.input, 0);
+                }
+                for r in &mut parsed.rejects {
+                    r.line += line_base;
+                }
+                line_base += parsed.physical_lines;
                 summary.lines += parsed.lines;
                 summary.rows += parsed.batch.num_rows() as u64;
                 for r in &parsed.rejects {

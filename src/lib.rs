@@ -11,10 +11,14 @@ pub mod error;
 pub mod gen;
 pub mod ingest;
 pub mod output;
+pub mod ports;
 pub mod pqwrite;
 pub mod progress;
+pub mod resolve;
 pub mod scan;
 pub mod schema;
+pub mod services;
 pub mod text;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -207,7 +207,7 @@ struct PortsArgs {
     /// DNS server for --resolve: ADDR or ADDR:PORT (default: first nameserver in /etc/resolv.conf).
     #[arg(long, value_name = "ADDR", requires = "resolve")]
     resolver: Option<String>,
-    /// Wait at most this long for one reverse lookup (e.g. 500ms is not accepted: use 1s, 2s).
+    /// Wait at most this long for one reverse lookup (e.g. 500ms, 2s).
     #[arg(long, value_name = "DURATION", default_value = "2s", requires = "resolve")]
     resolve_timeout: String,
     /// Reverse lookups in flight at once.
@@ -279,7 +279,7 @@ impl PortsArgs {
             };
             let timeout = resolve::parse_duration(&self.resolve_timeout).context("--resolve-timeout")?;
             if timeout.is_zero() {
-                bail!("--resolve-timeout must be at least 1s");
+                bail!("--resolve-timeout must be more than 0");
             }
             let mut r = resolve::ResolveOptions::new(server);
             r.timeout = timeout;
@@ -339,8 +339,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let s = flowlens::ports::run(&opts)?;
             if !quiet {
                 eprintln!(
-                    "flowlens ports: {} rows in {} file(s), {} groups, {} hosts; {} hosts and {} rows reported",
-                    s.stats.rows, s.stats.files, s.stats.groups, s.stats.hosts, s.hosts_reported, s.rows_reported
+                    "flowlens ports: {} rows in {} file(s), {} groups, {} hosts; {} hosts and {} rows reported \
+                     (read {:.2} s, summary {:.2} s)",
+                    s.stats.rows,
+                    s.stats.files,
+                    s.stats.groups,
+                    s.stats.hosts,
+                    s.hosts_reported,
+                    s.rows_reported,
+                    s.stats.scan_time.as_secs_f64(),
+                    s.stats.summary_time.as_secs_f64()
                 );
                 if let Some(d) = &s.dns {
                     eprintln!(

@@ -346,6 +346,9 @@ fn compressed_inputs_folders_and_stdin() {
     let z = zstd::encode_all(format!("{header}10.0.0.3|10.0.0.4|1|2|17|1|40|\n").as_bytes(), 3).unwrap();
     std::fs::write(arch.join("b.rw.zst"), z).unwrap();
     std::fs::write(arch.join("c.rw"), format!("{header}10.0.0.5|10.0.0.6|1|2|17|1|40|\n")).unwrap();
+    // An earlier output kept beside the archive, and a hidden temporary file: not flow text.
+    std::fs::write(arch.join("old.parquet"), b"PAR1 not text PAR1").unwrap();
+    std::fs::write(arch.join(".x.tmp"), b"partial").unwrap();
     let out = dir.path().join("all.parquet");
     flowlens().arg("convert").arg(dir.path().join("archive")).arg("-o").arg(&out).assert().success();
     let b = read(&out);

@@ -189,6 +189,9 @@ pub struct Parsed {
     pub batch: RecordBatch,
     /// Data lines seen (converted + rejected; blank lines and skipped headers not counted).
     pub lines: u64,
+    /// Every line of the block, blank ones included: what the next block's numbering continues
+    /// from.
+    pub physical_lines: u64,
     pub rejects: Vec<Reject>,
 }
 
@@ -254,6 +257,7 @@ pub fn parse_block(
         input: block.input,
         batch: out.finish()?,
         lines,
+        physical_lines: lineno - block.first_line,
         rejects,
     })
 }

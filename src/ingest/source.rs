@@ -34,7 +34,7 @@ impl Input {
 }
 
 /// Expands the command line's inputs: `-` is stdin; a folder is every regular file below it
-/// (sorted, hidden files skipped); a file is itself.
+/// (sorted; hidden and `.parquet` files skipped); a file is itself.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>> {
     let mut out = Vec::new();
     for p in paths {
@@ -66,7 +66,9 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<()> {
         .collect::<Result<_>>()?;
     entries.sort();
     for p in entries {
-        if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+        // Hidden files (our own temporary outputs among them) and Parquet files (an earlier
+        // output kept beside its archive) are not flow text.
+        if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.ends_with(".parquet")) {
             continue;
         }
         let meta = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?;
@@ -121,7 +123,9 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub struct Block {
     /// Index of the input in the run's input list.
     pub input: usize,
-    /// Line number (1-based) of the first line in `data`.
+    /// Line number (1-based) of the first line in `data`, as far as the producer knows.
+    /// [`BlockReader`] numbers every block from 1 (counting lines would cost a pass over the
+    /// bytes): `convert` adds the lines of the input's earlier blocks, in order.
     pub first_line: u64,
     pub data: Vec<u8>,
 }
@@ -131,7 +135,6 @@ pub struct BlockReader {
     inner: Box<dyn Read + Send>,
     input: usize,
     carry: Vec<u8>,
-    next_line: u64,
     size: usize,
     eof: bool,
 }
@@ -139,7 +142,7 @@ pub struct BlockReader {
 impl BlockReader {
     /// `head` holds bytes already read from `inner` (format detection), which come first.
     pub fn new(inner: Box<dyn Read + Send>, input: usize, head: Vec<u8>, size: usize) -> Self {
-        BlockReader { inner, input, carry: head, next_line: 1, size: size.max(MAX_LINE * 2), eof: false }
+        BlockReader { inner, input, carry: head, size: size.max(MAX_LINE * 2), eof: false }
     }
 
     /// The next block, or `None` at the end of the input.
@@ -173,13 +176,7 @@ impl BlockReader {
         };
         self.carry = buf[cut..].to_vec();
         buf.truncate(cut);
-        let first_line = self.next_line;
-        // A counting loop the compiler vectorizes; memchr_iter would stop at every line.
-        self.next_line += buf.iter().filter(|&&c| c == b'\n').count() as u64;
-        if !buf.ends_with(b"\n") {
-            self.next_line += 1;
-        }
-        Ok(Some(Block { input: self.input, first_line, data: buf }))
+        Ok(Some(Block { input: self.input, first_line: 1, data: buf }))
     }
 
     fn skip_rest_of_line(&mut self) -> io::Result<()> {
@@ -247,15 +244,15 @@ mod tests {
     }
 
     #[test]
-    fn blocks_end_on_lines_and_count_them() {
+    fn blocks_end_on_lines() {
         let text = b"a\nbb\nccc\ndddd\nlast";
         let got = blocks(text, 6);
+        assert!(got.len() > 1);
         let joined: Vec<u8> = got.iter().flat_map(|(_, d)| d.clone()).collect();
         assert_eq!(joined, text);
         for (first, data) in &got {
-            let line = std::str::from_utf8(data).unwrap().lines().next().unwrap();
-            let want = ["a", "bb", "ccc", "dddd", "last"].iter().position(|l| *l == line).unwrap() as u64 + 1;
-            assert_eq!(*first, want);
+            assert_eq!(*first, 1);
+            assert!(data.ends_with(b"\n") || data.ends_with(b"last"));
         }
     }
 
