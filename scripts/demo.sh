@@ -17,13 +17,11 @@ echo
 echo "== cat: the first flows back as rwcut text"
 "$BIN" cat "$STORE/flows" | head -n 6
 
-if "$BIN" ports --help >/dev/null 2>&1; then
-  echo
-  echo "== ports: per-host port usage of the local network 10.0.0.0/16 (top 3 hosts)"
-  "$BIN" ports "$STORE/flows" --local 10.0.0.0/16 --top-hosts 3
-fi
-if "$BIN" servers --help >/dev/null 2>&1; then
-  echo
-  echo "== servers: addresses acting as servers in 10.0.0.0/16"
-  "$BIN" servers "$STORE/flows" --local 10.0.0.0/16
-fi
+echo
+echo "== ports: per-host port usage in the local network 10.0.0.0/16 (top 3 hosts, 5 rows each)"
+"$BIN" ports "$STORE/flows" --local 10.0.0.0/16 --top-hosts 3 --top 5
+
+echo
+echo "== ports as CSV (the Berkeley report's form), written to $STORE/ports.csv"
+"$BIN" ports "$STORE/flows" --local 10.0.0.0/16 --format csv -o "$STORE/ports.csv"
+head -n 4 "$STORE/ports.csv"

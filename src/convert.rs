@@ -76,12 +76,15 @@ pub struct ConvertSummary {
     pub outputs: Vec<PathBuf>,
 }
 
+/// Stdin's reader and the bytes already read from it for detection.
+type KeptStdin = (Box<dyn std::io::Read + Send>, Vec<u8>);
+
 /// An input ready to stream: its parser, and for stdin the reader and the bytes already read.
 struct Prepared {
     input: Input,
     parser: Arc<dyn LineParser>,
     extra_map: Arc<Vec<usize>>,
-    stdin: Option<(Box<dyn std::io::Read + Send>, Vec<u8>)>,
+    stdin: Option<KeptStdin>,
 }
 
 const HEAD_BYTES: usize = 64 * 1024;
@@ -114,6 +117,9 @@ fn prepare(inputs: Vec<Input>, read: &ReadOptions) -> Result<(Vec<Prepared>, Vec
     }
     Ok((prepared, extras))
 }
+
+/// An input's parser and where its extra columns go in the output.
+type ParserFor = (Arc<dyn LineParser>, Arc<Vec<usize>>);
 
 /// Where batches go.
 enum Sink {
@@ -279,7 +285,7 @@ impl Rejects {
 
 enum ReadItem {
     Block(u64, source::Block),
-    Failed(u64, Error),
+    Failed(u64, Box<Error>),
 }
 
 /// Converts flow text to Parquet. On any error nothing is left at the output path.
@@ -297,9 +303,9 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let mut formats: Vec<String> = prepared.iter().map(|p| p.parser.format().to_string()).collect();
     formats.dedup();
     let names: Vec<String> = prepared.iter().map(|p| p.input.display()).collect();
-    let parsers: Vec<(Arc<dyn LineParser>, Arc<Vec<usize>>)> =
+    let parsers: Vec<ParserFor> =
         prepared.iter().map(|p| (p.parser.clone(), p.extra_map.clone())).collect();
-    let stdin: Vec<Option<(Box<dyn std::io::Read + Send>, Vec<u8>)>> =
+    let stdin: Vec<Option<KeptStdin>> =
         prepared.iter_mut().map(|p| p.stdin.take()).collect();
     let inputs: Vec<Input> = prepared.iter().map(|p| p.input.clone()).collect();
 
@@ -326,7 +332,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                     None => match source::open(input, counter.clone()) {
                         Ok(r) => (r, Vec::new()),
                         Err(e) => {
-                            let _ = block_tx.send(ReadItem::Failed(seq, e));
+                            let _ = block_tx.send(ReadItem::Failed(seq, Box::new(e)));
                             return;
                         }
                     },
@@ -343,7 +349,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                         Ok(None) => break,
                         Err(e) => {
                             let err = Error::input(input.display(), describe_read_error(&e));
-                            let _ = block_tx.send(ReadItem::Failed(seq, err));
+                            let _ = block_tx.send(ReadItem::Failed(seq, Box::new(err)));
                             return;
                         }
                     }
@@ -368,7 +374,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                                     .map_err(Error::from),
                             )
                         }
-                        ReadItem::Failed(seq, e) => (seq, Err(e)),
+                        ReadItem::Failed(seq, e) => (seq, Err(*e)),
                     };
                     if tx.send((seq, out)).is_err() {
                         return;

@@ -25,8 +25,8 @@ struct Row {
 
 fn ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
-        4 => any::<[u8; 4]>().prop_map(|o| IpAddr::from(o)),
-        1 => any::<[u16; 8]>().prop_map(|s| IpAddr::from(s)),
+        4 => any::<[u8; 4]>().prop_map(IpAddr::from),
+        1 => any::<[u16; 8]>().prop_map(IpAddr::from),
         1 => (0u16..3, 0u16..3).prop_map(|(a, b)| IpAddr::from([0x2001, 0xdb8, 0, 0, a, 0, 0, b])),
     ]
 }
