@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := target/release/flowlens
 PYTHON ?= python3
 
-.PHONY: help build release test test-rust test-python lint fmt bench demo fuzz clean
+.PHONY: help build release test test-rust test-python lint fmt bench demo fuzz fixtures clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,11 +33,26 @@ fmt: ## Format the code
 bench: release ## Criterion benches and the end-to-end comparison with DuckDB (writes BENCHMARKS.md)
 	$(CARGO) bench --bench parse
 	$(CARGO) bench --bench ports
+	$(CARGO) bench --bench formats
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_ports.py
+	$(PYTHON) scripts/bench_formats.py --write
 
 demo: release ## Convert the sample archive in data/ and show what is in it
 	@bash scripts/demo.sh
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := nfdump argus binetflow zeek
+
+fuzz: ## Fuzz each exporter parser for FUZZ_SECONDS seconds (nightly toolchain + cargo-fuzz)
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		$(CARGO) +nightly fuzz run -O $$t fuzz/corpus/$$t fuzz/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
+
+fixtures: ## Regenerate tests/data/formats from real traffic (root; nfdump softflowd argus tcpdump ssh)
+	bash scripts/make-fixtures.sh
 
 clean: ## Remove build outputs
 	$(CARGO) clean

@@ -3,14 +3,19 @@
 //! (`delimited.rs`). A format is detected from an input's first lines and yields a
 //! [`LineParser`]; [`parse_block`] drives it over a block of lines on a worker thread.
 
+pub mod argus;
 pub mod batch;
+pub mod bidir;
+pub mod binetflow;
 pub mod columns;
 pub mod csv;
 pub mod delimited;
 pub mod fields;
+pub mod nfdump;
 pub mod rwcut;
 pub mod source;
 pub mod table;
+pub mod zeek;
 
 use std::sync::Arc;
 
@@ -46,12 +51,7 @@ pub trait LineParser: Send + Sync {
     /// Names of the extra (non-core) columns this input carries, in output order.
     fn extras(&self) -> &[String];
     /// Parses one line (without its line ending).
-    fn parse_line(
-        &self,
-        line: &[u8],
-        out: &mut BatchBuilder,
-        scratch: &mut Scratch,
-    ) -> Result<Outcome, FieldError>;
+    fn parse_line(&self, line: &[u8], out: &mut BatchBuilder, scratch: &mut Scratch) -> Result<Outcome, FieldError>;
 }
 
 /// The formats `--format` can force.
@@ -67,6 +67,14 @@ pub enum Format {
     Csv,
     /// Tab-separated with a header.
     Tsv,
+    /// nfdump `-o csv` (1.6–1.7.4 with its Summary, 1.7.5+ element names) and `-o csv-fast`.
+    Nfdump,
+    /// Argus `ra -c ,` or `ra -c '\t'` with its header line.
+    Argus,
+    /// CTU-13 / Stratosphere `.binetflow` (Argus records with a Label column).
+    Binetflow,
+    /// Zeek conn.log, TSV with its `#` header lines or JSON lines.
+    Zeek,
 }
 
 /// How inputs are to be read, from the command line.
@@ -82,12 +90,7 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions {
-            format: Format::Auto,
-            columns: None,
-            delimiter: None,
-            time: TimeContext::default(),
-        }
+        ReadOptions { format: Format::Auto, columns: None, delimiter: None, time: TimeContext::default() }
     }
 }
 
@@ -108,26 +111,26 @@ pub fn detect(head: &[u8], opts: &ReadOptions) -> Result<Option<Arc<dyn LinePars
     if let Some(cols) = &opts.columns {
         return with_columns(cols.clone(), line, opts).map(Some);
     }
+    if let Some(found) = exporter(head, line, opts.format, time) {
+        return found.map(Some);
+    }
     let found: Option<Result<Delimited, String>> = match opts.format {
         Format::Auto => rwcut::detect(line, opts.delimiter.filter(|d| !b",\t".contains(d)), time)
             .or_else(|| csv::detect(line, opts.delimiter, time))
-            .or_else(|| {
-                if opts.delimiter.is_none() {
-                    table::detect(line, time)
-                } else {
-                    None
-                }
-            }),
+            .or_else(|| if opts.delimiter.is_none() { table::detect(line, time) } else { None }),
         Format::Rwcut => rwcut::detect(line, opts.delimiter, time),
         Format::Csv => csv::detect(line, Some(opts.delimiter.unwrap_or(b',')), time),
         Format::Tsv => csv::detect(line, Some(b'\t'), time),
         Format::Table => table::detect(line, time),
+        Format::Nfdump | Format::Argus | Format::Binetflow | Format::Zeek => {
+            return Err(format!("the first line '{}' is not {:?} output", fields::show(line), opts.format));
+        }
     };
     match found {
         Some(Ok(p)) => Ok(Some(Arc::new(p))),
         Some(Err(e)) => Err(e),
         None => Err(format!(
-            "cannot tell the format from the first line '{}': it is not an rwcut title line nor a CSV/TSV or table header; \
+            "cannot tell the format from the first line '{}': it is not an rwcut title line, a CSV/TSV or table header, nor nfdump, Argus, binetflow or Zeek output; \
              name the columns with --columns (e.g. --columns sip,dip,sport,dport,proto,packets,bytes,flags,stime) \
              and, if needed, --format and --delimiter",
             fields::show(line)
@@ -135,37 +138,64 @@ pub fn detect(head: &[u8], opts: &ReadOptions) -> Result<Option<Arc<dyn LinePars
     }
 }
 
+/// The exporters' formats, tried before the generic ones, whose detection their headers would
+/// otherwise pass (nfdump's and Argus's are CSV headers). Zeek's header spans several lines, so
+/// it is given the whole head; the others look at the first line.
+fn exporter(
+    head: &[u8],
+    line: &[u8],
+    format: Format,
+    time: &TimeContext,
+) -> Option<Result<Arc<dyn LineParser>, String>> {
+    fn boxed<P: LineParser + 'static>(r: Result<P, String>) -> Result<Arc<dyn LineParser>, String> {
+        r.map(|p| Arc::new(p) as Arc<dyn LineParser>)
+    }
+    let try_ = |f: Format| format == Format::Auto || format == f;
+    if try_(Format::Zeek) {
+        if let Some(r) = zeek::detect(head, time) {
+            return Some(boxed(r));
+        }
+    }
+    if try_(Format::Nfdump) {
+        if let Some(r) = nfdump::detect(line, time) {
+            return Some(boxed(r));
+        }
+    }
+    if try_(Format::Binetflow) {
+        if let Some(r) = binetflow::detect(line, time) {
+            return Some(boxed(r));
+        }
+    }
+    if try_(Format::Argus) {
+        if let Some(r) = argus::detect(line, time) {
+            return Some(boxed(r));
+        }
+    }
+    None
+}
+
 /// A parser for user-named columns. The separator comes from `--delimiter`, the forced format,
 /// or the first line (`|`, tab, comma, else whitespace). A first line that does not parse as
 /// data is taken as a header and skipped.
-fn with_columns(
-    cols: Vec<String>,
-    line: &[u8],
-    opts: &ReadOptions,
-) -> Result<Arc<dyn LineParser>, String> {
+fn with_columns(cols: Vec<String>, line: &[u8], opts: &ReadOptions) -> Result<Arc<dyn LineParser>, String> {
     let time = &opts.time;
     let sep = opts.delimiter.or(match opts.format {
         Format::Rwcut => Some(b'|'),
-        Format::Csv => Some(b','),
-        Format::Tsv => Some(b'\t'),
+        Format::Csv | Format::Nfdump | Format::Argus | Format::Binetflow => Some(b','),
+        Format::Tsv | Format::Zeek => Some(b'\t'),
         Format::Table => None,
         Format::Auto => [b'|', b'\t', b','].into_iter().find(|c| line.contains(c)),
     });
     let build = |header: Option<Vec<u8>>| -> Result<Delimited, String> {
         match sep {
-            Some(b',') | Some(b'\t') => {
-                csv::parser(cols.clone(), sep.unwrap_or(b','), header, time)
-            }
+            Some(b',') | Some(b'\t') => csv::parser(cols.clone(), sep.unwrap_or(b','), header, time),
             Some(s) => rwcut::parser(cols.clone(), s, header, time),
             None => table::parser(cols.clone(), header, time),
         }
     };
     let probe = build(None)?;
-    let mut b = BatchBuilder::new(
-        crate::schema::flow_schema(probe.extras()),
-        Arc::new((0..probe.extras().len()).collect()),
-        1,
-    );
+    let mut b =
+        BatchBuilder::new(crate::schema::flow_schema(probe.extras()), Arc::new((0..probe.extras().len()).collect()), 1);
     let header = match probe.parse_line(line, &mut b, &mut Scratch::default()) {
         Ok(_) => None,
         Err(_) => Some(delimited::trim_bytes(line).to_vec()),
@@ -223,15 +253,9 @@ pub fn parse_block(
             continue;
         }
         let result = if line.len() > MAX_LINE {
-            Err(FieldError {
-                column: "line".into(),
-                reason: format!("line longer than {MAX_LINE} bytes"),
-            })
+            Err(FieldError { column: "line".into(), reason: format!("line longer than {MAX_LINE} bytes") })
         } else if !line.is_ascii() && std::str::from_utf8(line).is_err() {
-            Err(FieldError {
-                column: "line".into(),
-                reason: "undecodable bytes (not UTF-8)".into(),
-            })
+            Err(FieldError { column: "line".into(), reason: "undecodable bytes (not UTF-8)".into() })
         } else {
             parser.parse_line(line, &mut out, scratch)
         };
@@ -253,11 +277,5 @@ pub fn parse_block(
             }
         }
     }
-    Ok(Parsed {
-        input: block.input,
-        batch: out.finish()?,
-        lines,
-        physical_lines: lineno - block.first_line,
-        rejects,
-    })
+    Ok(Parsed { input: block.input, batch: out.finish()?, lines, physical_lines: lineno - block.first_line, rejects })
 }

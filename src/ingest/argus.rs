@@ -1,0 +1,441 @@
+//! Argus client output: `ra -c ,` (or `-c '\t'`) with its header line of field labels
+//! (`StartTime,Flgs,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,TotPkts,TotBytes,State` by default,
+//! any `-s` field list otherwise). CTU-13 `.binetflow` files are this output too (see
+//! `binetflow.rs`).
+//!
+//! - Argus records are bidirectional. With the per-direction counters (`SrcPkts`, `DstPkts`,
+//!   `SrcBytes`, `DstBytes`) a record becomes an originator row and, when the destination sent
+//!   packets, a responder row (see `bidir.rs`), marked in the `side` column; `TotPkts`/`TotBytes`
+//!   are then their sums and are not kept. Without them a record is one row from `SrcAddr` to
+//!   `DstAddr` carrying the record's totals, so totals stay exact; `SrcBytes` and `Dir` stay as
+//!   extra columns.
+//! - Times: `StartTime` as ra prints it: time of day only by default (`05:07:21.005678`, which
+//!   needs `--date`), epoch seconds with `-u`, or a date and time (`RA_TIME_FORMAT`, CTU-13's
+//!   `2011/08/10 09:46:53.047277`). The end is `LastTime`, else `StartTime + Dur`.
+//! - ICMP: ra prints the type and code in `Sport` as hex `0xCCTT` (code in the high byte, type in
+//!   the low: `0x0008` is echo request, `0x0303` port unreachable) or, for ICMPv6, the type in
+//!   decimal; `Dport` holds the echo id. They become `sport` 0 and `dport` type*256+code.
+//! - `man` records (Argus's own start/status/stop records) are not flows: counted and skipped.
+//! - `Flgs` holds Argus's record flags, not TCP flags, so `flags` is null; `Flgs`, `State`, `Dir`
+//!   and every other column are kept as extra columns. A protocol that is not an IP protocol
+//!   (`arp`, `llc`) leaves `proto` null, with its name in `proto_name`.
+
+use super::batch::{BatchBuilder, Flow};
+use super::bidir::{self, err, split_trimmed, text};
+use super::delimited::{trim_bytes, Scratch};
+use super::fields::{parse_count, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, show, TimeContext};
+use super::{FieldError, LineParser, Outcome};
+
+/// Extra column holding a protocol name that is not an IP protocol number.
+pub const PROTO_NAME: &str = "proto_name";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Stime,
+    Etime,
+    Duration,
+    Proto,
+    Sip,
+    Sport,
+    Dip,
+    Dport,
+    TotPkts,
+    TotBytes,
+    SrcPkts,
+    DstPkts,
+    SrcBytes,
+    DstBytes,
+    Extra,
+}
+
+/// ra's field labels (case as ra prints them).
+fn role(label: &str) -> Role {
+    match label {
+        "StartTime" => Role::Stime,
+        "LastTime" => Role::Etime,
+        "Dur" => Role::Duration,
+        "Proto" => Role::Proto,
+        "SrcAddr" => Role::Sip,
+        "Sport" => Role::Sport,
+        "DstAddr" => Role::Dip,
+        "Dport" => Role::Dport,
+        "TotPkts" => Role::TotPkts,
+        "TotBytes" => Role::TotBytes,
+        "SrcPkts" => Role::SrcPkts,
+        "DstPkts" => Role::DstPkts,
+        "SrcBytes" => Role::SrcBytes,
+        "DstBytes" => Role::DstBytes,
+        _ => Role::Extra,
+    }
+}
+
+/// True when a header line is ra's: its address labels and a separator we read.
+pub fn looks_like(line: &[u8]) -> Option<u8> {
+    let line = trim_bytes(line);
+    [b',', b'\t'].into_iter().find(|&sep| {
+        let names: Vec<&[u8]> = line.split(|&c| c == sep).map(trim_bytes).collect();
+        let has = |n: &[u8]| names.contains(&n);
+        has(b"SrcAddr") && has(b"DstAddr") && (has(b"StartTime") || has(b"Proto"))
+    })
+}
+
+/// Recognizes `ra -c ,` / `ra -c '\t'` output by its header.
+pub fn detect(line: &[u8], time: &TimeContext) -> Option<Result<Argus, String>> {
+    let sep = looks_like(line)?;
+    Some(Argus::new("argus", sep, trim_bytes(line), time.clone()))
+}
+
+#[derive(Debug, Clone, Default)]
+struct Map {
+    stime: Option<usize>,
+    etime: Option<usize>,
+    duration: Option<usize>,
+    proto: Option<usize>,
+    sip: usize,
+    dip: usize,
+    sport: Option<usize>,
+    dport: Option<usize>,
+    tot_pkts: Option<usize>,
+    tot_bytes: Option<usize>,
+    src_pkts: Option<usize>,
+    dst_pkts: Option<usize>,
+    src_bytes: Option<usize>,
+    dst_bytes: Option<usize>,
+    extra_pos: Vec<usize>,
+}
+
+/// A parser for one ra header (also used for CTU-13 binetflow).
+pub struct Argus {
+    format: &'static str,
+    sep: u8,
+    names: Vec<String>,
+    header: Vec<u8>,
+    map: Map,
+    /// `side`, then `proto_name`, then the input's other columns.
+    extras: Vec<String>,
+    /// Per-direction counters present: records become two rows.
+    bidir: bool,
+    time: TimeContext,
+}
+
+impl Argus {
+    pub fn new(format: &'static str, sep: u8, header: &[u8], time: TimeContext) -> Result<Self, String> {
+        let names: Vec<String> =
+            header.split(|&c| c == sep).map(|n| String::from_utf8_lossy(trim_bytes(n)).into_owned()).collect();
+        let mut map = Map::default();
+        let (mut sip, mut dip) = (None, None);
+        let mut roles = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let r = role(name);
+            roles.push(r);
+            let slot = match r {
+                Role::Stime => &mut map.stime,
+                Role::Etime => &mut map.etime,
+                Role::Duration => &mut map.duration,
+                Role::Proto => &mut map.proto,
+                Role::Sip => &mut sip,
+                Role::Dip => &mut dip,
+                Role::Sport => &mut map.sport,
+                Role::Dport => &mut map.dport,
+                Role::TotPkts => &mut map.tot_pkts,
+                Role::TotBytes => &mut map.tot_bytes,
+                Role::SrcPkts => &mut map.src_pkts,
+                Role::DstPkts => &mut map.dst_pkts,
+                Role::SrcBytes => &mut map.src_bytes,
+                Role::DstBytes => &mut map.dst_bytes,
+                Role::Extra => continue,
+            };
+            if slot.is_some() {
+                return Err(format!("Argus header names '{name}' twice"));
+            }
+            *slot = Some(i);
+        }
+        map.sip = sip.ok_or("Argus header without SrcAddr")?;
+        map.dip = dip.ok_or("Argus header without DstAddr")?;
+        let bidir =
+            map.src_pkts.is_some() && map.dst_pkts.is_some() && map.src_bytes.is_some() && map.dst_bytes.is_some();
+        let mut extras = Vec::new();
+        if bidir {
+            extras.push(bidir::SIDE.to_string());
+        }
+        extras.push(PROTO_NAME.to_string());
+        // Columns that become the rows' own counters are not repeated as extras; in totals mode
+        // the per-direction columns that are present (binetflow's SrcBytes) are kept.
+        for (i, r) in roles.iter().enumerate() {
+            let kept = match r {
+                Role::Extra => !names[i].is_empty(),
+                Role::SrcPkts | Role::DstPkts | Role::SrcBytes | Role::DstBytes => !bidir,
+                Role::TotPkts | Role::TotBytes => false,
+                _ => false,
+            };
+            if kept {
+                let name = crate::schema::extra_column_name(&names[i]);
+                if crate::schema::CORE_COLUMNS.contains(&name.as_str()) || extras.contains(&name) {
+                    return Err(format!("Argus column '{name}' clashes with a flow column name"));
+                }
+                map.extra_pos.push(i);
+                extras.push(name);
+            }
+        }
+        Ok(Argus { format, sep, names, header: header.to_vec(), map, extras, bidir, time })
+    }
+
+    fn name(&self, i: usize) -> &str {
+        self.names.get(i).map_or("?", |s| s.as_str())
+    }
+
+    fn count(&self, i: Option<usize>, f: &[&[u8]]) -> Result<Option<i64>, FieldError> {
+        match i {
+            Some(i) if !f[i].is_empty() => parse_count(f[i]).map(Some).map_err(|r| err(self.name(i), r)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Parses a record: its originator flow, the responder's counters (two-row mode) and the
+    /// protocol name when it is not an IP protocol.
+    fn record<'a>(&self, f: &[&'a [u8]]) -> Result<Option<Record<'a>>, FieldError> {
+        let m = &self.map;
+        let proto_text = m.proto.map_or(&b""[..], |i| f[i]);
+        if proto_text == b"man" {
+            return Ok(None);
+        }
+        let e = |i: usize| move |r: String| err(self.name(i), r);
+        let (proto, proto_name) = match proto_text {
+            b"" => (None, None),
+            t => match parse_proto(t) {
+                Ok(p) => (Some(p), None),
+                Err(_) if t.iter().all(|c| c.is_ascii_alphanumeric() || b"-_/".contains(c)) => (None, Some(t)),
+                Err(r) => return Err(err(self.name(m.proto.unwrap_or(0)), r)),
+            },
+        };
+        let sip = parse_ip(f[m.sip]).map_err(e(m.sip))?;
+        let dip = parse_ip(f[m.dip]).map_err(e(m.dip))?;
+        let port = |i: Option<usize>| -> Result<Option<u16>, FieldError> {
+            match i {
+                Some(i) if !f[i].is_empty() => argus_port(f[i]).map(Some).map_err(e(i)),
+                _ => Ok(None),
+            }
+        };
+        let (mut sport, mut dport) = (port(m.sport)?, port(m.dport)?);
+        if bidir::is_icmp(proto) {
+            // Hex: 0xCCTT (code high, type low); decimal (ICMPv6): the type, with the code in Dport.
+            let hex = m.sport.is_some_and(|i| f[i].starts_with(b"0x"));
+            let (ty, code) = match (sport, dport) {
+                (Some(v), _) if hex => (v & 0xff, v >> 8),
+                (Some(v), d) => (v, d.filter(|&c| c < 256).unwrap_or(0)),
+                (None, _) => (0, 0),
+            };
+            if ty > 255 {
+                return Err(err(self.name(m.sport.unwrap_or(0)), format!("bad ICMP type {ty}")));
+            }
+            sport = Some(0);
+            dport = Some(ty << 8 | code);
+        }
+        let stamp = |i: usize| parse_stamp(f[i]).and_then(|s| self.time.resolve(s)).map_err(e(i));
+        let mut stime = m.stime.filter(|&i| !f[i].is_empty()).map(stamp).transpose()?;
+        let mut etime = m.etime.filter(|&i| !f[i].is_empty()).map(stamp).transpose()?;
+        let dur = m.duration.filter(|&i| !f[i].is_empty()).map(|i| parse_seconds(f[i]).map_err(e(i))).transpose()?;
+        match (stime, etime, dur) {
+            (Some(s), None, Some(d)) => etime = Some(s + d),
+            (Some(s), None, None) => etime = Some(s),
+            (None, Some(t), Some(d)) => stime = Some(t - d),
+            _ => {}
+        }
+        if let (Some(s), Some(t)) = (stime, etime) {
+            if t < s {
+                return Err(err(self.name(m.etime.or(m.duration).unwrap_or(m.sip)), "flow ends before it starts"));
+            }
+        }
+        let (packets, bytes, reverse) = if self.bidir {
+            let (sp, dp) = (self.count(m.src_pkts, f)?, self.count(m.dst_pkts, f)?);
+            let (sb, db) = (self.count(m.src_bytes, f)?, self.count(m.dst_bytes, f)?);
+            let reverse = (dp.unwrap_or(0) > 0 || db.unwrap_or(0) > 0).then_some((dp, db));
+            (sp, sb, reverse)
+        } else {
+            (self.count(m.tot_pkts, f)?, self.count(m.tot_bytes, f)?, None)
+        };
+        let flow = Flow { stime, etime, sip, dip, sport, dport, proto, packets, bytes, flags: None };
+        Ok(Some(Record { flow, reverse, proto_name }))
+    }
+}
+
+struct Record<'a> {
+    flow: Flow,
+    reverse: Option<(Option<i64>, Option<i64>)>,
+    proto_name: Option<&'a [u8]>,
+}
+
+/// A port as ra prints it: decimal, or `0x` hex (ICMP type/code, and ports of some protocols).
+fn argus_port(v: &[u8]) -> Result<u16, String> {
+    match v.strip_prefix(b"0x") {
+        Some(hex) if !hex.is_empty() && hex.len() <= 4 => std::str::from_utf8(hex)
+            .ok()
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+            .ok_or_else(|| format!("bad hex port '{}'", show(v))),
+        Some(_) => Err(format!("bad hex port '{}'", show(v))),
+        None => parse_port(v),
+    }
+}
+
+impl LineParser for Argus {
+    fn format(&self) -> &'static str {
+        self.format
+    }
+
+    fn extras(&self) -> &[String] {
+        &self.extras
+    }
+
+    fn parse_line(&self, line: &[u8], out: &mut BatchBuilder, scratch: &mut Scratch) -> Result<Outcome, FieldError> {
+        if trim_bytes(line) == self.header.as_slice() {
+            return Ok(Outcome::Skipped);
+        }
+        let ranges = &mut scratch.ranges;
+        split_trimmed(line, self.sep, ranges);
+        let n = self.names.len();
+        if ranges.len() != n || n > 128 {
+            return Err(err("line", format!("{} fields where the Argus header has {n}", ranges.len())));
+        }
+        let mut fields: [&[u8]; 128] = [&[]; 128];
+        for (slot, &(s, e)) in fields.iter_mut().zip(ranges.iter()) {
+            *slot = &line[s..e];
+        }
+        let fields = &fields[..n];
+        let Some(rec) = self.record(fields)? else {
+            return Ok(Outcome::Skipped);
+        };
+        let mut values: [&str; 128] = [""; 128];
+        for (k, &pos) in self.map.extra_pos.iter().enumerate() {
+            values[k] = text(fields[pos], self.name(pos))?;
+        }
+        let proto_name = rec.proto_name.map(|p| text(p, "Proto")).transpose()?;
+        let extras = &values[..self.map.extra_pos.len()];
+        let base = usize::from(self.bidir);
+        let push = |out: &mut BatchBuilder, f: &Flow, side: &str| {
+            out.push(f);
+            if self.bidir {
+                out.extra(0, Some(side));
+            }
+            out.extra(base, proto_name);
+            for (k, v) in extras.iter().enumerate() {
+                out.extra(base + 1 + k, Some(v));
+            }
+        };
+        push(out, &rec.flow, bidir::ORIG);
+        match rec.reverse {
+            Some((p, b)) => {
+                push(out, &bidir::responder(&rec.flow, p, b), bidir::RESP);
+                Ok(Outcome::Rows(2))
+            }
+            None => Ok(Outcome::Rows(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::fields::parse_date;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
+    use arrow_array::{Array, RecordBatch};
+    use std::sync::Arc;
+
+    pub(crate) fn run(p: &dyn LineParser, lines: &[&str]) -> (Vec<Result<Outcome, FieldError>>, RecordBatch) {
+        let mut b =
+            BatchBuilder::new(crate::schema::flow_schema(p.extras()), Arc::new((0..p.extras().len()).collect()), 4);
+        let mut scratch = Scratch::default();
+        let r = lines.iter().map(|l| p.parse_line(l.as_bytes(), &mut b, &mut scratch)).collect();
+        (r, b.finish().unwrap())
+    }
+
+    fn parser(header: &str, date: Option<&str>) -> Argus {
+        let time = TimeContext { tz: None, date: date.and_then(parse_date) };
+        detect(header.as_bytes(), &time).unwrap().unwrap()
+    }
+
+    #[test]
+    fn per_direction_counters_make_two_rows() {
+        let p = parser(
+            "StartTime,LastTime,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,SrcPkts,DstPkts,SrcBytes,DstBytes,State,Flgs",
+            None,
+        );
+        let (r, b) = run(
+            &p,
+            &[
+                "1795410441.005678,1795410441.004768,man,0,0,,0,0,0,0,0,0,STA,          ",
+                "1795410437.690296,1795410437.690331,tcp,10.77.0.1,40508,   ->,10.77.0.2,21,1,1,74,54,RST, e        ",
+                "1795410437.691313,1795410437.691313,icmp,10.77.0.2,0x0303,   ->,10.77.0.1,0xa100,1,0,75,0,URP, e        ",
+                "1795410434.999503,1795410434.999577,icmp,10.77.0.1,0x0008,  <->,10.77.0.2,0xa956,1,1,98,98,ECO, e        ",
+                "1795410437.708615,1795410437.912013,ipv6-icmp,fd77::1,128,  <->,fd77::2,0,2,2,236,236,ECO, e        ",
+            ],
+        );
+        let r: Vec<Outcome> = r.into_iter().map(Result::unwrap).collect();
+        assert_eq!(r, [Outcome::Skipped, Outcome::Rows(2), Outcome::Rows(1), Outcome::Rows(2), Outcome::Rows(2)]);
+        assert_eq!(b.num_rows(), 7);
+        let side = b.column_by_name("side").unwrap().as_string::<i32>();
+        let sip = b.column_by_name("sip").unwrap().as_string::<i32>();
+        let sport = b.column_by_name("sport").unwrap().as_primitive::<UInt16Type>();
+        let dport = b.column_by_name("dport").unwrap().as_primitive::<UInt16Type>();
+        let bytes = b.column_by_name("bytes").unwrap().as_primitive::<Int64Type>();
+        assert_eq!((side.value(0), side.value(1)), ("orig", "resp"));
+        assert_eq!((sip.value(1), sport.value(1), dport.value(1), bytes.value(1)), ("10.77.0.2", 21, 40508, 54));
+        // Port unreachable (type 3, code 3); echo request and its reply; ICMPv6 echo and reply.
+        assert_eq!((sport.value(2), dport.value(2)), (0, 0x0303));
+        assert_eq!((dport.value(3), dport.value(4)), (0x0800, 0));
+        assert_eq!((dport.value(5), dport.value(6)), (128 << 8, 129 << 8));
+        assert!(b.column_by_name("flags").unwrap().is_null(0), "Argus carries no TCP flags");
+        let state = b.column_by_name("State").unwrap().as_string::<i32>();
+        assert_eq!(state.value(0), "RST");
+        let dir = b.column_by_name("Dir").unwrap().as_string::<i32>();
+        assert_eq!(dir.value(3), "<->");
+        assert!(b.column_by_name("TotPkts").is_none());
+    }
+
+    #[test]
+    fn totals_only_default_fields_need_a_date() {
+        let header = "StartTime,Flgs,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,TotPkts,TotBytes,State";
+        let line = "05:07:14.999503, e        ,icmp,10.77.0.1,0x0008,  <->,10.77.0.2,0xa956,2,196,ECO";
+        let (r, _) = run(&parser(header, None), &[line]);
+        assert!(r[0].as_ref().unwrap_err().reason.contains("--date"));
+        let (r, b) =
+            run(&parser(header, Some("2026-11-23")), &[line, "05:07:15.1,,arp,10.77.0.1,,  who,10.77.0.2,,1,42,CON"]);
+        assert_eq!(r.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [Outcome::Rows(1), Outcome::Rows(1)]);
+        assert!(b.schema().column_with_name("side").is_none());
+        let packets = b.column_by_name("packets").unwrap().as_primitive::<Int64Type>();
+        assert_eq!(packets.value(0), 2);
+        let stime = b.column_by_name("stime").unwrap().as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(stime.value(0), parse_date("2026-11-23").unwrap() * 86_400_000_000 + 18_434_999_503);
+        let proto = b.column_by_name("proto").unwrap().as_primitive::<UInt8Type>();
+        assert!(proto.is_null(1));
+        let name = b.column_by_name(PROTO_NAME).unwrap().as_string::<i32>();
+        assert_eq!(name.value(1), "arp");
+        assert!(name.is_null(0));
+        assert!(b.column_by_name("sport").unwrap().is_null(1), "empty port → null");
+    }
+
+    #[test]
+    fn tab_separated_and_bad_fields() {
+        let p = parser(
+            "StartTime\tDur\tProto\tSrcAddr\tSport\tDir\tDstAddr\tDport\tSrcPkts\tDstPkts\tSrcBytes\tDstBytes\tState",
+            Some("2026-11-23"),
+        );
+        let ok = "05:07:13.487950\t0.575984\tipv6-icmp\tfe80::64f8:d4ff:fec5:f237\t143\t   ->\tff02::16\t0\t2\t0\t220\t0\tMHR";
+        let (r, b) = run(&p, &[ok]);
+        assert_eq!(r[0].as_ref().unwrap(), &Outcome::Rows(1));
+        let e = b.column_by_name("etime").unwrap().as_primitive::<TimestampMicrosecondType>();
+        let s = b.column_by_name("stime").unwrap().as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(e.value(0) - s.value(0), 575_984);
+        for (line, col) in [
+            (ok.replace("\t143\t", "\t0xZZ\t"), "Sport"),
+            (ok.replace("\t2\t0\t220", "\t-2\t0\t220"), "SrcPkts"),
+            (ok.replace("fe80::64f8:d4ff:fec5:f237", "fe80::zz"), "SrcAddr"),
+            (ok.replace("\tMHR", ""), "line"),
+            (ok.replace("ipv6-icmp", "ip v6"), "Proto"),
+        ] {
+            let (r, b) = run(&p, &[&line]);
+            assert_eq!(r[0].as_ref().unwrap_err().column, col, "{line}");
+            assert_eq!(b.num_rows(), 0);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! CTU-13 / Stratosphere `.binetflow` files: Argus bidirectional records printed by `ra -c ,`
+//! with the field list `StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,
+//! TotPkts,TotBytes,SrcBytes` and a date in the time format (`2011/08/10 09:46:53.047277`), plus
+//! the labeller's `Label` column. The record parsing is Argus's (`argus.rs`); what is particular:
+//!
+//! - Counters are totals (`TotPkts`, `TotBytes`) with only the source's bytes (`SrcBytes`): no
+//!   per-direction packets, so a record stays **one row** from `SrcAddr` to `DstAddr` carrying
+//!   the record's totals (totals stay exact); `SrcBytes` and `Dir` (`  ->`, ` <->`, `  ?>`, `who`)
+//!   are kept as extra columns, so the byte split can still be recovered.
+//! - ICMP ports in hex (`0x0008`), empty ports (null), `man` records counted and skipped, and the
+//!   `Label` kept as an extra column. Flags are null: the files carry none.
+
+use super::argus::{looks_like, Argus};
+use super::delimited::trim_bytes;
+use super::fields::TimeContext;
+
+/// Recognizes a binetflow header: ra's labels with the labeller's `Label` column.
+pub fn detect(line: &[u8], time: &TimeContext) -> Option<Result<Argus, String>> {
+    let sep = looks_like(line)?;
+    let has_label = trim_bytes(line).split(|&c| c == sep).any(|n| trim_bytes(n) == b"Label");
+    has_label.then(|| Argus::new("binetflow", sep, trim_bytes(line), time.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::batch::BatchBuilder;
+    use crate::ingest::delimited::Scratch;
+    use crate::ingest::{LineParser, Outcome};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type};
+    use arrow_array::Array;
+    use std::sync::Arc;
+
+    const HEADER: &str =
+        "StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,TotPkts,TotBytes,SrcBytes,Label";
+
+    #[test]
+    fn ctu13_lines() {
+        let p = detect(HEADER.as_bytes(), &TimeContext::default()).unwrap().unwrap();
+        assert_eq!(p.format(), "binetflow");
+        assert!(super::super::argus::detect(b"StartTime,Proto,SrcAddr,DstAddr", &TimeContext::default()).is_some());
+        assert!(detect(b"StartTime,Proto,SrcAddr,DstAddr", &TimeContext::default()).is_none());
+        let lines = [
+            // Lines in the layout of CTU-13 capture20110810.binetflow (header, padding, labels).
+            "2011/08/10 09:46:53.047277,3550.182373,udp,212.50.71.179,39678,  <->,147.32.84.229,13363,CON,0,0,12,875,413,flow=Background-UDP-Established",
+            "2011/08/10 09:46:53.048843,0.000883,udp,84.13.246.132,28431,  <->,147.32.84.229,13363,CON,0,0,2,135,75,flow=Background-UDP-Established",
+            "2011/08/10 09:47:00.286313,0.000000,icmp,147.32.84.165,0x0008,   ->,147.32.96.69,0x5d74,ECO,0,,1,98,98,flow=From-Botnet-V42-ICMP",
+            "2011/08/10 09:47:03.340125,0.000000,arp,147.32.84.165,,  who,147.32.80.1,,INT,,,1,60,60,flow=Background",
+            "2011/08/10 09:46:59.607825,0.000000,man,0,0,,0,0,STA,,,0,0,0,flow=Background",
+            "2011/08/10 09:47:02.1,0.5,tcp,147.32.84.165,1025,  ?>,147.32.96.69,80,FSA_A,0,0,3,180,120,flow=Background-TCP-Attempt",
+        ];
+        let mut b =
+            BatchBuilder::new(crate::schema::flow_schema(p.extras()), Arc::new((0..p.extras().len()).collect()), 4);
+        let mut scratch = Scratch::default();
+        let r: Vec<Outcome> = lines.iter().map(|l| p.parse_line(l.as_bytes(), &mut b, &mut scratch).unwrap()).collect();
+        assert_eq!(r[4], Outcome::Skipped, "man records are not flows");
+        assert_eq!(r.iter().filter(|o| **o == Outcome::Rows(1)).count(), 5);
+        let b = b.finish().unwrap();
+        let packets = b.column_by_name("packets").unwrap().as_primitive::<Int64Type>();
+        let bytes = b.column_by_name("bytes").unwrap().as_primitive::<Int64Type>();
+        assert_eq!(packets.iter().flatten().sum::<i64>(), 12 + 2 + 1 + 1 + 3);
+        assert_eq!(bytes.iter().flatten().sum::<i64>(), 875 + 135 + 98 + 60 + 180);
+        let dport = b.column_by_name("dport").unwrap().as_primitive::<UInt16Type>();
+        assert_eq!(dport.value(2), 8 << 8, "0x0008 is echo request");
+        let stime = b.column_by_name("stime").unwrap().as_primitive::<TimestampMicrosecondType>();
+        let etime = b.column_by_name("etime").unwrap().as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(etime.value(0) - stime.value(0), 3_550_182_373);
+        let label = b.column_by_name("Label").unwrap().as_string::<i32>();
+        assert_eq!(label.value(2), "flow=From-Botnet-V42-ICMP");
+        let src_bytes = b.column_by_name("SrcBytes").unwrap().as_string::<i32>();
+        assert_eq!(src_bytes.value(0), "413");
+        let dir = b.column_by_name("Dir").unwrap().as_string::<i32>();
+        assert_eq!((dir.value(3), dir.value(4)), ("who", "?>"));
+        assert!(b.column_by_name("flags").unwrap().is_null(0));
+        assert!(b.column_by_name("dTos").unwrap().is_null(2), "empty field → null");
+    }
+}
