@@ -1,7 +1,7 @@
 # flowlens — `make help` lists the targets.
 SHELL := /bin/bash
 CARGO ?= cargo
-BIN := target/release/flowlens
+BIN := $(or $(CARGO_TARGET_DIR),target)/release/flowlens
 PYTHON ?= python3
 
 .PHONY: help build release test test-rust test-python lint fmt bench demo fuzz fixtures clean

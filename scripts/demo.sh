@@ -3,7 +3,7 @@
 # into a fresh store under out/demo. Shows what a new user gets from flowlens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${FLOWLENS:-target/release/flowlens}
+BIN=${FLOWLENS:-${CARGO_TARGET_DIR:-target}/release/flowlens}
 STORE=out/demo
 rm -rf "$STORE"
 
