@@ -303,10 +303,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let mut formats: Vec<String> = prepared.iter().map(|p| p.parser.format().to_string()).collect();
     formats.dedup();
     let names: Vec<String> = prepared.iter().map(|p| p.input.display()).collect();
-    let parsers: Vec<ParserFor> =
-        prepared.iter().map(|p| (p.parser.clone(), p.extra_map.clone())).collect();
-    let stdin: Vec<Option<KeptStdin>> =
-        prepared.iter_mut().map(|p| p.stdin.take()).collect();
+    let parsers: Vec<ParserFor> = prepared.iter().map(|p| (p.parser.clone(), p.extra_map.clone())).collect();
+    let stdin: Vec<Option<KeptStdin>> = prepared.iter_mut().map(|p| p.stdin.take()).collect();
     let inputs: Vec<Input> = prepared.iter().map(|p| p.input.clone()).collect();
 
     let mut sink = Sink::create(opts, &schema)?;
