@@ -123,7 +123,7 @@ type ParserFor = (Arc<dyn LineParser>, Arc<Vec<usize>>);
 
 /// Where batches go.
 enum Sink {
-    File(FlowsWriter<std::fs::File>, AtomicFile),
+    File(Box<FlowsWriter<std::fs::File>>, AtomicFile),
     Days(DaySink),
 }
 
@@ -220,7 +220,7 @@ impl Sink {
                 let f = AtomicFile::create(&opts.output)?;
                 let file = f.file().map_err(|e| Error::io(&opts.output, e))?;
                 let w = FlowsWriter::try_new(file, schema.clone())?;
-                Ok(Sink::File(w, f))
+                Ok(Sink::File(Box::new(w), f))
             }
             Partition::Day => {
                 let out = opts.output.clone();
