@@ -65,7 +65,7 @@ fn bench_formats(c: &mut Criterion) {
         let parser = detect(&text, &opts).unwrap().unwrap();
         let schema = flow_schema(parser.extras());
         let map = Arc::new((0..parser.extras().len()).collect::<Vec<_>>());
-        let block = Block { input: 0, first_line: 1, data: text };
+        let block = Block { input: 0, data: text };
         let mut scratch = Scratch::default();
         group.throughput(Throughput::Bytes(block.data.len() as u64));
         group.bench_function(name, |b| {

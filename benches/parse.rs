@@ -53,7 +53,7 @@ fn bench_parsers(c: &mut Criterion) {
         let parser = detect(text, &ReadOptions::default()).unwrap().unwrap();
         let schema = flow_schema(parser.extras());
         let map = Arc::new((0..parser.extras().len()).collect::<Vec<_>>());
-        let block = Block { input: 0, first_line: 1, data: text.to_vec() };
+        let block = Block { input: 0, data: text.to_vec() };
         let mut scratch = Scratch::default();
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(name, |b| {
@@ -69,7 +69,7 @@ fn bench_parsers(c: &mut Criterion) {
     let parser = detect(&rwcut, &ReadOptions::default()).unwrap().unwrap();
     let schema = flow_schema(parser.extras());
     let map = Arc::new((0..parser.extras().len()).collect::<Vec<_>>());
-    let block = Block { input: 0, first_line: 1, data: rwcut.clone() };
+    let block = Block { input: 0, data: rwcut.clone() };
     let batch = parse_block(parser.as_ref(), &block, &schema, &map, true, &mut Scratch::default()).unwrap().batch;
     let mut group = c.benchmark_group("parquet");
     group.throughput(Throughput::Bytes(rwcut.len() as u64));

@@ -300,8 +300,12 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         ));
     }
     let schema = schema::flow_schema(&extras);
-    let mut formats: Vec<String> = prepared.iter().map(|p| p.parser.format().to_string()).collect();
-    formats.dedup();
+    let mut formats: Vec<String> = Vec::new();
+    for p in &prepared {
+        if !formats.iter().any(|f| f == p.parser.format()) {
+            formats.push(p.parser.format().to_string());
+        }
+    }
     let names: Vec<String> = prepared.iter().map(|p| p.input.display()).collect();
     let parsers: Vec<ParserFor> = prepared.iter().map(|p| (p.parser.clone(), p.extra_map.clone())).collect();
     let stdin: Vec<Option<KeptStdin>> = prepared.iter_mut().map(|p| p.stdin.take()).collect();

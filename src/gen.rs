@@ -17,7 +17,7 @@ use ipnet::Ipv4Net;
 
 use crate::error::{Error, Result};
 use crate::output::TextOut;
-use crate::text::{format_duration, format_flags, format_time, rwcut_column, Column, Kind, TextWriter};
+use crate::text::{format_time, rwcut_column, Column, Kind, RwcutRow, TextWriter, RWCUT_FIELDS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GenFormat {
@@ -614,40 +614,26 @@ pub fn generate_flows(
 pub fn generate(opts: &GenOptions, output: Option<&Path>, truth: Option<&Path>) -> Result<()> {
     let mut out = TextOut::create(output)?;
     let name = output.map(|p| p.display().to_string()).unwrap_or_else(|| "<stdout>".into());
-    let mut cell = String::with_capacity(32);
     let servers = match opts.format {
         GenFormat::Rwcut => {
-            let mut cols: Vec<Column> =
-                ["sip", "dip", "sport", "dport", "proto", "packets", "bytes", "flags", "stime", "duration", "etime"]
-                    .iter()
-                    .map(|c| rwcut_column(c, 15))
-                    .collect();
+            let mut cols: Vec<Column> = RWCUT_FIELDS.iter().map(|c| rwcut_column(c, 15)).collect();
             cols.push(Column::new("sen", 3, Kind::Text));
             let mut w = TextWriter::new(cols, None);
             w.titles(&mut out).map_err(|e| Error::io(&name, e))?;
             let mut sink = |f: &GenFlow| -> std::io::Result<()> {
-                let mut put = |w: &mut TextWriter, i: usize, fill: &dyn Fn(&mut String)| {
-                    cell.clear();
-                    fill(&mut cell);
-                    w.cell(i, &cell);
+                let row = RwcutRow {
+                    sip: f.sip.into(),
+                    dip: f.dip.into(),
+                    sport: f.sport,
+                    dport: f.dport,
+                    proto: f.proto,
+                    packets: f.packets,
+                    bytes: f.bytes,
+                    flags: (f.proto == 6).then_some(f.flags),
+                    stime: f.stime,
+                    dur: f.dur,
                 };
-                put(&mut w, 0, &|c| c.push_str(&f.sip.to_string()));
-                put(&mut w, 1, &|c| c.push_str(&f.dip.to_string()));
-                put(&mut w, 2, &|c| c.push_str(&f.sport.to_string()));
-                put(&mut w, 3, &|c| c.push_str(&f.dport.to_string()));
-                put(&mut w, 4, &|c| c.push_str(&f.proto.to_string()));
-                put(&mut w, 5, &|c| c.push_str(&f.packets.to_string()));
-                put(&mut w, 6, &|c| c.push_str(&f.bytes.to_string()));
-                put(&mut w, 7, &|c| {
-                    if f.proto == 6 {
-                        format_flags(f.flags, c)
-                    }
-                });
-                put(&mut w, 8, &|c| format_time(f.stime, c));
-                put(&mut w, 9, &|c| format_duration(f.dur, c));
-                put(&mut w, 10, &|c| format_time(f.stime + f.dur, c));
-                put(&mut w, 11, &|c| c.push_str(["S0", "S1", "S2", "S3"][f.sensor as usize % 4]));
-                w.end(&mut out)
+                w.rwcut_row(&row, &[["S0", "S1", "S2", "S3"][f.sensor as usize % 4]], &mut out)
             };
             generate_flows(opts, &mut sink)
         }

@@ -50,6 +50,26 @@ pub fn rwcut_column(name: &str, ip_width: usize) -> Column {
     }
 }
 
+/// rwcut's default fields (before the sensor), the columns [`RwcutRow`] fills.
+pub const RWCUT_FIELDS: [&str; 11] =
+    ["sip", "dip", "sport", "dport", "proto", "packets", "bytes", "flags", "stime", "duration", "etime"];
+
+/// One flow as rwcut prints it; times and the duration in microseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct RwcutRow {
+    pub sip: std::net::IpAddr,
+    pub dip: std::net::IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub packets: u64,
+    pub bytes: u64,
+    /// `None` prints a blank flags cell.
+    pub flags: Option<u8>,
+    pub stime: i64,
+    pub dur: i64,
+}
+
 /// Writes rows of pre-formatted cells.
 pub struct TextWriter {
     pub columns: Vec<Column>,
@@ -61,6 +81,39 @@ pub struct TextWriter {
 impl TextWriter {
     pub fn new(columns: Vec<Column>, delimiter: Option<char>) -> Self {
         TextWriter { columns, delimiter, line: String::with_capacity(256) }
+    }
+
+    /// Writes `row` in the [`RWCUT_FIELDS`] columns, then `extras` in the columns after them,
+    /// and ends the line.
+    pub fn rwcut_row(&mut self, row: &RwcutRow, extras: &[&str], out: &mut dyn Write) -> std::io::Result<()> {
+        let r = row;
+        let fills: [&dyn Fn(&mut String); 11] = [
+            &|c| display(c, r.sip),
+            &|c| display(c, r.dip),
+            &|c| display(c, r.sport),
+            &|c| display(c, r.dport),
+            &|c| display(c, r.proto),
+            &|c| display(c, r.packets),
+            &|c| display(c, r.bytes),
+            &|c| {
+                if let Some(mask) = r.flags {
+                    format_flags(mask, c)
+                }
+            },
+            &|c| format_time(r.stime, c),
+            &|c| format_duration(r.dur, c),
+            &|c| format_time(r.stime + r.dur, c),
+        ];
+        let mut cell = String::with_capacity(32);
+        for (i, fill) in fills.iter().enumerate() {
+            cell.clear();
+            fill(&mut cell);
+            self.cell(i, &cell);
+        }
+        for (k, extra) in extras.iter().enumerate() {
+            self.cell(fills.len() + k, extra);
+        }
+        self.end(out)
     }
 
     pub fn titles(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -99,6 +152,12 @@ impl TextWriter {
         self.line.clear();
         Ok(())
     }
+}
+
+/// Appends `v` (writing to a String cannot fail).
+fn display(c: &mut String, v: impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    let _ = write!(c, "{v}");
 }
 
 /// `YYYY/MM/DDThh:mm:ss.sss`, with six decimals when the microseconds are not whole ms.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use flowlens::cat::{cat, CatOptions};
 use flowlens::convert::{convert, ConvertOptions};
-use flowlens::text::{format_duration, format_flags, format_time, rwcut_column, TextWriter};
+use flowlens::text::{rwcut_column, RwcutRow, TextWriter, RWCUT_FIELDS};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -60,29 +60,23 @@ fn row() -> impl Strategy<Value = Row> {
 
 /// rwcut text as `flowlens cat` prints it.
 fn rwcut_text(rows: &[Row]) -> String {
-    let cols = ["sip", "dip", "sport", "dport", "proto", "packets", "bytes", "flags", "stime", "duration", "etime"];
-    let mut w = TextWriter::new(cols.iter().map(|c| rwcut_column(c, 15)).collect(), None);
+    let mut w = TextWriter::new(RWCUT_FIELDS.iter().map(|c| rwcut_column(c, 15)).collect(), None);
     let mut out = Vec::new();
     w.titles(&mut out).unwrap();
     for r in rows {
-        let mut cell = String::new();
-        let mut put = |w: &mut TextWriter, i: usize, f: &dyn Fn(&mut String)| {
-            cell.clear();
-            f(&mut cell);
-            w.cell(i, &cell);
+        let row = RwcutRow {
+            sip: r.sip,
+            dip: r.dip,
+            sport: r.sport,
+            dport: r.dport,
+            proto: r.proto,
+            packets: r.packets,
+            bytes: r.bytes,
+            flags: Some(r.flags),
+            stime: r.stime_ms * 1000,
+            dur: r.dur_ms * 1000,
         };
-        put(&mut w, 0, &|c| c.push_str(&r.sip.to_string()));
-        put(&mut w, 1, &|c| c.push_str(&r.dip.to_string()));
-        put(&mut w, 2, &|c| c.push_str(&r.sport.to_string()));
-        put(&mut w, 3, &|c| c.push_str(&r.dport.to_string()));
-        put(&mut w, 4, &|c| c.push_str(&r.proto.to_string()));
-        put(&mut w, 5, &|c| c.push_str(&r.packets.to_string()));
-        put(&mut w, 6, &|c| c.push_str(&r.bytes.to_string()));
-        put(&mut w, 7, &|c| format_flags(r.flags, c));
-        put(&mut w, 8, &|c| format_time(r.stime_ms * 1000, c));
-        put(&mut w, 9, &|c| format_duration(r.dur_ms * 1000, c));
-        put(&mut w, 10, &|c| format_time((r.stime_ms + r.dur_ms) * 1000, c));
-        w.end(&mut out).unwrap();
+        w.rwcut_row(&row, &[], &mut out).unwrap();
     }
     String::from_utf8(out).unwrap()
 }

@@ -26,7 +26,7 @@ pub fn run(format: Format, headers: &[&str], data: &[u8]) {
     };
     let schema = flowlens::schema::flow_schema(parser.extras());
     let map = Arc::new((0..parser.extras().len()).collect::<Vec<_>>());
-    let block = Block { input: 0, first_line: 1, data: text };
+    let block = Block { input: 0, data: text };
     let parsed = parse_block(parser.as_ref(), &block, &schema, &map, false, &mut Scratch::default())
         .expect("a batch whose columns agree: a line pushed part of its rows");
     assert!(parsed.rejects.len() as u64 <= parsed.lines);

@@ -339,14 +339,9 @@ mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
     use arrow_array::{Array, RecordBatch};
-    use std::sync::Arc;
 
     pub(crate) fn run(p: &dyn LineParser, lines: &[&str]) -> (Vec<Result<Outcome, FieldError>>, RecordBatch) {
-        let mut b =
-            BatchBuilder::new(crate::schema::flow_schema(p.extras()), Arc::new((0..p.extras().len()).collect()), 4);
-        let mut scratch = Scratch::default();
-        let r = lines.iter().map(|l| p.parse_line(l.as_bytes(), &mut b, &mut scratch)).collect();
-        (r, b.finish().unwrap())
+        crate::ingest::parse_lines(p, lines)
     }
 
     fn parser(header: &str, date: Option<&str>) -> Argus {

@@ -75,6 +75,13 @@ impl BatchBuilder {
         }
     }
 
+    /// A builder for the rows of one parser alone: the flows schema with exactly its extra
+    /// columns, in its order (tests, and probing a line outside a conversion).
+    pub fn for_parser(parser: &dyn super::LineParser, capacity: usize) -> Self {
+        let extras = parser.extras();
+        BatchBuilder::new(crate::schema::flow_schema(extras), Arc::new((0..extras.len()).collect()), capacity)
+    }
+
     pub fn rows(&self) -> usize {
         self.rows
     }

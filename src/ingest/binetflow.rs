@@ -24,13 +24,10 @@ pub fn detect(line: &[u8], time: &TimeContext) -> Option<Result<Argus, String>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::batch::BatchBuilder;
-    use crate::ingest::delimited::Scratch;
     use crate::ingest::{LineParser, Outcome};
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type};
     use arrow_array::Array;
-    use std::sync::Arc;
 
     const HEADER: &str =
         "StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,TotPkts,TotBytes,SrcBytes,Label";
@@ -50,13 +47,10 @@ mod tests {
             "2011/08/10 09:46:59.607825,0.000000,man,0,0,,0,0,STA,,,0,0,0,flow=Background",
             "2011/08/10 09:47:02.1,0.5,tcp,147.32.84.165,1025,  ?>,147.32.96.69,80,FSA_A,0,0,3,180,120,flow=Background-TCP-Attempt",
         ];
-        let mut b =
-            BatchBuilder::new(crate::schema::flow_schema(p.extras()), Arc::new((0..p.extras().len()).collect()), 4);
-        let mut scratch = Scratch::default();
-        let r: Vec<Outcome> = lines.iter().map(|l| p.parse_line(l.as_bytes(), &mut b, &mut scratch).unwrap()).collect();
+        let (r, b) = crate::ingest::parse_lines(&p, &lines);
+        let r: Vec<Outcome> = r.into_iter().map(Result::unwrap).collect();
         assert_eq!(r[4], Outcome::Skipped, "man records are not flows");
         assert_eq!(r.iter().filter(|o| **o == Outcome::Rows(1)).count(), 5);
-        let b = b.finish().unwrap();
         let packets = b.column_by_name("packets").unwrap().as_primitive::<Int64Type>();
         let bytes = b.column_by_name("bytes").unwrap().as_primitive::<Int64Type>();
         assert_eq!(packets.iter().flatten().sum::<i64>(), 12 + 2 + 1 + 1 + 3);

@@ -194,8 +194,7 @@ fn with_columns(cols: Vec<String>, line: &[u8], opts: &ReadOptions) -> Result<Ar
         }
     };
     let probe = build(None)?;
-    let mut b =
-        BatchBuilder::new(crate::schema::flow_schema(probe.extras()), Arc::new((0..probe.extras().len()).collect()), 1);
+    let mut b = BatchBuilder::for_parser(&probe, 1);
     let header = match probe.parse_line(line, &mut b, &mut Scratch::default()) {
         Ok(_) => None,
         Err(_) => Some(delimited::trim_bytes(line).to_vec()),
@@ -207,6 +206,8 @@ fn with_columns(cols: Vec<String>, line: &[u8], opts: &ReadOptions) -> Result<Ar
 #[derive(Debug, Clone)]
 pub struct Reject {
     pub input: usize,
+    /// 1-based; within the block as [`parse_block`] returns it, within the input once
+    /// `convert` has rebased it.
     pub line: u64,
     pub column: String,
     pub reason: String,
@@ -239,7 +240,8 @@ pub fn parse_block(
     let mut out = BatchBuilder::new(schema.clone(), extra_map.clone(), estimate);
     let mut rejects = Vec::new();
     let mut lines = 0u64;
-    let mut lineno = block.first_line;
+    // Line numbers within the block; the caller rebases them (see `source::Block`).
+    let mut lineno = 1u64;
     let data = &block.data;
     let mut start = 0;
     while start < data.len() {
@@ -277,5 +279,14 @@ pub fn parse_block(
             }
         }
     }
-    Ok(Parsed { input: block.input, batch: out.finish()?, lines, physical_lines: lineno - block.first_line, rejects })
+    Ok(Parsed { input: block.input, batch: out.finish()?, lines, physical_lines: lineno - 1, rejects })
+}
+
+/// Parses `lines` one by one into a fresh batch: the unit tests' way to drive a parser.
+#[cfg(test)]
+pub(crate) fn parse_lines(parser: &dyn LineParser, lines: &[&str]) -> (Vec<Result<Outcome, FieldError>>, RecordBatch) {
+    let mut b = BatchBuilder::for_parser(parser, 4);
+    let mut scratch = Scratch::default();
+    let r = lines.iter().map(|l| parser.parse_line(l.as_bytes(), &mut b, &mut scratch)).collect();
+    (r, b.finish().expect("a batch of the flows schema"))
 }

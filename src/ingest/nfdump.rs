@@ -367,17 +367,13 @@ mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type};
     use arrow_array::Array;
-    use std::sync::Arc;
 
     const CLASSIC: &str = "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,mpls9,mpls10,cl,sl,al,ra,eng,exid,tr";
 
     fn run(header: &str, lines: &[&str]) -> (Result<Vec<Outcome>, FieldError>, arrow_array::RecordBatch) {
         let p = detect(header.as_bytes(), &TimeContext::default()).expect("detected").expect("parser");
-        let mut b =
-            BatchBuilder::new(crate::schema::flow_schema(p.extras()), Arc::new((0..p.extras().len()).collect()), 4);
-        let mut scratch = Scratch::default();
-        let r = lines.iter().map(|l| p.parse_line(l.as_bytes(), &mut b, &mut scratch)).collect();
-        (r, b.finish().unwrap())
+        let (r, batch) = crate::ingest::parse_lines(&p, lines);
+        (r.into_iter().collect(), batch)
     }
 
     #[test]

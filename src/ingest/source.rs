@@ -119,14 +119,12 @@ pub fn open(input: &Input, counter: Arc<AtomicU64>) -> Result<Box<dyn Read + Sen
 /// Lines longer than this are rejected rather than buffered without bound.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// A run of whole lines from one input.
+/// A run of whole lines from one input. Blocks do not know their first line's number (counting
+/// lines would cost a pass over the bytes): parsing numbers lines from 1 within the block, and
+/// `convert` adds the lines of the input's earlier blocks, in order.
 pub struct Block {
     /// Index of the input in the run's input list.
     pub input: usize,
-    /// Line number (1-based) of the first line in `data`, as far as the producer knows.
-    /// [`BlockReader`] numbers every block from 1 (counting lines would cost a pass over the
-    /// bytes): `convert` adds the lines of the input's earlier blocks, in order.
-    pub first_line: u64,
     pub data: Vec<u8>,
 }
 
@@ -176,7 +174,7 @@ impl BlockReader {
         };
         self.carry = buf[cut..].to_vec();
         buf.truncate(cut);
-        Ok(Some(Block { input: self.input, first_line: 1, data: buf }))
+        Ok(Some(Block { input: self.input, data: buf }))
     }
 
     fn skip_rest_of_line(&mut self) -> io::Result<()> {
@@ -233,12 +231,12 @@ pub fn describe_read_error(e: &io::Error) -> String {
 mod tests {
     use super::*;
 
-    fn blocks(text: &[u8], size: usize) -> Vec<(u64, Vec<u8>)> {
+    fn blocks(text: &[u8], size: usize) -> Vec<Vec<u8>> {
         let mut r = BlockReader::new(Box::new(io::Cursor::new(text.to_vec())), 0, Vec::new(), 0);
         r.size = size;
         let mut out = Vec::new();
         while let Some(b) = r.next_block().unwrap() {
-            out.push((b.first_line, b.data));
+            out.push(b.data);
         }
         out
     }
@@ -248,10 +246,9 @@ mod tests {
         let text = b"a\nbb\nccc\ndddd\nlast";
         let got = blocks(text, 6);
         assert!(got.len() > 1);
-        let joined: Vec<u8> = got.iter().flat_map(|(_, d)| d.clone()).collect();
+        let joined: Vec<u8> = got.concat();
         assert_eq!(joined, text);
-        for (first, data) in &got {
-            assert_eq!(*first, 1);
+        for data in &got {
             assert!(data.ends_with(b"\n") || data.ends_with(b"last"));
         }
     }

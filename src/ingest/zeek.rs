@@ -501,7 +501,6 @@ mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
     use arrow_array::{Array, RecordBatch};
-    use std::sync::Arc;
 
     const TSV: &str = "#separator \\x09
 #set_separator\t,
@@ -519,11 +518,7 @@ mod tests {
 
     fn run(head: &str, lines: &[&str]) -> (Vec<Result<Outcome, FieldError>>, RecordBatch) {
         let p = detect(head.as_bytes(), &TimeContext::default()).expect("detected").expect("parser");
-        let mut b =
-            BatchBuilder::new(crate::schema::flow_schema(p.extras()), Arc::new((0..p.extras().len()).collect()), 4);
-        let mut scratch = Scratch::default();
-        let r = lines.iter().map(|l| p.parse_line(l.as_bytes(), &mut b, &mut scratch)).collect();
-        (r, b.finish().unwrap())
+        crate::ingest::parse_lines(&p, lines)
     }
 
     #[test]
