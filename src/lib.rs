@@ -17,6 +17,7 @@ pub mod progress;
 pub mod resolve;
 pub mod scan;
 pub mod schema;
+pub mod servers;
 pub mod services;
 pub mod text;
 pub mod units;

@@ -27,6 +27,7 @@ enum Command {
     Cat(CatArgs),
     Gen(GenArgs),
     Ports(PortsArgs),
+    Servers(ServersArgs),
 }
 
 /// Convert flow text (rwcut, whitespace tables, CSV/TSV; plain, gzip or zstd) into Parquet.
@@ -298,7 +299,113 @@ impl PortsArgs {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Find the addresses that act as servers, per service, from flows alone (TCP flags not needed).
+///
+/// Rules are data (built-in: data/servers.toml; --rules FILE for your own): per service, the
+/// protocol, server and client ports, per-direction packet/byte bounds and ties to a control
+/// channel (FTP data, PPTP's GRE). A server must have answered a client; docs/servers.md gives
+/// the exact definition. With --baseline, rows are marked new or known and --alerts writes one
+/// JSON line per new server. Exit status: 0 ok, 1 new servers with --fail-on-new, 2 error.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  flowlens servers store/flows --local 10.0.0.0/8
+  flowlens servers flows.parquet --rules my-rules.toml --format csv -o servers.csv
+  flowlens servers today.parquet --baseline inventory.parquet --alerts new-servers.ndjson --fail-on-new
+  flowlens servers store/flows --from 2026-11-20 --to 2026-11-21 --format json
+  flowlens servers --sql > servers.sql      # the same rules as DuckDB SQL")]
+struct ServersArgs {
+    /// Parquet files or folders (hive partitions are read recursively).
+    #[arg(required_unless_present = "sql")]
+    inputs: Vec<PathBuf>,
+    /// Report only servers inside this network (CIDR, IPv4 or IPv6); repeatable.
+    #[arg(long, value_name = "CIDR")]
+    local: Vec<String>,
+    /// Rules from FILE (TOML, see data/servers.toml) instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Port names from FILE (/etc/services format) for rules with service = "*".
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
+    /// Never look at TCP flags (they only ever raise a confidence; the servers are the same).
+    #[arg(long)]
+    ignore_flags: bool,
+    /// Also list symmetric pairs (NTP 123<->123) where neither side shows server evidence.
+    #[arg(long)]
+    ambiguous: bool,
+    /// Mark rows new or known against an earlier servers Parquet or an inventory.parquet.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Write one JSON object per new server to FILE (NDJSON; empty when none).
+    #[arg(long, value_name = "FILE")]
+    alerts: Option<PathBuf>,
+    /// Exit with status 1 when there is a new server (without --baseline every server is new).
+    #[arg(long)]
+    fail_on_new: bool,
+    /// Only flows starting on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// Only flows starting on or before this day (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: flowlens::servers::ServersFormat,
+    /// Write to FILE instead of stdout (required for parquet).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Print the rules compiled to DuckDB SQL (over a relation named `flows`) and exit.
+    #[arg(long)]
+    sql: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No summary line on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// CIDR networks from the command line.
+fn parse_nets(flag: &str, texts: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    texts
+        .iter()
+        .map(|c| {
+            c.trim().parse().with_context(|| {
+                format!("{flag} '{c}' is not a network: write CIDR such as 10.0.0.0/8 or 2001:db8::/32")
+            })
+        })
+        .collect()
+}
+
+/// `--from`/`--to` days as a time range.
+fn time_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<flowlens::scan::TimeRange> {
+    let day = |flag: &str, d: Option<&str>| -> anyhow::Result<Option<chrono::NaiveDate>> {
+        d.map(|d| {
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .with_context(|| format!("{flag} '{d}' is not a date: use YYYY-MM-DD"))
+        })
+        .transpose()
+    };
+    Ok(flowlens::scan::TimeRange::days(day("--from", from)?, day("--to", to)?)?)
+}
+
+impl ServersArgs {
+    fn report_options(&self) -> anyhow::Result<flowlens::servers::ReportOptions> {
+        let mut r = flowlens::servers::ReportOptions::default();
+        if let Some(p) = &self.rules {
+            r.rules = flowlens::servers::Rules::from_file(p)?;
+        }
+        if let Some(p) = &self.services {
+            r.services = flowlens::services::Services::from_file(p)?;
+        }
+        r.local = parse_nets("--local", &self.local)?;
+        r.range = time_range(self.from.as_deref(), self.to.as_deref())?;
+        r.eval.ignore_flags = self.ignore_flags;
+        r.ambiguous = self.ambiguous;
+        Ok(r)
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Convert(a) => {
             let mut opts = ConvertOptions::new(a.inputs, a.output);
@@ -361,6 +468,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("flowlens ports: warning: {p}");
             }
         }
+        Command::Servers(a) => {
+            let report = a.report_options()?;
+            if a.sql {
+                print!("{}", flowlens::servers::sql::compile(&report.rules, &report.services));
+                return Ok(0);
+            }
+            let opts = flowlens::servers::ServersOptions {
+                inputs: a.inputs,
+                report,
+                format: a.format,
+                output: a.output,
+                baseline: a.baseline,
+                alerts: a.alerts,
+                fail_on_new: a.fail_on_new,
+                threads: a.threads,
+            };
+            let s = flowlens::servers::run(&opts)?;
+            if !a.quiet {
+                let new = s.new.map_or(String::new(), |n| format!(", {n} new"));
+                let amb = match s.ambiguous_pairs {
+                    0 => String::new(),
+                    n if opts.report.ambiguous => format!(", {n} ambiguous symmetric pair(s) listed"),
+                    n => format!(", {n} ambiguous symmetric pair(s) (neither side called a server; --ambiguous lists them)"),
+                };
+                eprintln!(
+                    "flowlens servers: {} rows in {} file(s), {} row groups, {} conversations, {} candidates; {} servers{new}{amb}",
+                    s.stats.rows, s.stats.files, s.stats.row_groups, s.stats.conversations, s.stats.candidates, s.servers
+                );
+            }
+            if a.fail_on_new && s.new.unwrap_or(0) > 0 {
+                return Ok(1);
+            }
+        }
         Command::Gen(a) => {
             let start =
                 parse_date(&a.start).with_context(|| format!("--start '{}' is not a date: use YYYY-MM-DD", a.start))?;
@@ -378,7 +518,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             flowlens::gen::generate(&opts, a.output.as_deref(), a.truth.as_deref())?;
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 /// True when the error chain ends in a closed pipe (`flowlens cat … | head`).
@@ -392,7 +532,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("flowlens: {e:#}");

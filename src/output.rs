@@ -68,6 +68,14 @@ impl TextOut {
         }
     }
 
+    /// The target's name for error messages (`<stdout>` for stdout).
+    pub fn name(&self) -> PathBuf {
+        match self {
+            TextOut::File(_, f) => f.target().to_path_buf(),
+            TextOut::Stdout(_) => "<stdout>".into(),
+        }
+    }
+
     pub fn finish(self) -> Result<()> {
         match self {
             TextOut::File(mut w, f) => {

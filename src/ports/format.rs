@@ -114,11 +114,7 @@ pub fn table_line(host: &str, label: &str, t: &Traffic) -> String {
 }
 
 fn io_err(out: &TextOut, e: std::io::Error) -> Error {
-    let path = match out {
-        TextOut::File(_, f) => f.target().to_path_buf(),
-        TextOut::Stdout(_) => "<stdout>".into(),
-    };
-    Error::io(path, e)
+    Error::io(out.name(), e)
 }
 
 /// The human table: legend, then per host a header line and its rows.
