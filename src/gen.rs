@@ -119,6 +119,8 @@ struct World {
     scanners: Vec<Ipv4Addr>,
     p2p: Vec<Ipv4Addr>,
     local: Ipv4Net,
+    /// High ports that the built-in server rules take as a service's port on one answer.
+    service_ports: crate::ports::PortSet,
 }
 
 fn host(net: &Ipv4Net, index: u32) -> Ipv4Addr {
@@ -166,8 +168,22 @@ impl World {
             scanners: ext(5, rng),
             p2p: ext(40, rng),
             local,
+            service_ports: service_ports(),
         }
     }
+}
+
+/// The high ports of the built-in rules that need no more than one client and no tie.
+fn service_ports() -> crate::ports::PortSet {
+    let mut set = crate::ports::PortSet::new();
+    for r in crate::servers::Rules::builtin().rules.iter().filter(|r| r.tie.is_none() && r.min_clients <= 1) {
+        for &(lo, hi) in &r.ports.0 {
+            for p in lo.max(1024)..=hi {
+                set.insert(p);
+            }
+        }
+    }
+    set
 }
 
 fn ephemeral(rng: &mut Rng) -> u16 {
@@ -475,9 +491,17 @@ fn event(rng: &mut Rng, w: &World, e: &mut Emitter, t: i64) -> std::io::Result<(
         800..=879 => {
             let local = w.clients[rng.range(0, 9) as usize];
             let peer = *rng.pick(&w.p2p);
-            // Random high ports, but not PPTP's 1723: a bulk transfer there would be a PPTP server
-            // by every rule without flags. Mapped, not redrawn, so the random sequence is unchanged.
-            let high = |p: u64| if p == 1723 { 1724 } else { p as u16 };
+            // Random high ports, but none that a built-in server rule names as a service port
+            // (1723, 3306, 8080…): a bulk transfer answered there is that service's server by any
+            // rule without flags, yet the truth file does not list it. Mapped, not redrawn, so
+            // the random sequence is unchanged.
+            let high = |p: u64| {
+                let mut p = p as u16;
+                while w.service_ports.contains(p) {
+                    p = p.wrapping_add(1).max(1025);
+                }
+                p
+            };
             let (a, b) = (high(rng.range(1025, 65535)), high(rng.range(1025, 65535)));
             let big = sized(rng, 100, 20_000, 1400);
             let small = sized(rng, 50, 5_000, 60);

@@ -7,6 +7,7 @@
 
 pub mod cat;
 pub mod convert;
+pub mod daily;
 pub mod error;
 pub mod gen;
 pub mod ingest;

@@ -28,6 +28,7 @@ enum Command {
     Gen(GenArgs),
     Ports(PortsArgs),
     Servers(ServersArgs),
+    Daily(DailyArgs),
 }
 
 /// Convert flow text (rwcut, whitespace tables, CSV/TSV; plain, gzip or zstd) into Parquet.
@@ -405,6 +406,58 @@ impl ServersArgs {
     }
 }
 
+/// The nightly job: convert a day's archive into a store, then its port report, its servers,
+/// new-server alerts and the inventory of every server ever seen.
+///
+/// Store layout: STORE/flows/date=D/, STORE/ports/date=D/ (Parquet + CSV), STORE/servers/date=D/
+/// (Parquet + CSV), STORE/alerts/date=D/new-servers.ndjson, STORE/inventory.parquet. Running a
+/// day again replaces that day; a server is new when no other day of the store has it. Outputs
+/// are staged and committed at the end, so a killed run leaves the store as before (or the next
+/// run finishes it); a lock (STORE/.lock) keeps two runs off one store.
+/// Exit status (for cron): 0 ok, 1 new servers with --fail-on-new, 2 error.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  flowlens daily --store /var/lib/flowlens --date 2026-11-21 /archive/2026-11-21/
+  flowlens daily --store store --date 2026-11-21 --local 10.0.0.0/8 day.rw.gz --json
+  # crontab: 15 1 * * *  flowlens daily --store /var/lib/flowlens --date $(date -d yesterday +\\%F) /archive/$(date -d yesterday +\\%F)/ --fail-on-new")]
+struct DailyArgs {
+    /// The day's archive: files or folders of flow text (any format convert reads), `-` for stdin.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// The store folder.
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// The day (YYYY-MM-DD) the archive belongs to; its outputs go to date=DAY folders.
+    #[arg(long, value_name = "DAY")]
+    date: String,
+    #[command(flatten)]
+    read: ReadArgs,
+    /// A local network (CIDR): the port report's hosts and the servers reported; repeatable.
+    #[arg(long, value_name = "CIDR")]
+    local: Vec<String>,
+    /// Server rules from FILE instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Port names from FILE (/etc/services format).
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
+    /// Keep going past bad lines, writing them to STORE/flows/date=DAY/rejects.tsv.
+    #[arg(long)]
+    rejects: bool,
+    /// Exit with status 1 when the day has a new server.
+    #[arg(long)]
+    fail_on_new: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No summary lines on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Convert(a) => {
@@ -498,6 +551,55 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 );
             }
             if a.fail_on_new && s.new.unwrap_or(0) > 0 {
+                return Ok(1);
+            }
+        }
+        Command::Daily(a) => {
+            let date = chrono::NaiveDate::parse_from_str(&a.date, "%Y-%m-%d")
+                .with_context(|| format!("--date '{}' is not a date: use YYYY-MM-DD", a.date))?;
+            let mut servers = flowlens::servers::ReportOptions::default();
+            if let Some(p) = &a.rules {
+                servers.rules = flowlens::servers::Rules::from_file(p)?;
+            }
+            if let Some(p) = &a.services {
+                servers.services = flowlens::services::Services::from_file(p)?;
+            }
+            let opts = flowlens::daily::DailyOptions {
+                store: a.store,
+                date,
+                inputs: a.inputs,
+                read: a.read.options()?,
+                local: parse_nets("--local", &a.local)?,
+                ports: flowlens::ports::SummaryOptions::default(),
+                servers,
+                rejects: a.rejects,
+                threads: a.threads,
+                fail_after: std::env::var("FLOWLENS_DAILY_FAIL_AFTER").ok(),
+            };
+            let quiet = a.quiet;
+            let mut line = |s: &flowlens::daily::StageSummary| {
+                if !quiet {
+                    eprintln!("flowlens daily: {:<8} {:>7.2} s  {}", s.stage, s.seconds, s.detail);
+                }
+            };
+            let s = flowlens::daily::run(&opts, &mut line)?;
+            if !quiet {
+                for r in &s.recovered {
+                    eprintln!("flowlens daily: recovered {r}");
+                }
+                eprintln!(
+                    "flowlens daily: {} done: {} rows, {} servers, {} new (alerts: {})",
+                    s.date,
+                    s.rows,
+                    s.servers,
+                    s.new_servers,
+                    s.alerts.display()
+                );
+            }
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            }
+            if a.fail_on_new && s.new_servers > 0 {
                 return Ok(1);
             }
         }

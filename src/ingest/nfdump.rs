@@ -320,19 +320,23 @@ impl LineParser for Nfdump {
         }
         let extras = &values[..self.map.extra_pos.len()];
         let base = usize::from(self.bidir);
-        let push = |out: &mut BatchBuilder, f: &Flow, side: &str| {
+        let push = |out: &mut BatchBuilder, f: &Flow, side: Option<&str>| {
             out.push(f);
             if self.bidir {
-                out.extra(0, Some(side));
+                out.extra(0, side);
             }
             for (k, v) in extras.iter().enumerate() {
                 out.extra(base + k, Some(v));
             }
         };
-        push(out, &flow, bidir::ORIG);
+        // Only a record with output counters is a bidirectional one whose source originated the
+        // connection; in a unidirectional export (softflowd, most NetFlow) opkt/obyt are zero and
+        // the source is just this direction's sender, so `side` stays null: who originated is unknown.
+        let two_way = self.bidir && reverse.is_some();
+        push(out, &flow, two_way.then_some(bidir::ORIG));
         match reverse {
             Some((p, b)) if self.bidir => {
-                push(out, &bidir::responder(&flow, Some(p), Some(b)), bidir::RESP);
+                push(out, &bidir::responder(&flow, Some(p), Some(b)), Some(bidir::RESP));
                 Ok(Outcome::Rows(2))
             }
             _ => Ok(Outcome::Rows(1)),
@@ -393,9 +397,11 @@ mod tests {
             [Outcome::Rows(1), Outcome::Rows(1), Outcome::Skipped, Outcome::Skipped, Outcome::Skipped]
         );
         assert_eq!(batch.num_rows(), 2);
-        // The classic layout has opkt/obyt: a side column, and all zero here, so no responder rows.
+        // The classic layout has opkt/obyt: a side column, and all zero here, so no responder rows
+        // and no originator either. Regression: every row of a unidirectional export said `orig`,
+        // which made both ends of an NTP 123<->123 exchange look like the originator's server.
         let side = batch.column_by_name(bidir::SIDE).unwrap().as_string::<i32>();
-        assert_eq!((side.value(0), side.value(1)), ("orig", "orig"));
+        assert_eq!((side.is_null(0), side.is_null(1)), (true, true));
         let flags = batch.column_by_name("flags").unwrap().as_string::<i32>();
         assert_eq!((flags.value(0), flags.value(1)), ("FSRA", ""));
         let dport = batch.column_by_name("dport").unwrap().as_primitive::<UInt16Type>();

@@ -170,7 +170,7 @@ pub fn table(rows: &[Server]) -> String {
     let with_status = rows.iter().any(|r| r.status.is_some());
     let addr_w = rows.iter().map(|r| r.server.to_string().len()).max().unwrap_or(0).max(15);
     let svc_w = rows.iter().map(|r| r.service.len()).max().unwrap_or(0).clamp(7, 16);
-    let mut s = format!(
+    let s = format!(
         "{:<addr_w$}  {:<svc_w$}  {:>11}  {:>7}  {:>7}  {:>6}  {:>6}  {:<19}  {:<19}  {:<10}{}\n",
         "Server",
         "Service",
@@ -184,6 +184,7 @@ pub fn table(rows: &[Server]) -> String {
         "Confidence",
         if with_status { "  Status" } else { "" }
     );
+    let mut s = s.trim_end().to_string() + "\n";
     let short = |t: Option<i64>| {
         t.and_then(chrono::DateTime::from_timestamp_micros)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -205,6 +206,8 @@ pub fn table(rows: &[Server]) -> String {
             r.confidence.as_str(),
             r.status.map_or(String::new(), |x| format!("  {}", x.as_str()))
         ));
+        s.truncate(s.trim_end().len());
+        s.push('\n');
     }
     s
 }

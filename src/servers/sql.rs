@@ -83,16 +83,17 @@ fn values_table(name: &str, comment: &str, columns: &[Column], rows: &[Row], per
     let _ = writeln!(s, "{name} AS (");
     if rows.is_empty() {
         let nulls: Vec<String> = columns.iter().map(|(c, t)| format!("NULL::{t} AS {c}")).collect();
-        let _ = writeln!(s, "    SELECT {} WHERE false", nulls.join(", "));
-        s.push_str("),\n");
+        s.push_str(&wrap("    SELECT ", &nulls, "           "));
+        s.push_str("    WHERE false\n),\n");
         return s;
     }
     let casts: Vec<String> = columns.iter().map(|(c, t)| format!("{c}::{t} AS {c}")).collect();
-    let _ = writeln!(s, "    SELECT {}", casts.join(", "));
+    s.push_str(&wrap("    SELECT ", &casts, "           "));
     s.push_str("    FROM (VALUES\n");
     // Cells padded to their column's width, so that the rows read as a table.
+    // (Rows packed several to a line are padded whole instead.)
     let mut width = vec![0; columns.len()];
-    for r in rows {
+    for r in rows.iter().filter(|_| per_line == 1) {
         for (w, c) in width.iter_mut().zip(&r.cells) {
             *w = (*w).max(c.len());
         }
@@ -130,6 +131,24 @@ fn values_table(name: &str, comment: &str, columns: &[Column], rows: &[Row], per
     let _ = writeln!(s, "    ) AS t({})", names.join(", "));
     s.push_str("),\n");
     s
+}
+
+/// `items` joined with ", " after `first`, wrapped before 100 columns onto lines that start with `indent`.
+fn wrap(first: &str, items: &[String], indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = first.to_string();
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i + 1 < items.len() { "," } else { "" };
+        if line.len() > indent.len() && line.len() + item.len() + sep.len() > 100 && line.trim() != first.trim() {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = indent.to_string();
+        }
+        let _ = write!(line, "{item}{sep} ");
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
 }
 
 /// A SQL string literal (standard SQL: a quote doubles; backslashes are plain characters).
@@ -550,42 +569,51 @@ mod tests {
         compile(&Rules::builtin(), &Services::builtin())
     }
 
+    /// The text with every run of blanks as one space: the tables' padding does not matter.
+    fn squash(s: &str) -> String {
+        s.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+    }
+
     #[test]
     fn checked_in_sql_is_the_compiled_builtin_rules() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sql/servers.sql");
         let file = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             file == builtin(),
-            "sql/servers.sql is not what the built-in rules compile to: regenerate it with \
-             `flowlens servers --sql > sql/servers.sql` (or `cargo run --release -- servers --sql > sql/servers.sql`)"
+            "sql/servers.sql is not what the built-in rules (data/servers.toml, data/services) compile to: \
+             regenerate it with `flowlens servers --sql > sql/servers.sql` \
+             (`cargo run --release -- servers --sql > sql/servers.sql`)"
         );
     }
 
     #[test]
     fn every_rule_is_in_the_tables() {
         let rules = Rules::builtin();
-        let sql = builtin();
-        assert!(!rules.rules.is_empty());
+        let sql = squash(&builtin());
+        let pos = |name: &str| rules.rules.iter().position(|r| r.name == name).unwrap();
         for (i, r) in rules.rules.iter().enumerate() {
-            assert!(sql.contains(&format!("({i}, ")), "rule {i} row");
-            assert!(sql.contains(&format!("'{}'", r.name)), "rule {} missing", r.name);
+            assert!(sql.contains(&format!("({i}, '{}', ", r.name)), "rule {} missing", r.name);
+            assert!(sql.contains(&format!("-- {}\n", r.name)), "rule {}'s ports missing", r.name);
         }
-        // The GRE rule: protocol 47, port 0 both ends, tied to pptp with 300 s of slack.
-        let pptp = rules.rules.iter().position(|r| r.name == "pptp").unwrap();
-        let gre = rules.rules.iter().position(|r| r.name == "pptp-gre").unwrap();
+        // The GRE rule: protocol 47, port 0 at both ends, tied to pptp with 300 s of slack.
+        let (pptp, gre) = (pos("pptp"), pos("pptp-gre"));
         assert!(sql.contains(&format!("({gre}, 47, 0, 0, 0, 0)")), "{sql}");
-        let row = sql.lines().find(|l| l.contains("'pptp-gre'")).unwrap();
-        assert!(row.contains(&format!("{pptp}, ")) && row.contains("300000000"), "{row}");
-        // dns takes two client ranges.
-        let dns = rules.rules.iter().position(|r| r.name == "dns").unwrap();
+        assert!(sql.contains(&format!("({gre}, 'pptp-gre', 'gre', true, 1, 10, false, {pptp}, 300000000)")), "{sql}");
+        // dns takes two client ranges; ssh's replies need two packets; other-low-tcp names from the table.
+        let dns = pos("dns");
         assert!(sql.contains(&format!("({dns}, 17, 53, 53, 53, 53)")));
         assert!(sql.contains(&format!("({dns}, 17, 53, 53, 1024, 65535)")));
-        // Named ports for the service = "*" rules, and the protocol names for the rest.
+        assert!(sql.contains(&format!("({}, 'reply', 2, NULL, NULL, NULL, NULL, NULL)", pos("ssh"))));
+        assert!(sql.contains(&format!("({}, 'other-low-tcp', NULL, true, ", pos("other-low-tcp"))));
+        // Named ports for the service = "*" rules, and the protocol names.
         assert!(sql.contains("(22, 'ssh')") && sql.contains("(1214, 'kazaa')"));
         assert!(sql.contains("(6, 'tcp')") && sql.contains("(47, 'gre')"));
-        // One query: a single statement, no VALUES list left empty.
-        assert_eq!(sql.matches(';').count(), 1, "one statement");
-        assert!(!sql.contains("VALUES\n    )"));
+        // One statement, no empty VALUES list, every CTE the definition needs.
+        let ends = sql.lines().filter(|l| !l.trim_start().starts_with("--") && l.trim_end().ends_with(';')).count();
+        assert_eq!(ends, 1, "one statement");
+        for cte in ["oriented", "matched", "conversations", "answered", "control_servers", "control_pairs", "kept", "candidates"] {
+            assert!(sql.contains(&format!("\n{cte} AS (")), "{cte}");
+        }
         assert!(sql.trim_end().ends_with("ORDER BY h.v6, h.num, s.port, s.proto;"));
     }
 
@@ -594,7 +622,7 @@ mod tests {
         let text = r#"
 [[rule]]
 name = "ctl"
-proto = ["tcp", 6, "udp"]
+proto = "tcp"
 ports = "7000"
 reply = { min_bpp = 40, max_bytes = 100000 }
 
@@ -609,41 +637,41 @@ tie = "ctl"
 tie_slack = 10
 reply_required = false
 "#;
-        let rules = Rules::parse(text, "user.toml").unwrap();
-        let mut services = String::from("afs3 7001/tcp\nirrelevant 22/tcp\nweird 9000/udp\n");
-        services.push_str("other 7000/tcp\n");
-        let sql = compile(&rules, &Services::parse(&services, "s").unwrap());
-        // The quote is doubled in the literal.
-        assert!(sql.contains("'data''s'"), "{sql}");
-        // tcp listed twice is one protocol row; udp another.
-        assert_eq!(sql.matches("(0, 6, 7000, 7000, 1024, 65535)").count(), 1);
+        let mut rules = Rules::parse(text, "user.toml").unwrap();
+        // A protocol listed twice must not make a flow count twice.
+        rules.rules[0].protos = vec![6, 17, 6];
+        let services = Services::parse("afs3 7001/tcp\nirrelevant 22/tcp\nweird 9000/udp\nctl 7000/tcp\n", "s").unwrap();
+        let sql = squash(&compile(&rules, &services));
+        // The quote is doubled in the literal; the tied rule's service comes from the table (NULL),
+        // its control is rule 0, with 10 s of slack, and it needs no reply.
+        assert!(sql.contains("(1, 'data''s', NULL, false, 1, 10, false, 0, 10000000)"), "{sql}");
+        assert!(sql.contains("(0, 'ctl', 'ctl', true, 1, 10, false, NULL, NULL)"), "{sql}");
+        assert_eq!(sql.matches("(0, 6, 7000, 7000, 1024, 65535)").count(), 1, "{sql}");
         assert!(sql.contains("(0, 17, 7000, 7000, 1024, 65535)"));
-        assert!(sql.contains("(1, 6,  7001, 7010, 1,    65535)") || sql.contains("(1, 6, 7001, 7010, 1, 65535)"), "{sql}");
-        // The tied rule: service from the table (NULL), control rule 0, 10 s of slack, no reply needed.
-        let row = sql.lines().find(|l| l.contains("'data''s'")).unwrap();
-        assert!(row.contains("NULL") && row.contains("false") && row.contains("10000000"), "{row}");
+        assert!(sql.contains("(1, 6, 7001, 7010, 1, 65535)") && sql.contains("(1, 6, 9000, 9000, 1, 65535)"));
+        // Bounds: min_bpp and max_bytes on ctl's replies, max_packets on the requests of data's.
+        assert!(sql.contains("(0, 'reply', NULL, NULL, NULL, 100000, 40, NULL)"), "{sql}");
+        assert!(sql.contains("(1, 'request', NULL, 5, NULL, NULL, NULL, NULL)"), "{sql}");
         // Only the ports the "*" rule can report are named.
         assert!(sql.contains("(7001, 'afs3')") && sql.contains("(9000, 'weird')"));
-        assert!(!sql.contains("'irrelevant'") && !sql.contains("'other'"));
-        // Bounds: min_bpp and max_bytes on ctl's replies, max_packets on the requests of data's.
-        assert!(sql.contains("'reply',") && sql.contains("'request',"));
-        assert!(sql.contains("100000") && sql.contains("40"));
+        assert!(!sql.contains("'irrelevant'") && !sql.contains("(7000, 'ctl')"));
     }
 
     #[test]
     fn empty_tables_keep_their_types() {
         // No bounds anywhere and no service = "*" rule: those tables are typed and empty.
         let rules = Rules::parse("[[rule]]\nname='x'\nproto='udp'\nports='5000'", "r.toml").unwrap();
-        let sql = compile(&rules, &Services::builtin());
-        assert!(sql.contains("SELECT NULL::INTEGER AS rule, NULL::VARCHAR AS dir"), "{sql}");
-        assert!(sql.contains("SELECT NULL::INTEGER AS port, NULL::VARCHAR AS name WHERE false"), "{sql}");
-        assert!(!sql.contains("'ssh'"));
+        let sql = squash(&compile(&rules, &Services::builtin()));
+        assert!(sql.contains("bounds AS (\n SELECT NULL::INTEGER AS rule, NULL::VARCHAR AS dir,"), "{sql}");
+        assert!(sql.contains("services AS (\n SELECT NULL::INTEGER AS port, NULL::VARCHAR AS name\n WHERE false\n),"), "{sql}");
+        assert!(!sql.contains("'ssh'") && !sql.contains("VALUES\n )"));
     }
 
     #[test]
     fn a_name_cannot_end_a_comment() {
-        let rules = Rules::parse("[[rule]]\nname=\"a\\nDROP TABLE flows; --\"\nproto='udp'\nports='1'\nreply={min_packets=1}", "r")
-            .unwrap();
+        let rules =
+            Rules::parse("[[rule]]\nname=\"a\\nDROP TABLE flows; --\"\nproto='udp'\nports='1'\nreply={min_packets=1}", "r")
+                .unwrap();
         let sql = compile(&rules, &Services::empty());
         // In a comment the line break is a space; the literal keeps the name as it is (a line
         // break inside a string is harmless).

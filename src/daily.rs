@@ -1,0 +1,502 @@
+//! `flowlens daily`: the nightly batch job over a Parquet store.
+//!
+//! ```text
+//! STORE/flows/date=D/part-00000.parquet      the day's archive, converted
+//! STORE/ports/date=D/ports.{parquet,csv}     the port report of the day
+//! STORE/servers/date=D/servers.{parquet,csv} the servers of the day, marked new/known
+//! STORE/alerts/date=D/new-servers.ndjson     one line per new server (empty when none)
+//! STORE/inventory.parquet                    every server ever seen: first/last day, days seen
+//! STORE/.lock                                held while a run works on the store
+//! STORE/.staging/date=D/                     a run's outputs before they are committed
+//! ```
+//!
+//! Crash safety: every output of a run is written under `.staging/date=D/` first; when all of
+//! them are complete a `COMMIT` marker is written (atomically), then the files are renamed into
+//! place and the inventory is rebuilt. A run killed before the marker leaves the store as it was
+//! (the next run deletes the staging folder); a run killed after it is finished by the next run
+//! (roll forward). Each rename replaces one file atomically, so readers never see half a file.
+//!
+//! Idempotence: the day's files replace the same day's files, and the inventory is rebuilt
+//! from all the days' servers files rather than updated, so running a day twice leaves the same
+//! store. A server is new on day D when no *other* day of the store has it, so running an
+//! earlier day after later ones never marks a server that the store already knows as new.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::builder::{Date32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt8Builder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use chrono::NaiveDate;
+use ipnet::IpNet;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::Serialize;
+
+use crate::convert::{self, ConvertOptions};
+use crate::error::{Error, Result};
+use crate::ingest::ReadOptions;
+use crate::output::{AtomicFile, TextOut};
+use crate::ports::{self, HostFilter, NameOptions, SummaryOptions};
+use crate::schema::timestamp_type;
+use crate::scan;
+use crate::servers::{self, baseline, Baseline, ReportOptions};
+
+/// Everything `flowlens daily` needs.
+#[derive(Debug, Clone)]
+pub struct DailyOptions {
+    pub store: PathBuf,
+    pub date: NaiveDate,
+    pub inputs: Vec<PathBuf>,
+    pub read: ReadOptions,
+    /// `--local`: hosts of the port report and servers reported (empty: all).
+    pub local: Vec<IpNet>,
+    pub ports: SummaryOptions,
+    pub servers: ReportOptions,
+    pub rejects: bool,
+    pub threads: Option<usize>,
+    /// Test hook: fail after this stage (`convert`, `ports`, `servers`, `commit`), as a crash would.
+    pub fail_after: Option<String>,
+}
+
+/// One stage's summary line.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageSummary {
+    pub stage: &'static str,
+    pub seconds: f64,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+/// What a run did (printed as JSON with `--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DailySummary {
+    pub store: PathBuf,
+    pub date: String,
+    pub rows: u64,
+    pub rejected: u64,
+    pub hosts: usize,
+    pub servers: usize,
+    pub new_servers: usize,
+    pub inventory_servers: usize,
+    pub alerts: PathBuf,
+    /// A crashed earlier run whose outputs were finished (rolled forward) or discarded.
+    pub recovered: Vec<String>,
+    pub stages: Vec<StageSummary>,
+}
+
+/// Paths of one day in the store.
+struct DayPaths {
+    flows: PathBuf,
+    ports_parquet: PathBuf,
+    ports_csv: PathBuf,
+    servers_parquet: PathBuf,
+    servers_csv: PathBuf,
+    alerts: PathBuf,
+}
+
+fn partition(date: NaiveDate) -> String {
+    format!("date={}", date.format("%Y-%m-%d"))
+}
+
+impl DayPaths {
+    /// The day's files under `root` (the store, or a staging folder of the same shape).
+    fn new(root: &Path, date: NaiveDate) -> Self {
+        let p = partition(date);
+        DayPaths {
+            flows: root.join("flows").join(&p).join("part-00000.parquet"),
+            ports_parquet: root.join("ports").join(&p).join("ports.parquet"),
+            ports_csv: root.join("ports").join(&p).join("ports.csv"),
+            servers_parquet: root.join("servers").join(&p).join("servers.parquet"),
+            servers_csv: root.join("servers").join(&p).join("servers.csv"),
+            alerts: root.join("alerts").join(&p).join("new-servers.ndjson"),
+        }
+    }
+
+    fn all(&self) -> [&PathBuf; 6] {
+        [&self.flows, &self.ports_parquet, &self.ports_csv, &self.servers_parquet, &self.servers_csv, &self.alerts]
+    }
+}
+
+const COMMIT: &str = "COMMIT";
+
+/// The store's lock, held for the life of the value (an OS file lock: released if the process dies).
+pub struct StoreLock {
+    _file: File,
+}
+
+impl StoreLock {
+    pub fn acquire(store: &Path) -> Result<Self> {
+        std::fs::create_dir_all(store).map_err(|e| Error::io(store, e))?;
+        let path = store.join(".lock");
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(StoreLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Usage(format!(
+                "another flowlens daily is working on {} (lock {} is held); wait for it to finish",
+                store.display(),
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
+fn mkparent(p: &Path) -> Result<()> {
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    Ok(())
+}
+
+/// Moves a committed staging folder's files into place, then removes the folder.
+fn roll_forward(store: &Path, staging: &Path, date: NaiveDate) -> Result<()> {
+    let from = DayPaths::new(staging, date);
+    let to = DayPaths::new(store, date);
+    for (f, t) in from.all().into_iter().zip(to.all()) {
+        if f.exists() {
+            mkparent(t)?;
+            std::fs::rename(f, t).map_err(|e| Error::io(t, e))?;
+        }
+    }
+    std::fs::remove_dir_all(staging).map_err(|e| Error::io(staging, e))
+}
+
+/// Finishes or discards what crashed runs left in `.staging`; returns what was done.
+fn recover(store: &Path) -> Result<Vec<String>> {
+    let root = store.join(".staging");
+    let mut done = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&root) else { return Ok(done) };
+    for e in entries.flatten() {
+        let dir = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        let date = name.strip_prefix("date=").and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        match date {
+            Some(d) if dir.join(COMMIT).exists() => {
+                roll_forward(store, &dir, d)?;
+                done.push(format!("{name}: finished a committed run"));
+            }
+            _ => {
+                std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                done.push(format!("{name}: discarded an unfinished run"));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The date of a `date=YYYY-MM-DD` folder that holds `path`.
+fn date_of(path: &Path) -> Option<NaiveDate> {
+    path.ancestors()
+        .filter_map(|a| a.file_name()?.to_str()?.strip_prefix("date="))
+        .find_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+}
+
+/// The servers files of the store, with their days.
+fn servers_files(store: &Path) -> Result<Vec<(NaiveDate, PathBuf)>> {
+    let dir = store.join("servers");
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let files = match scan::list_parquet(std::slice::from_ref(&dir)) {
+        Ok(f) => f,
+        Err(Error::Input { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(files.into_iter().filter_map(|f| date_of(&f).map(|d| (d, f))).collect())
+}
+
+/// One inventory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryEntry {
+    pub server: IpAddr,
+    pub port: u16,
+    pub proto: u8,
+    pub service: String,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    pub days_seen: u64,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+}
+
+/// Every server of the store's servers files, by key, in key order.
+pub fn inventory(store: &Path) -> Result<Vec<InventoryEntry>> {
+    let mut inv: BTreeMap<(IpAddr, u16, u8), InventoryEntry> = BTreeMap::new();
+    for (day, f) in servers_files(store)? {
+        for batch in scan::read_all(&f)? {
+            let keys = baseline::batch_keys(&batch, &f)?;
+            let service = batch.column_by_name("service").and_then(|c| c.as_string_opt::<i32>().cloned());
+            let times = |n: &str| batch.column_by_name(n).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned());
+            let (first, last) = (times("first_seen"), times("last_seen"));
+            let conf = batch.column_by_name("confidence").and_then(|c| c.as_string_opt::<i32>().cloned());
+            if keys.len() != batch.num_rows() {
+                return Err(Error::input(f.display().to_string(), "a row without server, port or proto"));
+            }
+            for (i, key) in keys.into_iter().enumerate() {
+                if conf.as_ref().is_some_and(|c| c.is_valid(i) && c.value(i) == "ambiguous") {
+                    continue;
+                }
+                let svc = service.as_ref().map_or(String::new(), |s| s.value(i).to_string());
+                let t = |a: &Option<arrow_array::TimestampMicrosecondArray>| {
+                    a.as_ref().and_then(|a| if a.is_valid(i) { Some(a.value(i)) } else { None })
+                };
+                let (fs, ls) = (t(&first), t(&last));
+                let e = inv.entry(key).or_insert_with(|| InventoryEntry {
+                    server: key.0,
+                    port: key.1,
+                    proto: key.2,
+                    service: svc.clone(),
+                    first_day: day,
+                    last_day: day,
+                    days_seen: 0,
+                    first_seen: fs,
+                    last_seen: ls,
+                });
+                if day >= e.last_day {
+                    e.service = svc;
+                }
+                e.first_day = e.first_day.min(day);
+                e.last_day = e.last_day.max(day);
+                // Files are listed in day order, one per day: each file adds one day.
+                e.days_seen += 1;
+                e.first_seen = match (e.first_seen, fs) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                e.last_seen = match (e.last_seen, ls) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+    }
+    Ok(inv.into_values().collect())
+}
+
+
+/// The Arrow schema of `inventory.parquet`.
+pub fn inventory_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("server", DataType::Utf8, false),
+        Field::new("port", DataType::UInt16, false),
+        Field::new("proto", DataType::UInt8, false),
+        Field::new("service", DataType::Utf8, false),
+        Field::new("first_day", DataType::Date32, false),
+        Field::new("last_day", DataType::Date32, false),
+        Field::new("days_seen", DataType::Int64, false),
+        Field::new("first_seen", timestamp_type(), true),
+        Field::new("last_seen", timestamp_type(), true),
+    ]))
+}
+
+fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+}
+
+/// Writes the inventory atomically.
+pub fn write_inventory(path: &Path, entries: &[InventoryEntry]) -> Result<()> {
+    let mut server = StringBuilder::new();
+    let mut port = UInt16Builder::new();
+    let mut proto = UInt8Builder::new();
+    let mut service = StringBuilder::new();
+    let (mut fd, mut ld) = (Date32Builder::new(), Date32Builder::new());
+    let mut days = Int64Builder::new();
+    let mut fs = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut ls = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for e in entries {
+        server.append_value(e.server.to_string());
+        port.append_value(e.port);
+        proto.append_value(e.proto);
+        service.append_value(&e.service);
+        fd.append_value(days_since_epoch(e.first_day));
+        ld.append_value(days_since_epoch(e.last_day));
+        days.append_value(e.days_seen as i64);
+        fs.append_option(e.first_seen);
+        ls.append_option(e.last_seen);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(server.finish()),
+        Arc::new(port.finish()),
+        Arc::new(proto.finish()),
+        Arc::new(service.finish()),
+        Arc::new(fd.finish()),
+        Arc::new(ld.finish()),
+        Arc::new(days.finish()),
+        Arc::new(fs.finish()),
+        Arc::new(ls.finish()),
+    ];
+    let batch = RecordBatch::try_new(inventory_schema(), cols)?;
+    let file = AtomicFile::create(path)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_created_by(format!("flowlens {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let mut w = ArrowWriter::try_new(file.file().map_err(|e| Error::io(path, e))?, batch.schema(), Some(props))?;
+    w.write(&batch)?;
+    w.close()?;
+    file.commit()?;
+    Ok(())
+}
+
+fn fail_point(opts: &DailyOptions, stage: &str) -> Result<()> {
+    if opts.fail_after.as_deref() == Some(stage) {
+        return Err(Error::Usage(format!("stopped after the {stage} stage (FLOWLENS_DAILY_FAIL_AFTER)")));
+    }
+    Ok(())
+}
+
+/// Runs the day: convert, ports, servers, commit, inventory. `progress` gets each stage's
+/// summary as it finishes.
+pub fn run(opts: &DailyOptions, progress: &mut dyn FnMut(&StageSummary)) -> Result<DailySummary> {
+    let _lock = StoreLock::acquire(&opts.store)?;
+    let recovered = recover(&opts.store)?;
+    if !recovered.is_empty() {
+        rebuild_inventory(&opts.store)?;
+    }
+    let staging = opts.store.join(".staging").join(partition(opts.date));
+    let stage = DayPaths::new(&staging, opts.date);
+    let mut stages = Vec::new();
+    let mut finish = |s: StageSummary, stages: &mut Vec<StageSummary>| {
+        progress(&s);
+        stages.push(s);
+    };
+
+    // 1. convert the archive into the day's flows file.
+    let t = Instant::now();
+    mkparent(&stage.flows)?;
+    let mut conv = ConvertOptions::new(opts.inputs.clone(), stage.flows.clone());
+    conv.read = opts.read.clone();
+    if opts.rejects {
+        let rejects = DayPaths::new(&opts.store, opts.date).flows.with_file_name("rejects.tsv");
+        mkparent(&rejects)?;
+        conv.rejects = Some(rejects);
+    }
+    if let Some(n) = opts.threads {
+        conv.threads = n.max(1);
+    }
+    let c = convert::convert(&conv)?;
+    finish(
+        StageSummary {
+            stage: "convert",
+            seconds: t.elapsed().as_secs_f64(),
+            detail: format!("{} lines read, {} rejected, {} rows ({})", c.lines, c.rejected, c.rows, c.formats.join(", ")),
+            rows: Some(c.rows),
+        },
+        &mut stages,
+    );
+    fail_point(opts, "convert")?;
+    let day_files = vec![stage.flows.clone()];
+
+    // 2. the port report.
+    let t = Instant::now();
+    let filter = HostFilter::new(&opts.local);
+    let report = servers::with_threads(opts.threads, || ports::build_report(&day_files, &filter, &opts.ports, None))?;
+    let addrs: Vec<IpAddr> = report.hosts.iter().map(|h| h.addr).collect();
+    let (names, _) = ports::names::host_names(&addrs, &NameOptions::default())?;
+    mkparent(&stage.ports_parquet)?;
+    let svc = &opts.servers.services;
+    ports::format::write_parquet(&stage.ports_parquet, &report.hosts, &names, svc)?;
+    let mut out = TextOut::create(Some(&stage.ports_csv))?;
+    ports::format::write_csv(&mut out, &report.hosts, &names, svc)?;
+    out.finish()?;
+    finish(
+        StageSummary {
+            stage: "ports",
+            seconds: t.elapsed().as_secs_f64(),
+            detail: format!("{} hosts, {} rows", report.hosts.len(), report.hosts.iter().map(|h| h.rows.len()).sum::<usize>()),
+            rows: None,
+        },
+        &mut stages,
+    );
+    fail_point(opts, "ports")?;
+
+    // 3. servers, new against every other day of the store.
+    let t = Instant::now();
+    let mut sopts = opts.servers.clone();
+    sopts.local = opts.local.clone();
+    sopts.ambiguous = false;
+    let mut rep = servers::with_threads(opts.threads, || servers::build_report(&day_files, &sopts))?;
+    let known = other_days_baseline(&opts.store, opts.date)?;
+    let new = known.mark(&mut rep.servers);
+    mkparent(&stage.servers_parquet)?;
+    servers::format::write_parquet(&stage.servers_parquet, &rep.servers)?;
+    servers::format::write(&rep.servers, servers::ServersFormat::Csv, Some(&stage.servers_csv))?;
+    mkparent(&stage.alerts)?;
+    baseline::write_alerts(&stage.alerts, &rep.servers)?;
+    finish(
+        StageSummary {
+            stage: "servers",
+            seconds: t.elapsed().as_secs_f64(),
+            detail: format!("{} servers, {} new", rep.servers.len(), new),
+            rows: None,
+        },
+        &mut stages,
+    );
+    fail_point(opts, "servers")?;
+
+    // 4. commit: the marker makes the run final, then the files move into place.
+    let t = Instant::now();
+    let marker = AtomicFile::create(&staging.join(COMMIT))?;
+    marker.file().and_then(|mut f| f.write_all(b"ok\n")).map_err(|e| Error::io(&staging, e))?;
+    marker.commit()?;
+    fail_point(opts, "commit")?;
+    roll_forward(&opts.store, &staging, opts.date)?;
+    let inv = rebuild_inventory(&opts.store)?;
+    let final_paths = DayPaths::new(&opts.store, opts.date);
+    finish(
+        StageSummary {
+            stage: "commit",
+            seconds: t.elapsed().as_secs_f64(),
+            detail: format!("inventory: {inv} servers"),
+            rows: None,
+        },
+        &mut stages,
+    );
+    Ok(DailySummary {
+        store: opts.store.clone(),
+        date: opts.date.format("%Y-%m-%d").to_string(),
+        rows: c.rows,
+        rejected: c.rejected,
+        hosts: report.hosts.len(),
+        servers: rep.servers.len(),
+        new_servers: new,
+        inventory_servers: inv,
+        alerts: final_paths.alerts,
+        recovered,
+        stages,
+    })
+}
+
+/// The servers of every day of the store except `date` (so that re-running a day, or running an
+/// earlier day after later ones, never calls a server the store already knows new).
+fn other_days_baseline(store: &Path, date: NaiveDate) -> Result<Baseline> {
+    let mut b = Baseline::default();
+    for (day, f) in servers_files(store)? {
+        if day == date {
+            continue;
+        }
+        for batch in scan::read_all(&f)? {
+            for k in baseline::batch_keys(&batch, &f)? {
+                b.insert(k);
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// Rebuilds `inventory.parquet` from the servers files; returns how many servers it holds.
+fn rebuild_inventory(store: &Path) -> Result<usize> {
+    let inv = inventory(store)?;
+    write_inventory(&store.join("inventory.parquet"), &inv)?;
+    Ok(inv.len())
+}
