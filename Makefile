@@ -38,7 +38,7 @@ bench: release ## Criterion benches and the end-to-end comparison with DuckDB (w
 	$(PYTHON) scripts/bench_ports.py
 	$(PYTHON) scripts/bench_formats.py --write
 
-demo: release ## Convert the sample archive in data/ and show what is in it
+demo: release ## Run the nightly job (daily) on the sample archive in data/ and show the reports
 	@bash scripts/demo.sh
 
 FUZZ_SECONDS ?= 60

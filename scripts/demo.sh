@@ -1,27 +1,40 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the sample archive in data/sample (two days of rwcut text, gzip),
-# into a fresh store under out/demo. Shows what a new user gets from flowlens.
+# `make demo`: the nightly job (`flowlens daily`) on the two sample days in data/sample (rwcut
+# text, gzip) into a fresh store under out/demo, then what a new user gets from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWLENS:-${CARGO_TARGET_DIR:-target}/release/flowlens}
 STORE=out/demo
 rm -rf "$STORE"
 
-echo "== convert: data/sample/*.rw.gz -> $STORE/flows (hive folders by day)"
-"$BIN" convert data/sample -o "$STORE/flows" --partition day
-find "$STORE/flows" -name '*.parquet' | sort | while read -r f; do
-  printf '   %s  %s bytes\n' "$f" "$(stat -c %s "$f")"
+for day in 2026-11-20 2026-11-21; do
+  echo "== daily: data/sample/$day*.rw* -> $STORE (day $day)"
+  "$BIN" daily --store "$STORE" --date "$day" --local 10.0.0.0/16 data/sample/"$day"*.rw*
+  echo
+done
+
+echo "== the store"
+find "$STORE" -type f -not -path '*/.*' | sort | while read -r f; do
+  printf '   %-52s %8s bytes\n' "$f" "$(stat -c %s "$f")"
 done
 
 echo
-echo "== cat: the first flows back as rwcut text"
-"$BIN" cat "$STORE/flows" | head -n 6
+echo "== ports: the busiest local hosts on 2026-11-21 (top 3 hosts, 5 rows each)"
+"$BIN" ports "$STORE/flows" --from 2026-11-21 --to 2026-11-21 --local 10.0.0.0/16 --top-hosts 3 --top 5
 
 echo
-echo "== ports: per-host port usage in the local network 10.0.0.0/16 (top 3 hosts, 5 rows each)"
-"$BIN" ports "$STORE/flows" --local 10.0.0.0/16 --top-hosts 3 --top 5
+echo "== ports as CSV (the Berkeley report's form): $STORE/ports/date=2026-11-21/ports.csv"
+head -n 5 "$STORE/ports/date=2026-11-21/ports.csv"
 
 echo
-echo "== ports as CSV (the Berkeley report's form), written to $STORE/ports.csv"
-"$BIN" ports "$STORE/flows" --local 10.0.0.0/16 --format csv -o "$STORE/ports.csv"
-head -n 4 "$STORE/ports.csv"
+echo "== servers in 10.0.0.0/16 on 2026-11-21 (no TCP flags used), new ones marked"
+"$BIN" servers "$STORE/flows" --from 2026-11-21 --to 2026-11-21 --local 10.0.0.0/16 \
+  --baseline "$STORE/servers/date=2026-11-20/servers.parquet"
+
+echo
+echo "== new-server alerts of 2026-11-21: $STORE/alerts/date=2026-11-21/new-servers.ndjson"
+cat "$STORE/alerts/date=2026-11-21/new-servers.ndjson"
+
+echo
+echo "== the flows back as rwcut text"
+"$BIN" cat "$STORE/flows" --from 2026-11-21 | head -n 4

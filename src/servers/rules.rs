@@ -155,11 +155,12 @@ struct File {
     rule: Vec<RawRule>,
 }
 
+// `Many` first: an untagged `One(toml::Value)` would also take an array.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum OneOrMany {
-    One(toml::Value),
     Many(Vec<toml::Value>),
+    One(toml::Value),
 }
 
 #[derive(Deserialize)]
@@ -341,6 +342,13 @@ mod tests {
         let ntp = r.rules.iter().find(|r| r.name == "ntp").unwrap();
         assert!(ntp.symmetric_possible());
         assert!(!r.rules[0].symmetric_possible());
+    }
+
+    #[test]
+    fn a_protocol_list() {
+        // Regression: a list was refused as "not array" when the single-value variant came first.
+        let r = Rules::parse("[[rule]]\nname='a'\nproto=['tcp', 17]\nports='9'", "r.toml").unwrap();
+        assert_eq!(r.rules[0].protos, vec![6, 17]);
     }
 
     #[test]

@@ -49,6 +49,7 @@ const HEADER: &str = "\
 -- Parameters, as DuckDB variables (both optional; the defaults are flowlens's):
 --   SET VARIABLE servers_local = ['10.0.0.0/8', '2001:db8::/32'];  -- --local (default: every address)
 --   SET VARIABLE servers_ignore_flags = true;                     -- --ignore-flags (default: false)
+-- --from/--to have no variable: restrict the view to the flows of the days wanted instead.
 -- Output columns: server, port, proto (a number), service, clients, client_ports, flows_in,
 -- packets_in, bytes_in, flows_out, packets_out, bytes_out, first_seen, last_seen (text, ISO 8601
 -- UTC with microseconds, as the CSV prints them; NULL without times), rule, evidence,
@@ -330,8 +331,8 @@ f AS (
     WHERE proto IS NOT NULL
 ),
 -- 2. Orientations (section 2): every flow as a request (client -> server: the server is the
--- destination) and as a reply (server -> client: the server is the source). `by_client`: the input
--- says the client originated the flow (a request from the `orig` side, a reply to it);
+-- destination) and as a reply (server -> client: the server is the source). `by_client`: the
+-- input says the client originated the exchange (a request marked `orig`, a reply marked `resp`);
 -- `synack`: a reply whose flags hold both S and A (never with servers_ignore_flags).
 oriented AS (
     SELECT 'request' AS dir, f.dip AS server, f.dport AS port, f.sip AS client, f.sport AS client_port,
@@ -611,8 +612,9 @@ mod tests {
         // One statement, no empty VALUES list, every CTE the definition needs.
         let ends = sql.lines().filter(|l| !l.trim_start().starts_with("--") && l.trim_end().ends_with(';')).count();
         assert_eq!(ends, 1, "one statement");
-        for cte in ["oriented", "matched", "conversations", "answered", "control_servers", "control_pairs", "kept", "candidates"] {
-            assert!(sql.contains(&format!("\n{cte} AS (")), "{cte}");
+        let ctes = ["oriented", "matched", "conversations", "answered", "control_servers", "control_pairs", "kept"];
+        for cte in ctes.iter().chain(&["candidates", "servers", "chosen", "local_servers"]) {
+            assert!(sql.contains(&format!("\n{cte} AS ")), "{cte}");
         }
         assert!(sql.trim_end().ends_with("ORDER BY h.v6, h.num, s.port, s.proto;"));
     }
@@ -640,7 +642,8 @@ reply_required = false
         let mut rules = Rules::parse(text, "user.toml").unwrap();
         // A protocol listed twice must not make a flow count twice.
         rules.rules[0].protos = vec![6, 17, 6];
-        let services = Services::parse("afs3 7001/tcp\nirrelevant 22/tcp\nweird 9000/udp\nctl 7000/tcp\n", "s").unwrap();
+        let services =
+            Services::parse("afs3 7001/tcp\nirrelevant 22/tcp\nweird 9000/udp\nctl 7000/tcp\n", "s").unwrap();
         let sql = squash(&compile(&rules, &services));
         // The quote is doubled in the literal; the tied rule's service comes from the table (NULL),
         // its control is rule 0, with 10 s of slack, and it needs no reply.
@@ -663,15 +666,20 @@ reply_required = false
         let rules = Rules::parse("[[rule]]\nname='x'\nproto='udp'\nports='5000'", "r.toml").unwrap();
         let sql = squash(&compile(&rules, &Services::builtin()));
         assert!(sql.contains("bounds AS (\n SELECT NULL::INTEGER AS rule, NULL::VARCHAR AS dir,"), "{sql}");
-        assert!(sql.contains("services AS (\n SELECT NULL::INTEGER AS port, NULL::VARCHAR AS name\n WHERE false\n),"), "{sql}");
+        assert!(
+            sql.contains("services AS (\n SELECT NULL::INTEGER AS port, NULL::VARCHAR AS name\n WHERE false\n),"),
+            "{sql}"
+        );
         assert!(!sql.contains("'ssh'") && !sql.contains("VALUES\n )"));
     }
 
     #[test]
     fn a_name_cannot_end_a_comment() {
-        let rules =
-            Rules::parse("[[rule]]\nname=\"a\\nDROP TABLE flows; --\"\nproto='udp'\nports='1'\nreply={min_packets=1}", "r")
-                .unwrap();
+        let rules = Rules::parse(
+            "[[rule]]\nname=\"a\\nDROP TABLE flows; --\"\nproto='udp'\nports='1'\nreply={min_packets=1}",
+            "r",
+        )
+        .unwrap();
         let sql = compile(&rules, &Services::empty());
         // In a comment the line break is a space; the literal keeps the name as it is (a line
         // break inside a string is harmless).
