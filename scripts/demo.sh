@@ -23,8 +23,8 @@ echo "== ports: the busiest local hosts on 2026-11-21 (top 3 hosts, 5 rows each)
 "$BIN" ports "$STORE/flows" --from 2026-11-21 --to 2026-11-21 --local 10.0.0.0/16 --top-hosts 3 --top 5
 
 echo
-echo "== ports as CSV (the Berkeley report's form): $STORE/ports/date=2026-11-21/ports.csv"
-head -n 5 "$STORE/ports/date=2026-11-21/ports.csv"
+echo "== ports as CSV (the Berkeley report's form): $STORE/csv/date=2026-11-21/ports.csv"
+head -n 5 "$STORE/csv/date=2026-11-21/ports.csv"
 
 echo
 echo "== servers in 10.0.0.0/16 on 2026-11-21 (no TCP flags used), new ones marked"

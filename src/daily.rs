@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! STORE/flows/date=D/part-00000.parquet      the day's archive, converted
-//! STORE/ports/date=D/ports.{parquet,csv}     the port report of the day
-//! STORE/servers/date=D/servers.{parquet,csv} the servers of the day, marked new/known
+//! STORE/flows/date=D/rejects.tsv            bad lines kept with --rejects
+//! STORE/ports/date=D/ports.parquet           the port report of the day
+//! STORE/servers/date=D/servers.parquet       the servers of the day, marked new/known
+//! STORE/csv/date=D/{ports,servers}.csv       the same two reports as CSV (kept out of the
+//!                                            Parquet folders so that dataset readers open those)
 //! STORE/alerts/date=D/new-servers.ndjson     one line per new server (empty when none)
 //! STORE/inventory.parquet                    every server ever seen: first/last day, days seen
 //! STORE/.lock                                held while a run works on the store
@@ -97,6 +100,7 @@ pub struct DailySummary {
 /// Paths of one day in the store.
 struct DayPaths {
     flows: PathBuf,
+    rejects: PathBuf,
     ports_parquet: PathBuf,
     ports_csv: PathBuf,
     servers_parquet: PathBuf,
@@ -114,16 +118,26 @@ impl DayPaths {
         let p = partition(date);
         DayPaths {
             flows: root.join("flows").join(&p).join("part-00000.parquet"),
+            rejects: root.join("flows").join(&p).join("rejects.tsv"),
             ports_parquet: root.join("ports").join(&p).join("ports.parquet"),
-            ports_csv: root.join("ports").join(&p).join("ports.csv"),
+            ports_csv: root.join("csv").join(&p).join("ports.csv"),
             servers_parquet: root.join("servers").join(&p).join("servers.parquet"),
-            servers_csv: root.join("servers").join(&p).join("servers.csv"),
+            servers_csv: root.join("csv").join(&p).join("servers.csv"),
             alerts: root.join("alerts").join(&p).join("new-servers.ndjson"),
         }
     }
 
-    fn all(&self) -> [&PathBuf; 6] {
-        [&self.flows, &self.ports_parquet, &self.ports_csv, &self.servers_parquet, &self.servers_csv, &self.alerts]
+    /// Every output of a day. A run that has no rejects file removes the day's old one.
+    fn all(&self) -> [&PathBuf; 7] {
+        [
+            &self.flows,
+            &self.rejects,
+            &self.ports_parquet,
+            &self.ports_csv,
+            &self.servers_parquet,
+            &self.servers_csv,
+            &self.alerts,
+        ]
     }
 }
 
@@ -158,17 +172,26 @@ fn mkparent(p: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Moves a committed staging folder's files into place, then removes the folder.
-fn roll_forward(store: &Path, staging: &Path, date: NaiveDate) -> Result<()> {
+/// Moves a committed staging folder's files into place, rebuilds the inventory, then removes the
+/// folder (last, so that a run killed before the inventory is rebuilt is finished by the next).
+/// Returns the inventory's size.
+fn roll_forward(store: &Path, staging: &Path, date: NaiveDate) -> Result<usize> {
     let from = DayPaths::new(staging, date);
     let to = DayPaths::new(store, date);
+    // A second pass (after a crash between the renames and the end) finds the flows moved already.
+    let first_pass = from.flows.exists();
     for (f, t) in from.all().into_iter().zip(to.all()) {
         if f.exists() {
             mkparent(t)?;
             std::fs::rename(f, t).map_err(|e| Error::io(t, e))?;
+        } else if first_pass && *t == to.rejects && t.exists() {
+            // The day was run again without rejects: the old file no longer describes it.
+            std::fs::remove_file(t).map_err(|e| Error::io(t, e))?;
         }
     }
-    std::fs::remove_dir_all(staging).map_err(|e| Error::io(staging, e))
+    let n = rebuild_inventory(store)?;
+    std::fs::remove_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+    Ok(n)
 }
 
 /// Finishes or discards what crashed runs left in `.staging`; returns what was done.
@@ -183,6 +206,7 @@ fn recover(store: &Path) -> Result<Vec<String>> {
         match date {
             Some(d) if dir.join(COMMIT).exists() => {
                 roll_forward(store, &dir, d)?;
+                // The files are in place even if a later crash left the rest undone.
                 done.push(format!("{name}: finished a committed run"));
             }
             _ => {
@@ -348,9 +372,11 @@ pub fn write_inventory(path: &Path, entries: &[InventoryEntry]) -> Result<()> {
     Ok(())
 }
 
+/// The crash-test hook: ends the process right after `stage`, as a kill would (no clean-up).
 fn fail_point(opts: &DailyOptions, stage: &str) -> Result<()> {
     if opts.fail_after.as_deref() == Some(stage) {
-        return Err(Error::Usage(format!("stopped after the {stage} stage (FLOWLENS_DAILY_FAIL_AFTER)")));
+        eprintln!("flowlens daily: stopping after the {stage} stage (FLOWLENS_DAILY_FAIL_AFTER)");
+        std::process::exit(2);
     }
     Ok(())
 }
@@ -364,6 +390,22 @@ pub fn run(opts: &DailyOptions, progress: &mut dyn FnMut(&StageSummary)) -> Resu
         rebuild_inventory(&opts.store)?;
     }
     let staging = opts.store.join(".staging").join(partition(opts.date));
+    let result = run_day(opts, &staging, recovered, progress);
+    // An ordinary failure (bad input, full disk) cleans up after itself; a crash leaves the
+    // folder for the next run, which discards it (or finishes it when it was committed).
+    if result.is_err() && !staging.join(COMMIT).exists() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+fn run_day(
+    opts: &DailyOptions,
+    staging: &Path,
+    recovered: Vec<String>,
+    progress: &mut dyn FnMut(&StageSummary),
+) -> Result<DailySummary> {
+    let staging = staging.to_path_buf();
     let stage = DayPaths::new(&staging, opts.date);
     let mut stages = Vec::new();
     let mut finish = |s: StageSummary, stages: &mut Vec<StageSummary>| {
@@ -377,9 +419,7 @@ pub fn run(opts: &DailyOptions, progress: &mut dyn FnMut(&StageSummary)) -> Resu
     let mut conv = ConvertOptions::new(opts.inputs.clone(), stage.flows.clone());
     conv.read = opts.read.clone();
     if opts.rejects {
-        let rejects = DayPaths::new(&opts.store, opts.date).flows.with_file_name("rejects.tsv");
-        mkparent(&rejects)?;
-        conv.rejects = Some(rejects);
+        conv.rejects = Some(stage.rejects.clone());
     }
     if let Some(n) = opts.threads {
         conv.threads = n.max(1);
@@ -450,8 +490,7 @@ pub fn run(opts: &DailyOptions, progress: &mut dyn FnMut(&StageSummary)) -> Resu
     marker.file().and_then(|mut f| f.write_all(b"ok\n")).map_err(|e| Error::io(&staging, e))?;
     marker.commit()?;
     fail_point(opts, "commit")?;
-    roll_forward(&opts.store, &staging, opts.date)?;
-    let inv = rebuild_inventory(&opts.store)?;
+    let inv = roll_forward(&opts.store, &staging, opts.date)?;
     let final_paths = DayPaths::new(&opts.store, opts.date);
     finish(
         StageSummary {

@@ -12,8 +12,10 @@ pub enum Error {
     #[error("{path}: {reason}")]
     Input { path: String, reason: String },
 
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    /// `error` is deliberately not named `source`: thiserror would make it the error's cause and
+    /// `{:#}` would print the OS message twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
 
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
@@ -30,7 +32,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), error: source }
     }
     pub fn input(path: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Input { path: path.into(), reason: reason.into() }

@@ -627,7 +627,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || matches!(c.downcast_ref::<flowlens::Error>(), Some(flowlens::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe)
+            || matches!(c.downcast_ref::<flowlens::Error>(), Some(flowlens::Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 

@@ -46,26 +46,78 @@ pub struct EvalOptions {
     pub ignore_flags: bool,
 }
 
-/// A conversation key: addresses as u128 (IPv4 as mapped IPv6, see [`addr_code`]).
+/// A conversation key packed into one integer, most significant first: rule (8 bits), proto (8),
+/// server address id (32), port (16), client address id (32), client port (16). Sorting keys
+/// sorts conversations by candidate, then client, then client port; hashing one u128 is cheap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct ConvKey {
-    rule: u8,
-    proto: u8,
-    server: u128,
-    port: u16,
-    client: u128,
-    cport: u16,
-}
+struct ConvKey(u128);
 
 impl ConvKey {
-    fn shard(&self) -> usize {
-        let h = (self.server as u64 ^ (self.server >> 64) as u64)
-            .wrapping_add(((self.rule as u64) << 40) | ((self.proto as u64) << 32) | ((self.port as u64) << 16))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (h >> (64 - SHARD_BITS)) as usize
+    #[inline]
+    fn new(rule: u8, proto: u8, server: u32, port: u16, client: u32, cport: u16) -> Self {
+        ConvKey(
+            (rule as u128) << 104
+                | (proto as u128) << 96
+                | (server as u128) << 64
+                | (port as u128) << 48
+                | (client as u128) << 16
+                | cport as u128,
+        )
     }
-    fn candidate(&self) -> (u8, u8, u128, u16) {
-        (self.rule, self.proto, self.server, self.port)
+    fn rule(&self) -> u8 {
+        (self.0 >> 104) as u8
+    }
+    fn proto(&self) -> u8 {
+        (self.0 >> 96) as u8
+    }
+    fn server(&self) -> u32 {
+        (self.0 >> 64) as u32
+    }
+    fn port(&self) -> u16 {
+        (self.0 >> 48) as u16
+    }
+    fn client(&self) -> u32 {
+        (self.0 >> 16) as u32
+    }
+    fn cport(&self) -> u16 {
+        self.0 as u16
+    }
+    /// The candidate bits: rule, proto, server, port.
+    fn candidate(&self) -> u64 {
+        (self.0 >> 48) as u64
+    }
+    #[inline]
+    fn shard(&self) -> usize {
+        (self.candidate().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SHARD_BITS)) as usize
+    }
+}
+
+/// Addresses by dense id, shared by the workers: each distinct address of a dictionary (or
+/// string column) is interned once, so that conversation keys carry 32-bit ids.
+#[derive(Default)]
+struct Interner {
+    inner: Mutex<(AHashMap<u128, u32>, Vec<u128>)>,
+}
+
+impl Interner {
+    fn ids(&self, codes: &[u128], out: &mut Vec<u32>) {
+        out.clear();
+        // A poisoned lock means a worker panicked; the scan's result is lost anyway.
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, addrs) = &mut *g;
+        for &c in codes {
+            let next = addrs.len() as u32;
+            let id = *map.entry(c).or_insert(next);
+            if id == next {
+                addrs.push(c);
+            }
+            out.push(id);
+        }
+    }
+
+    fn into_addrs(self) -> Vec<IpAddr> {
+        let (_, addrs) = self.inner.into_inner().unwrap_or_else(|e| e.into_inner());
+        addrs.into_iter().map(code_addr).collect()
     }
 }
 
@@ -201,8 +253,8 @@ impl State {
 /// The columns of one batch, normalized: ports with nulls as 0, addresses as codes.
 struct Cols<'a> {
     n: usize,
-    sip: &'a [u128],
-    dip: &'a [u128],
+    sip: &'a [u32],
+    dip: &'a [u32],
     sport: UInt16Array,
     dport: UInt16Array,
     proto: UInt8Array,
@@ -377,9 +429,9 @@ fn add_rule(c: &Cols, rule: u8, req: &BooleanBuffer, rep: &BooleanBuffer, state:
         for i in mask.set_indices() {
             let (sip, dip, sport, dport) = (c.sip[i], c.dip[i], c.sport.value(i), c.dport.value(i));
             let key = if request {
-                ConvKey { rule, proto: c.proto.value(i), server: dip, port: dport, client: sip, cport: sport }
+                ConvKey::new(rule, c.proto.value(i), dip, dport, sip, sport)
             } else {
-                ConvKey { rule, proto: c.proto.value(i), server: sip, port: sport, client: dip, cport: dport }
+                ConvKey::new(rule, c.proto.value(i), sip, sport, dip, dport)
             };
             let conv = state.shards[key.shard()].entry(key).or_default();
             let (p, b) = (counter(&c.packets, i), counter(&c.bytes, i));
@@ -433,12 +485,14 @@ fn times(col: Option<&ArrayRef>, n: usize, out: &mut Vec<i64>, default: impl Fn(
 #[derive(Default)]
 struct AddrColumn {
     values: Option<ArrayRef>,
-    codes: Vec<u128>,
-    plain: AHashMap<Box<str>, u128>,
+    codes: Vec<u32>,
+    plain: AHashMap<Box<str>, u32>,
+    parsed: Vec<u128>,
+    one: Vec<u32>,
 }
 
 impl AddrColumn {
-    fn codes(&mut self, col: &ArrayRef, path: &Path, name: &str, out: &mut Vec<u128>) -> Result<()> {
+    fn codes(&mut self, col: &ArrayRef, path: &Path, name: &str, interner: &Interner, out: &mut Vec<u32>) -> Result<()> {
         out.clear();
         let parse = |s: &str| -> Result<u128> {
             s.trim()
@@ -452,11 +506,12 @@ impl AddrColumn {
                 let strings = values
                     .as_string_opt::<i32>()
                     .ok_or_else(|| input_err(path, format!("column '{name}' holds {}", values.data_type())))?;
-                self.codes.clear();
+                self.parsed.clear();
                 for i in 0..strings.len() {
                     // A null dictionary value is never referenced by a valid key.
-                    self.codes.push(if strings.is_null(i) { 0 } else { parse(strings.value(i))? });
+                    self.parsed.push(if strings.is_null(i) { 0 } else { parse(strings.value(i))? });
                 }
+                interner.ids(&self.parsed, &mut self.codes);
                 self.values = Some(values.clone());
             }
             for k in dict.keys().iter() {
@@ -475,7 +530,8 @@ impl AddrColumn {
             let c = match self.plain.get(s) {
                 Some(&c) => c,
                 None => {
-                    let c = parse(s)?;
+                    interner.ids(&[parse(s)?], &mut self.one);
+                    let c = self.one[0];
                     self.plain.insert(s.into(), c);
                     c
                 }
@@ -491,14 +547,16 @@ impl AddrColumn {
 struct Caches {
     sip: AddrColumn,
     dip: AddrColumn,
-    scode: Vec<u128>,
-    dcode: Vec<u128>,
+    scode: Vec<u32>,
+    dcode: Vec<u32>,
     stime: Vec<i64>,
     etime: Vec<i64>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn eval_batch(
     batch: &RecordBatch,
+    interner: &Interner,
     rules: &Rules,
     opts: &EvalOptions,
     caches: &mut Caches,
@@ -511,8 +569,8 @@ fn eval_batch(
     };
     let mut scode = std::mem::take(&mut caches.scode);
     let mut dcode = std::mem::take(&mut caches.dcode);
-    caches.sip.codes(col(SIP)?, path, SIP, &mut scode)?;
-    caches.dip.codes(col(DIP)?, path, DIP, &mut dcode)?;
+    caches.sip.codes(col(SIP)?, path, SIP, interner, &mut scode)?;
+    caches.dip.codes(col(DIP)?, path, DIP, interner, &mut dcode)?;
     let proto = col(PROTO)?
         .as_primitive_opt::<UInt8Type>()
         .ok_or_else(|| input_err(path, "column 'proto' is not UInt8: not a flows file"))?
@@ -602,13 +660,14 @@ pub fn evaluate(files: &[PathBuf], rules: &Rules, range: &TimeRange, opts: &Eval
     let units: Vec<(usize, usize)> =
         sources.iter().enumerate().flat_map(|(i, s)| s.row_groups().iter().map(move |&rg| (i, rg))).collect();
     let pool: Mutex<Vec<State>> = Mutex::new(Vec::new());
+    let interner = Interner::default();
     units.par_iter().try_for_each(|&(i, rg)| -> Result<()> {
         let src = &sources[i];
         let mut state = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(State::new);
         let mut caches = Caches::default();
         let result = (|| {
             for batch in src.read_row_group(rg, BATCH_ROWS)? {
-                eval_batch(&batch?, rules, opts, &mut caches, &mut state, src.path())?;
+                eval_batch(&batch?, &interner, rules, opts, &mut caches, &mut state, src.path())?;
             }
             Ok(())
         })();
@@ -642,7 +701,8 @@ pub fn evaluate(files: &[PathBuf], rules: &Rules, range: &TimeRange, opts: &Eval
         })
         .collect();
     let conversations = shards.iter().map(|s| s.len() as u64).sum();
-    let mut ev = decide(&shards, rules);
+    let addrs = interner.into_addrs();
+    let mut ev = decide(&shards, rules, &addrs);
     ev.stats = EvalStats {
         files: files.len(),
         row_groups: units.len(),
@@ -654,10 +714,10 @@ pub fn evaluate(files: &[PathBuf], rules: &Rules, range: &TimeRange, opts: &Eval
 }
 
 /// Control pairs of one rule: `(server, client)` → the interval of their control traffic.
-type ControlPairs = AHashMap<(u8, u128, u128), (i64, i64)>;
+type ControlPairs = AHashMap<(u8, u32, u32), (i64, i64)>;
 
 /// Sections 4, 5 and 7 of docs/servers.md over the merged, sorted conversations.
-fn decide(shards: &[Vec<(ConvKey, Conv)>], rules: &Rules) -> Evaluation {
+fn decide(shards: &[Vec<(ConvKey, Conv)>], rules: &Rules, addrs: &[IpAddr]) -> Evaluation {
     let tied = |r: u8| rules.rules[r as usize].tie;
     let controls: AHashSet<u8> = rules.rules.iter().filter_map(|r| r.tie.map(|t| t as u8)).collect();
     // Pass 1: untied rules.
@@ -668,14 +728,14 @@ fn decide(shards: &[Vec<(ConvKey, Conv)>], rules: &Rules) -> Evaluation {
             let mut pairs = ControlPairs::new();
             for run in candidate_runs(convs) {
                 let key = run[0].0;
-                if tied(key.rule).is_some() {
+                if tied(key.rule()).is_some() {
                     continue;
                 }
-                let rule = &rules.rules[key.rule as usize];
-                let cand = candidate(run, rule, |_| true);
-                if cand.is_server && controls.contains(&key.rule) {
+                let rule = &rules.rules[key.rule() as usize];
+                let cand = candidate(run, rule, addrs, |_| true);
+                if cand.is_server && controls.contains(&key.rule()) {
                     for (k, c) in run.iter().filter(|(_, c)| answered(c, rule)) {
-                        let e = pairs.entry((k.rule, k.server, k.client)).or_insert((i64::MAX, i64::MIN));
+                        let e = pairs.entry((k.rule(), k.server(), k.client())).or_insert((i64::MAX, i64::MIN));
                         e.0 = e.0.min(c.first);
                         e.1 = e.1.max(c.last);
                     }
@@ -698,14 +758,14 @@ fn decide(shards: &[Vec<(ConvKey, Conv)>], rules: &Rules) -> Evaluation {
             let mut out = Vec::new();
             for run in candidate_runs(convs) {
                 let key = run[0].0;
-                let Some(t) = tied(key.rule) else { continue };
-                let rule = &rules.rules[key.rule as usize];
+                let Some(t) = tied(key.rule()) else { continue };
+                let rule = &rules.rules[key.rule() as usize];
                 let keep = |(k, c): &(ConvKey, Conv)| {
-                    pairs.get(&(t as u8, k.server, k.client)).is_some_and(|&(f, l)| {
+                    pairs.get(&(t as u8, k.server(), k.client())).is_some_and(|&(f, l)| {
                         c.first <= l.saturating_add(rule.tie_slack_us) && c.last >= f.saturating_sub(rule.tie_slack_us)
                     })
                 };
-                let cand = candidate(run, rule, keep);
+                let cand = candidate(run, rule, addrs, keep);
                 if cand.clients > 0 {
                     out.push(cand);
                 }
@@ -720,20 +780,20 @@ fn decide(shards: &[Vec<(ConvKey, Conv)>], rules: &Rules) -> Evaluation {
     let mut amb: AHashMap<(usize, u8, u16, IpAddr, IpAddr), Ambiguous> = AHashMap::new();
     for convs in shards {
         for (k, c) in convs {
-            let rule = &rules.rules[k.rule as usize];
-            if rule.tie.is_some() || k.cport != k.port || !answered(c, rule) {
+            let rule = &rules.rules[k.rule() as usize];
+            if rule.tie.is_some() || k.cport() != k.port() || !answered(c, rule) {
                 continue;
             }
-            let (s, cl) = (code_addr(k.server), code_addr(k.client));
-            let r = k.rule as usize;
-            if servers.contains(&(r, k.proto, s, k.port)) || servers.contains(&(r, k.proto, cl, k.port)) {
+            let (s, cl) = (addrs[k.server() as usize], addrs[k.client() as usize]);
+            let (r, proto, port) = (k.rule() as usize, k.proto(), k.port());
+            if servers.contains(&(r, proto, s, port)) || servers.contains(&(r, proto, cl, port)) {
                 continue;
             }
             let (a, b) = if s <= cl { (s, cl) } else { (cl, s) };
-            let e = amb.entry((r, k.proto, k.port, a, b)).or_insert(Ambiguous {
+            let e = amb.entry((r, proto, port, a, b)).or_insert(Ambiguous {
                 rule: r,
-                proto: k.proto,
-                port: k.port,
+                proto,
+                port,
                 a,
                 b,
                 flows: 0,
@@ -778,13 +838,18 @@ fn candidate_runs(convs: &[(ConvKey, Conv)]) -> impl Iterator<Item = &[(ConvKey,
 
 /// One candidate from its conversations (sorted by client, then client port); `keep` filters
 /// them further (the tie).
-fn candidate(run: &[(ConvKey, Conv)], rule: &Rule, keep: impl Fn(&(ConvKey, Conv)) -> bool) -> Candidate {
+fn candidate(
+    run: &[(ConvKey, Conv)],
+    rule: &Rule,
+    addrs: &[IpAddr],
+    keep: impl Fn(&(ConvKey, Conv)) -> bool,
+) -> Candidate {
     let k0 = run[0].0;
     let mut cand = Candidate {
-        rule: k0.rule as usize,
-        proto: k0.proto,
-        server: code_addr(k0.server),
-        port: k0.port,
+        rule: k0.rule() as usize,
+        proto: k0.proto(),
+        server: addrs[k0.server() as usize],
+        port: k0.port(),
         clients: 0,
         client_ports: 0,
         strong: 0,
@@ -801,7 +866,7 @@ fn candidate(run: &[(ConvKey, Conv)], rule: &Rule, keep: impl Fn(&(ConvKey, Conv
         is_server: false,
     };
     let mut cports: Vec<u16> = Vec::new();
-    for client in run.chunk_by(|a, b| a.0.client == b.0.client) {
+    for client in run.chunk_by(|a, b| a.0.client() == b.0.client()) {
         let (mut any, mut strong, mut orig) = (false, false, false);
         for kc in client {
             let (k, c) = kc;
@@ -809,9 +874,9 @@ fn candidate(run: &[(ConvKey, Conv)], rule: &Rule, keep: impl Fn(&(ConvKey, Conv
                 continue;
             }
             any = true;
-            strong |= k.cport != k.port || c.orig > 0;
+            strong |= k.cport() != k.port() || c.orig > 0;
             orig |= c.orig > 0;
-            cports.push(k.cport);
+            cports.push(k.cport());
             cand.synack += c.synack;
             cand.flows_in += c.req_flows;
             cand.packets_in = cand.packets_in.wrapping_add(c.req_packets);
