@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::builder::{Date32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt8Builder};
+use arrow_array::builder::{
+    Date32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt8Builder,
+};
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -49,8 +51,8 @@ use crate::error::{Error, Result};
 use crate::ingest::ReadOptions;
 use crate::output::{AtomicFile, TextOut};
 use crate::ports::{self, HostFilter, NameOptions, SummaryOptions};
-use crate::schema::timestamp_type;
 use crate::scan;
+use crate::schema::timestamp_type;
 use crate::servers::{self, baseline, Baseline, ReportOptions};
 
 /// Everything `flowlens daily` needs.
@@ -152,7 +154,8 @@ impl StoreLock {
     pub fn acquire(store: &Path) -> Result<Self> {
         std::fs::create_dir_all(store).map_err(|e| Error::io(store, e))?;
         let path = store.join(".lock");
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        let file =
+            File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => Ok(StoreLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Usage(format!(
@@ -260,7 +263,9 @@ pub fn inventory(store: &Path) -> Result<Vec<InventoryEntry>> {
         for batch in scan::read_all(&f)? {
             let keys = baseline::batch_keys(&batch, &f)?;
             let service = batch.column_by_name("service").and_then(|c| c.as_string_opt::<i32>().cloned());
-            let times = |n: &str| batch.column_by_name(n).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned());
+            let times = |n: &str| {
+                batch.column_by_name(n).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned())
+            };
             let (first, last) = (times("first_seen"), times("last_seen"));
             let conf = batch.column_by_name("confidence").and_then(|c| c.as_string_opt::<i32>().cloned());
             if keys.len() != batch.num_rows() {
@@ -306,7 +311,6 @@ pub fn inventory(store: &Path) -> Result<Vec<InventoryEntry>> {
     }
     Ok(inv.into_values().collect())
 }
-
 
 /// The Arrow schema of `inventory.parquet`.
 pub fn inventory_schema() -> SchemaRef {
@@ -429,7 +433,13 @@ fn run_day(
         StageSummary {
             stage: "convert",
             seconds: t.elapsed().as_secs_f64(),
-            detail: format!("{} lines read, {} rejected, {} rows ({})", c.lines, c.rejected, c.rows, c.formats.join(", ")),
+            detail: format!(
+                "{} lines read, {} rejected, {} rows ({})",
+                c.lines,
+                c.rejected,
+                c.rows,
+                c.formats.join(", ")
+            ),
             rows: Some(c.rows),
         },
         &mut stages,
@@ -453,7 +463,11 @@ fn run_day(
         StageSummary {
             stage: "ports",
             seconds: t.elapsed().as_secs_f64(),
-            detail: format!("{} hosts, {} rows", report.hosts.len(), report.hosts.iter().map(|h| h.rows.len()).sum::<usize>()),
+            detail: format!(
+                "{} hosts, {} rows",
+                report.hosts.len(),
+                report.hosts.iter().map(|h| h.rows.len()).sum::<usize>()
+            ),
             rows: None,
         },
         &mut stages,

@@ -543,7 +543,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 let amb = match s.ambiguous_pairs {
                     0 => String::new(),
                     n if opts.report.ambiguous => format!(", {n} ambiguous symmetric pair(s) listed"),
-                    n => format!(", {n} ambiguous symmetric pair(s) (neither side called a server; --ambiguous lists them)"),
+                    n => format!(
+                        ", {n} ambiguous symmetric pair(s) (neither side called a server; --ambiguous lists them)"
+                    ),
                 };
                 eprintln!(
                     "flowlens servers: {} rows in {} file(s), {} row groups, {} conversations, {} candidates; {} servers{new}{amb}",

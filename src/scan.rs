@@ -274,7 +274,8 @@ fn bound_scalar(t: &DataType, us: i64) -> Option<Scalar<ArrayRef>> {
 
 /// `from <= t < to` over a column (or statistics array); null values give false.
 fn in_range(t: &dyn Array, from: Option<&Scalar<ArrayRef>>, to: Option<&Scalar<ArrayRef>>) -> Result<BooleanArray> {
-    let masks = [from.map(|f| arrow_ord::cmp::gt_eq(&t, f)).transpose()?, to.map(|e| arrow_ord::cmp::lt(&t, e)).transpose()?];
+    let masks =
+        [from.map(|f| arrow_ord::cmp::gt_eq(&t, f)).transpose()?, to.map(|e| arrow_ord::cmp::lt(&t, e)).transpose()?];
     let mut values = arrow_buffer::BooleanBuffer::new_set(t.len());
     let mut nulls = t.nulls().cloned();
     for m in masks.into_iter().flatten() {
@@ -384,9 +385,9 @@ fn prune_row_groups(
         .with_column_orders(meta.metadata().file_metadata().column_orders().map(|v| v.as_slice()));
     let (mins, maxes) = (stats.row_group_mins(groups.iter())?, stats.row_group_maxes(groups.iter())?);
     let nulls = stats.row_group_null_counts(groups.iter())?;
-    let cmp = |a: &ArrayRef, op: fn(&dyn arrow_array::Datum, &dyn arrow_array::Datum) -> _, b: Option<&Scalar<ArrayRef>>| {
-        b.map(|b| op(a, b)).transpose()
-    };
+    let cmp = |a: &ArrayRef,
+               op: fn(&dyn arrow_array::Datum, &dyn arrow_array::Datum) -> _,
+               b: Option<&Scalar<ArrayRef>>| { b.map(|b| op(a, b)).transpose() };
     // Some(true) where known to hold, Some(false) where known not to, None where unknown.
     let known = |m: &Option<BooleanArray>, i: usize| m.as_ref().map(|m| m.is_valid(i).then(|| m.value(i)));
     let after_end = cmp(&mins, arrow_ord::cmp::gt_eq, to)?; // min >= to
@@ -439,8 +440,8 @@ impl FlowSource {
     /// (batches left empty by the filter are not yielded).
     pub fn read_row_group(&self, rg: usize, batch_rows: usize) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
         // A row group pruned away (or unknown) is filtered rather than trusted.
-        let filtered = self.bounds.is_some()
-            && self.row_groups.iter().position(|&g| g == rg).is_none_or(|i| self.needs_filter[i]);
+        let filtered =
+            self.bounds.is_some() && self.row_groups.iter().position(|&g| g == rg).is_none_or(|i| self.needs_filter[i]);
         let bounds = if filtered { self.bounds.clone() } else { None };
         let mask = if filtered { &self.filter_mask } else { &self.mask };
         let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
@@ -469,11 +470,8 @@ impl FlowSource {
 fn filter_batch(batch: &RecordBatch, b: &Bounds) -> Result<RecordBatch> {
     let mask = in_range(batch.column(b.stime).as_ref(), b.from.as_ref(), b.to.as_ref())?;
     let kept = mask.true_count();
-    let batch = if kept == batch.num_rows() {
-        batch.clone()
-    } else {
-        arrow_select::filter::filter_record_batch(batch, &mask)?
-    };
+    let batch =
+        if kept == batch.num_rows() { batch.clone() } else { arrow_select::filter::filter_record_batch(batch, &mask)? };
     Ok(match &b.keep {
         Some(keep) => batch.project(keep)?,
         None => batch,

@@ -102,7 +102,9 @@ fn ntp_linux_is_an_ambiguous_pair() {
     let out = flowlens().args(["servers", "--ambiguous", "--format", "csv"]).arg(&flows).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 2, "{text}");
-    assert!(text.contains("10.10.0.1,123,17,ntp,") && text.contains("with 216.229.4.69") && text.ends_with(",ambiguous\n"));
+    assert!(
+        text.contains("10.10.0.1,123,17,ntp,") && text.contains("with 216.229.4.69") && text.ends_with(",ambiguous\n")
+    );
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("1 ambiguous symmetric pair"), "{stderr}");
 }
@@ -237,8 +239,11 @@ fn user_rules_add_a_service_without_code() {
     // One client on an unregistered high port: not enough for the built-in generic rule.
     assert!(servers_csv(&flows, &[]).is_empty());
     let rules = dir.path().join("rules.toml");
-    std::fs::write(&rules, "[[rule]]\nname = \"iperf3\"\nproto = \"tcp\"\nports = \"5201\"\nreply = { min_packets = 2 }\n")
-        .unwrap();
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"iperf3\"\nproto = \"tcp\"\nports = \"5201\"\nreply = { min_packets = 2 }\n",
+    )
+    .unwrap();
     let rows = servers_csv(&flows, &["--rules", rules.to_str().unwrap()]);
     assert_eq!(keys(&rows), ["10.2.0.9:5201/6 iperf3".to_string()].into_iter().collect());
     assert_eq!(rows[0]["rule"], "iperf3");
@@ -261,7 +266,14 @@ fn baseline_alerts_and_exit_status() {
     let day1 = convert(&dir, &repo("data/sei/ssh-linux.txt"), &["--date", "2014-06-01"]);
     let day2_text = dir.path().join("day2.txt");
     let mut text = std::fs::read_to_string(repo("data/sei/ssh-linux.txt")).unwrap();
-    text.push_str(&std::fs::read_to_string(repo("data/sei/telnet-linux.txt")).unwrap().lines().skip(1).collect::<Vec<_>>().join("\n"));
+    text.push_str(
+        &std::fs::read_to_string(repo("data/sei/telnet-linux.txt"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
     text.push('\n');
     std::fs::write(&day2_text, text).unwrap();
     let day2 = convert(&dir, &day2_text, &["--date", "2014-06-02"]);

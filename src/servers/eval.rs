@@ -17,7 +17,9 @@ use std::sync::Mutex;
 use ahash::{AHashMap, AHashSet};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
-use arrow_array::{Array, ArrayRef, BooleanArray, Datum, Int64Array, RecordBatch, Scalar, StringArray, UInt16Array, UInt8Array};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Datum, Int64Array, RecordBatch, Scalar, StringArray, UInt16Array, UInt8Array,
+};
 use arrow_buffer::BooleanBuffer;
 use arrow_ord::cmp;
 use rayon::prelude::*;
@@ -459,10 +461,11 @@ fn input_err(path: &Path, reason: impl Into<String>) -> Error {
 
 /// A UInt16 column with nulls as 0.
 fn ports_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<UInt16Array> {
-    let col = batch.column_by_name(name).ok_or_else(|| input_err(path, format!("no column '{name}': not a flows file")))?;
-    let a = col
-        .as_primitive_opt::<UInt16Type>()
-        .ok_or_else(|| input_err(path, format!("column '{name}' is {}; the flows schema stores it as UInt16", col.data_type())))?;
+    let col =
+        batch.column_by_name(name).ok_or_else(|| input_err(path, format!("no column '{name}': not a flows file")))?;
+    let a = col.as_primitive_opt::<UInt16Type>().ok_or_else(|| {
+        input_err(path, format!("column '{name}' is {}; the flows schema stores it as UInt16", col.data_type()))
+    })?;
     Ok(if a.null_count() == 0 { a.clone() } else { a.iter().map(|v| v.unwrap_or(0)).collect() })
 }
 
@@ -492,7 +495,14 @@ struct AddrColumn {
 }
 
 impl AddrColumn {
-    fn codes(&mut self, col: &ArrayRef, path: &Path, name: &str, interner: &Interner, out: &mut Vec<u32>) -> Result<()> {
+    fn codes(
+        &mut self,
+        col: &ArrayRef,
+        path: &Path,
+        name: &str,
+        interner: &Interner,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
         out.clear();
         let parse = |s: &str| -> Result<u128> {
             s.trim()
@@ -522,9 +532,9 @@ impl AddrColumn {
             }
             return Ok(());
         }
-        let strings = col
-            .as_string_opt::<i32>()
-            .ok_or_else(|| input_err(path, format!("column '{name}' is {}; the flows schema stores it as Utf8", col.data_type())))?;
+        let strings = col.as_string_opt::<i32>().ok_or_else(|| {
+            input_err(path, format!("column '{name}' is {}; the flows schema stores it as Utf8", col.data_type()))
+        })?;
         for v in strings.iter() {
             let Some(s) = v else { return Err(input_err(path, format!("column '{name}': a null address"))) };
             let c = match self.plain.get(s) {
@@ -580,7 +590,12 @@ fn eval_batch(
             None => Ok(None),
             Some(c) => Ok(Some(
                 c.as_primitive_opt::<Int64Type>()
-                    .ok_or_else(|| input_err(path, format!("column '{name}' is {}; the flows schema stores it as Int64", c.data_type())))?
+                    .ok_or_else(|| {
+                        input_err(
+                            path,
+                            format!("column '{name}' is {}; the flows schema stores it as Int64", c.data_type()),
+                        )
+                    })?
                     .clone(),
             )),
         }
@@ -589,10 +604,10 @@ fn eval_batch(
     let mut etime = std::mem::take(&mut caches.etime);
     times(optional(batch, STIME), n, &mut stime, |_| i64::MAX);
     times(optional(batch, ETIME), n, &mut etime, |i| stime[i]);
-    for i in 0..n {
+    for e in etime.iter_mut() {
         // A null etime with a null stime stays "no time": it must not win a max.
-        if etime[i] == i64::MAX {
-            etime[i] = i64::MIN;
+        if *e == i64::MAX {
+            *e = i64::MIN;
         }
     }
     let side = match optional(batch, SIDE).and_then(|c| c.as_string_opt::<i32>()) {
@@ -649,11 +664,8 @@ pub fn evaluate(files: &[PathBuf], rules: &Rules, range: &TimeRange, opts: &Eval
         .map(|p| {
             // `side`, `flags`, the counters and the times are optional: read those the file has.
             let schema = scan::file_schema(p)?;
-            let cols: Vec<&str> = COLUMNS
-                .iter()
-                .copied()
-                .filter(|c| REQUIRED.contains(c) || schema.index_of(c).is_ok())
-                .collect();
+            let cols: Vec<&str> =
+                COLUMNS.iter().copied().filter(|c| REQUIRED.contains(c) || schema.index_of(c).is_ok()).collect();
             scan::open_flows(p, &cols, true, range)
         })
         .collect::<Result<_>>()?;
@@ -809,7 +821,7 @@ fn decide(shards: &[Vec<(ConvKey, Conv)>], rules: &Rules, addrs: &[IpAddr]) -> E
         }
     }
     let mut ambiguous: Vec<Ambiguous> = amb.into_values().collect();
-    ambiguous.sort_by(|x, y| (x.a, x.b, x.port, x.proto, x.rule).cmp(&(y.a, y.b, y.port, y.proto, y.rule)));
+    ambiguous.sort_by_key(|x| (x.a, x.b, x.port, x.proto, x.rule));
     Evaluation { candidates, ambiguous, stats: EvalStats::default() }
 }
 

@@ -71,16 +71,8 @@ pub fn csv(rows: &[Server]) -> String {
     }
     s.push('\n');
     for r in rows {
-        let nums = [
-            r.clients,
-            r.client_ports,
-            r.flows_in,
-            r.packets_in,
-            r.bytes_in,
-            r.flows_out,
-            r.packets_out,
-            r.bytes_out,
-        ];
+        let nums =
+            [r.clients, r.client_ports, r.flows_in, r.packets_in, r.bytes_in, r.flows_out, r.packets_out, r.bytes_out];
         s.push_str(&format!("{},{},{},{}", r.server, r.port, r.proto, csv_field(&r.service)));
         for n in nums {
             s.push_str(&format!(",{n}"));

@@ -179,11 +179,13 @@ pub fn rows(ev: &Evaluation, opts: &ReportOptions) -> Vec<Server> {
     let rules = &opts.rules.rules;
     let mut best: ahash::AHashMap<(IpAddr, u16, u8), &eval::Candidate> = ahash::AHashMap::new();
     for c in ev.candidates.iter().filter(|c| c.is_server && filter.contains(c.server)) {
-        best.entry((c.server, c.port, c.proto)).and_modify(|b| {
-            if c.rule < b.rule {
-                *b = c
-            }
-        }).or_insert(c);
+        best.entry((c.server, c.port, c.proto))
+            .and_modify(|b| {
+                if c.rule < b.rule {
+                    *b = c
+                }
+            })
+            .or_insert(c);
     }
     let mut out: Vec<Server> = best
         .into_values()
@@ -259,7 +261,7 @@ pub fn rows(ev: &Evaluation, opts: &ReportOptions) -> Vec<Server> {
             });
         }
     }
-    out.sort_by(|x, y| (x.server, x.port, x.proto, x.confidence).cmp(&(y.server, y.port, y.proto, y.confidence)));
+    out.sort_by_key(|x| (x.server, x.port, x.proto, x.confidence));
     out
 }
 

@@ -95,8 +95,10 @@ impl Bounds {
     pub fn admits(&self, packets: Option<i64>, bytes: Option<i64>) -> bool {
         let ge = |v: Option<i64>, b: Option<i64>| b.is_none_or(|b| v.is_some_and(|v| v >= b));
         let le = |v: Option<i64>, b: Option<i64>| b.is_none_or(|b| v.is_some_and(|v| v <= b));
-        let bpp_ge = self.min_bpp.is_none_or(|m| matches!((packets, bytes), (Some(p), Some(b)) if b >= m.saturating_mul(p)));
-        let bpp_le = self.max_bpp.is_none_or(|m| matches!((packets, bytes), (Some(p), Some(b)) if b <= m.saturating_mul(p)));
+        let bpp_ge =
+            self.min_bpp.is_none_or(|m| matches!((packets, bytes), (Some(p), Some(b)) if b >= m.saturating_mul(p)));
+        let bpp_le =
+            self.max_bpp.is_none_or(|m| matches!((packets, bytes), (Some(p), Some(b)) if b <= m.saturating_mul(p)));
         ge(packets, self.min_packets)
             && le(packets, self.max_packets)
             && ge(bytes, self.min_bytes)
@@ -249,7 +251,9 @@ impl Rules {
             }
             let protos = match &raw.proto {
                 OneOrMany::One(v) => vec![proto_number(v).map_err(bad)?],
-                OneOrMany::Many(vs) => vs.iter().map(proto_number).collect::<std::result::Result<_, _>>().map_err(bad)?,
+                OneOrMany::Many(vs) => {
+                    vs.iter().map(proto_number).collect::<std::result::Result<_, _>>().map_err(bad)?
+                }
             };
             if protos.is_empty() {
                 return Err(bad("an empty protocol list".into()));
@@ -278,7 +282,8 @@ impl Rules {
                 None => ServiceName::Fixed(raw.name.clone()),
             };
             for (what, b) in [("request", &raw.request), ("reply", &raw.reply)] {
-                for v in [b.min_packets, b.max_packets, b.min_bytes, b.max_bytes, b.min_bpp, b.max_bpp].into_iter().flatten()
+                for v in
+                    [b.min_packets, b.max_packets, b.min_bytes, b.max_bytes, b.min_bpp, b.max_bpp].into_iter().flatten()
                 {
                     if v < 0 {
                         return Err(bad(format!("{what}: bounds are never negative")));
