@@ -200,7 +200,7 @@ oriented AS (
 ),
 -- The flows each rule takes, in each orientation: protocol and port ranges, the direction's
 -- bounds (a bound on a null counter fails) and server_port_below_client. A flow can take both
--- orientations, and every rule sees every flow.
+-- orientations; an orientation that an earlier untied rule's ports take is that rule's alone.
 matched AS (
     SELECT m.rule, o.*
     FROM oriented o
@@ -219,6 +219,13 @@ matched AS (
       -- (as flowlens's saturating multiply does) instead of overflowing
       AND (b.min_bpp IS NULL OR coalesce(o.bytes >= least(b.min_bpp::HUGEINT * o.packets, 9223372036854775807), false))
       AND (b.max_bpp IS NULL OR coalesce(o.bytes <= least(b.max_bpp::HUGEINT * o.packets, 9223372036854775807), false))
+      -- A flow orientation whose protocol and ports an earlier untied rule takes belongs to that
+      -- rule: later rules do not look at it, whatever that rule's bounds said.
+      AND NOT EXISTS (
+          SELECT 1 FROM rule_ports e JOIN rules er ON er.rule = e.rule
+          WHERE e.rule < m.rule AND er.tie IS NULL AND e.proto = o.proto
+            AND o.port BETWEEN e.port_lo AND e.port_hi
+            AND o.client_port BETWEEN e.client_lo AND e.client_hi)
 ),
 -- 3. Conversations (section 3): (rule, proto, server, port, client, client port). Sums count a
 -- null counter as 0. `orig`: flows that say the client originated; `synack`: SYN+ACK replies.

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::DataType;
+use arrow_schema::{DataType, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::ingest::columns::{role_of, Role};
 use crate::ingest::fields::parse_flags;
 use crate::output::TextOut;
-use crate::scan;
+use crate::scan::{self, TimeRange};
 use crate::schema::*;
 use crate::text::{format_duration, format_flags, format_time, rwcut_column, Kind, TextWriter};
 
@@ -22,6 +22,8 @@ pub struct CatOptions {
     /// Unpadded output separated by this character.
     pub delimiter: Option<char>,
     pub titles: bool,
+    /// `--from`/`--to`: only flows starting in this range.
+    pub range: TimeRange,
 }
 
 /// Pseudo-column computed from stime and etime.
@@ -55,9 +57,19 @@ fn resolve_field(name: &str, available: &[String]) -> Result<String> {
     Ok(stored.to_string())
 }
 
+/// Rows per batch read and printed.
+const BATCH_ROWS: usize = 8192;
+
 pub fn cat(inputs: &[PathBuf], opts: &CatOptions, output: Option<&Path>) -> Result<()> {
-    let files = scan::list_parquet(inputs)?;
-    let available: Vec<String> = scan::union_schema(&files)?.iter().map(|f| f.name().clone()).collect();
+    let files = scan::list_parquet_range(inputs, &opts.range)?;
+    let schemas: Vec<SchemaRef> = files.iter().map(|f| scan::file_schema(f)).collect::<Result<_>>()?;
+    // With every file outside the range, the columns (titles, --fields) are still those of the
+    // files, so that an empty range prints what a range with flows would, without rows.
+    let available: Vec<String> = if files.is_empty() {
+        scan::union_schema(&scan::list_parquet(inputs)?)?.iter().map(|f| f.name().clone()).collect()
+    } else {
+        union_names(&schemas)
+    };
     let fields: Vec<String> = match &opts.fields {
         Some(list) => list.iter().map(|f| resolve_field(f, &available)).collect::<Result<_>>()?,
         None => DEFAULT_FIELDS
@@ -77,12 +89,28 @@ pub fn cat(inputs: &[PathBuf], opts: &CatOptions, output: Option<&Path>) -> Resu
     if needed.contains(&DURATION) {
         needed.extend([STIME, ETIME]);
     }
-    for file in &files {
-        for batch in scan::read_columns(file, &needed, 8192)? {
-            print_batch(&batch?, &fields, &mut writer, &mut out).map_err(io)?;
+    for (file, schema) in files.iter().zip(&schemas) {
+        // A file without a column prints it empty.
+        let present: Vec<&str> = needed.iter().copied().filter(|c| schema.index_of(c).is_ok()).collect();
+        let src = scan::open_flows(file, &present, false, &opts.range)?;
+        for &rg in src.row_groups() {
+            for batch in src.read_row_group(rg, BATCH_ROWS)? {
+                print_batch(&batch?, &fields, &mut writer, &mut out).map_err(io)?;
+            }
         }
     }
     out.finish()
+}
+
+/// The column names of `schemas`, in order of first appearance.
+fn union_names(schemas: &[SchemaRef]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for f in schemas.iter().flat_map(|s| s.fields().iter()) {
+        if !names.iter().any(|n| n == f.name()) {
+            names.push(f.name().clone());
+        }
+    }
+    names
 }
 
 fn print_batch(batch: &RecordBatch, fields: &[String], w: &mut TextWriter, out: &mut TextOut) -> std::io::Result<()> {

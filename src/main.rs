@@ -124,7 +124,8 @@ impl ReadArgs {
 #[command(after_help = "Examples:
   flowlens cat flows.parquet | head
   flowlens cat store/flows --fields sip,dip,dport,bytes --delimited
-  flowlens cat flows.parquet --delimited=, > flows.csv")]
+  flowlens cat flows.parquet --delimited=, > flows.csv
+  flowlens cat store/flows --from 2026-11-20 --to 2026-11-21")]
 struct CatArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required = true)]
@@ -138,6 +139,12 @@ struct CatArgs {
     /// Do not print the title line.
     #[arg(long)]
     no_titles: bool,
+    /// Only flows starting on or after this day (YYYY-MM-DD, UTC), e.g. 2026-11-20.
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// Only flows starting on or before this day (YYYY-MM-DD, UTC, inclusive), e.g. 2026-11-21.
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
     /// Write to FILE instead of stdout.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -189,7 +196,8 @@ struct GenArgs {
   flowlens ports flows.parquet --format csv -o ports.csv
   flowlens ports flows.parquet --format parquet -o ports.parquet
   flowlens ports flows.parquet --local 10.0.0.0/8 --resolve --resolver 10.0.0.53 --top-hosts 50
-  flowlens ports flows.parquet --top 3 --watch 6660-6669,1214,31337 --many 5")]
+  flowlens ports flows.parquet --top 3 --watch 6660-6669,1214,31337 --many 5
+  flowlens ports store/flows --local 10.0.0.0/8 --from 2026-11-20 --to 2026-11-21")]
 struct PortsArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required = true)]
@@ -240,6 +248,12 @@ struct PortsArgs {
     /// Only the first K hosts (by total bytes).
     #[arg(long, value_name = "K")]
     top_hosts: Option<usize>,
+    /// Only flows starting on or after this day (YYYY-MM-DD, UTC), e.g. 2026-11-20.
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// Only flows starting on or before this day (YYYY-MM-DD, UTC, inclusive), e.g. 2026-11-21.
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: flowlens::ports::PortsFormat,
@@ -296,6 +310,7 @@ impl PortsArgs {
         opts.format = self.format;
         opts.output = self.output;
         opts.threads = self.threads;
+        opts.range = time_range(self.from.as_deref(), self.to.as_deref())?;
         Ok(opts)
     }
 }
@@ -490,7 +505,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Some(d) if d.chars().count() == 1 => d.chars().next(),
                 Some(d) => bail!("--delimited takes one character, not '{d}'"),
             };
-            let opts = flowlens::cat::CatOptions { fields: a.fields, delimiter, titles: !a.no_titles };
+            let range = time_range(a.from.as_deref(), a.to.as_deref())?;
+            let opts = flowlens::cat::CatOptions { fields: a.fields, delimiter, titles: !a.no_titles, range };
             flowlens::cat::cat(&a.inputs, &opts, a.output.as_deref())?;
         }
         Command::Ports(a) => {

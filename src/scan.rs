@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, RecordBatch, Scalar, TimestampMicrosecondArray, TimestampMillisecondArray,
+    Array, ArrayRef, BooleanArray, Datum, RecordBatch, Scalar, TimestampMicrosecondArray, TimestampMillisecondArray,
     TimestampNanosecondArray, TimestampSecondArray,
 };
 use arrow_buffer::NullBuffer;
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_ord::cmp;
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{
@@ -221,34 +222,24 @@ fn input_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::input(path.display().to_string(), reason)
 }
 
-/// The flows schema's type for columns whose type readers rely on: `Some(want)` for a fixed
-/// type, `None` for the address columns (any string type, or a dictionary of strings).
-fn required_type(name: &str) -> Option<Option<DataType>> {
-    match name {
-        SPORT | DPORT => Some(Some(DataType::UInt16)),
-        PACKETS | BYTES => Some(Some(DataType::Int64)),
-        SIP | DIP => Some(None),
-        _ => None,
-    }
-}
-
 /// Checks that the file has every requested column, with the flows schema's type where readers
-/// rely on it (ports, addresses and counters).
+/// rely on it: ports, counters and addresses (any string type, or a dictionary of strings).
 fn check_columns(path: &Path, schema: &Schema, columns: &[&str]) -> Result<()> {
     for &name in columns {
         let Ok(f) = schema.field_with_name(name) else {
             let what = if CORE_COLUMNS.contains(&name) { ": not a flows file" } else { "" };
             return Err(input_err(path, format!("no column '{name}'{what}")));
         };
-        match (required_type(name), f.data_type()) {
-            (Some(Some(want)), t) if *t != want => {
-                return Err(input_err(path, format!("column '{name}' is {t}; the flows schema stores it as {want}")))
-            }
-            (Some(None), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _)) => {}
-            (Some(None), t) => {
-                return Err(input_err(path, format!("column '{name}' is {t}; the flows schema stores it as Utf8")))
-            }
-            _ => {}
+        let t = f.data_type();
+        let text = matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..));
+        let want = match name {
+            SPORT | DPORT => DataType::UInt16,
+            PACKETS | BYTES => DataType::Int64,
+            SIP | DIP if !text => DataType::Utf8,
+            _ => continue,
+        };
+        if *t != want {
+            return Err(input_err(path, format!("column '{name}' is {t}; the flows schema stores it as {want}")));
         }
     }
     Ok(())
@@ -272,10 +263,17 @@ fn bound_scalar(t: &DataType, us: i64) -> Option<Scalar<ArrayRef>> {
     Some(Scalar::new(a))
 }
 
-/// `from <= t < to` over a column (or statistics array); null values give false.
+/// A comparison kernel of `arrow_ord::cmp`.
+type CmpKernel = fn(&dyn Datum, &dyn Datum) -> std::result::Result<BooleanArray, ArrowError>;
+
+/// `op(values, bound)`, or `None` when the bound is not set.
+fn compare(values: &dyn Datum, op: CmpKernel, bound: Option<&Scalar<ArrayRef>>) -> Result<Option<BooleanArray>> {
+    Ok(bound.map(|b| op(values, b)).transpose()?)
+}
+
+/// `from <= t < to` over a column; null values give false.
 fn in_range(t: &dyn Array, from: Option<&Scalar<ArrayRef>>, to: Option<&Scalar<ArrayRef>>) -> Result<BooleanArray> {
-    let masks =
-        [from.map(|f| arrow_ord::cmp::gt_eq(&t, f)).transpose()?, to.map(|e| arrow_ord::cmp::lt(&t, e)).transpose()?];
+    let masks = [compare(&t, cmp::gt_eq, from)?, compare(&t, cmp::lt, to)?];
     let mut values = arrow_buffer::BooleanBuffer::new_set(t.len());
     let mut nulls = t.nulls().cloned();
     for m in masks.into_iter().flatten() {
@@ -385,30 +383,23 @@ fn prune_row_groups(
         .with_column_orders(meta.metadata().file_metadata().column_orders().map(|v| v.as_slice()));
     let (mins, maxes) = (stats.row_group_mins(groups.iter())?, stats.row_group_maxes(groups.iter())?);
     let nulls = stats.row_group_null_counts(groups.iter())?;
-    let cmp = |a: &ArrayRef,
-               op: fn(&dyn arrow_array::Datum, &dyn arrow_array::Datum) -> _,
-               b: Option<&Scalar<ArrayRef>>| { b.map(|b| op(a, b)).transpose() };
-    // Some(true) where known to hold, Some(false) where known not to, None where unknown.
-    let known = |m: &Option<BooleanArray>, i: usize| m.as_ref().map(|m| m.is_valid(i).then(|| m.value(i)));
-    let after_end = cmp(&mins, arrow_ord::cmp::gt_eq, to)?; // min >= to
-    let before_start = cmp(&maxes, arrow_ord::cmp::lt, from)?; // max < from
-    let min_in = cmp(&mins, arrow_ord::cmp::gt_eq, from)?; // min >= from
-    let max_in = cmp(&maxes, arrow_ord::cmp::lt, to)?; // max < to
+    // Whether a comparison is known to hold for row group `i` (statistics present and true);
+    // `unset` when its bound is not set.
+    let holds =
+        |m: &Option<BooleanArray>, i: usize, unset: bool| m.as_ref().map_or(unset, |m| m.is_valid(i) && m.value(i));
+    let after_end = compare(&mins, cmp::gt_eq, to)?; // min >= to
+    let before_start = compare(&maxes, cmp::lt, from)?; // max < from
+    let min_in = compare(&mins, cmp::gt_eq, from)?; // min >= from
+    let max_in = compare(&maxes, cmp::lt, to)?; // max < to
     let (mut kept, mut filter) = (Vec::new(), Vec::new());
     for (i, g) in groups.iter().enumerate() {
         let rows = g.num_rows().max(0) as u64;
         let null_count = nulls.is_valid(i).then(|| nulls.value(i));
-        if rows == 0
-            || null_count == Some(rows)
-            || known(&after_end, i) == Some(Some(true))
-            || known(&before_start, i) == Some(Some(true))
-        {
+        if rows == 0 || null_count == Some(rows) || holds(&after_end, i, false) || holds(&before_start, i, false) {
             continue;
         }
         // A bound that is not set is met by every row.
-        let inside = known(&min_in, i).unwrap_or(Some(true)) == Some(true)
-            && known(&max_in, i).unwrap_or(Some(true)) == Some(true)
-            && null_count == Some(0);
+        let inside = holds(&min_in, i, true) && holds(&max_in, i, true) && null_count == Some(0);
         kept.push(i);
         filter.push(!inside);
     }
@@ -476,4 +467,281 @@ fn filter_batch(batch: &RecordBatch, b: &Bounds) -> Result<RecordBatch> {
         Some(keep) => batch.project(keep)?,
         None => batch,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{TimestampMicrosecondType, UInt16Type};
+    use arrow_array::{Int64Array, StringArray, UInt16Array, UInt8Array};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+    /// 2026-11-21T00:00:00Z in microseconds.
+    const D2: i64 = 1_795_219_200_000_000;
+    const D1: i64 = D2 - DAY_US;
+
+    fn day(s: &str) -> Option<NaiveDate> {
+        Some(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    #[test]
+    fn time_range_days() {
+        let r = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
+        assert_eq!(r, TimeRange { from_us: Some(D2), to_us: Some(D2 + DAY_US) });
+        assert!(!r.is_all());
+        assert!(r.contains(D2) && r.contains(D2 + DAY_US - 1));
+        assert!(!r.contains(D2 - 1) && !r.contains(D2 + DAY_US));
+        assert!(r.overlaps(D2 - 5, D2 + 1) && !r.overlaps(D2 - 5, D2) && !r.overlaps(D2 + DAY_US, D2 + 2 * DAY_US));
+        let open = TimeRange::days(day("2026-11-21"), None).unwrap();
+        assert_eq!(open, TimeRange { from_us: Some(D2), to_us: None });
+        assert!(open.contains(i64::MAX) && !open.contains(D1));
+        let until = TimeRange::days(None, day("2026-11-20")).unwrap();
+        assert!(until.contains(i64::MIN) && until.contains(D2 - 1) && !until.contains(D2));
+        let all = TimeRange::days(None, None).unwrap();
+        assert!(all.is_all() && all == TimeRange::all() && all.contains(0));
+        let e = TimeRange::days(day("2026-11-22"), day("2026-11-21")).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)));
+        assert_eq!(e.to_string(), "--from 2026-11-22 is after --to 2026-11-21: the range would be empty");
+    }
+
+    #[test]
+    fn date_folders_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let names = [
+            "date=2026-11-20/part-00000.parquet",
+            "date=2026-11-21/part-00000.parquet",
+            "date=__HIVE_DEFAULT_PARTITION__/part-00000.parquet",
+            "date=soon/part-00000.parquet",
+            "other/part-00000.parquet",
+        ];
+        for n in names {
+            let p = store.join(n);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, b"not read while listing").unwrap();
+        }
+        let list = |paths: &[PathBuf], r: TimeRange| -> Vec<String> {
+            list_parquet_range(paths, &r)
+                .unwrap()
+                .iter()
+                .map(|p| p.strip_prefix(&store).unwrap().parent().unwrap().display().to_string())
+                .collect()
+        };
+        let s = [store.clone()];
+        let all = list(&s, TimeRange::all());
+        assert_eq!(
+            all,
+            ["date=2026-11-20", "date=2026-11-21", "date=__HIVE_DEFAULT_PARTITION__", "date=soon", "other"]
+        );
+        let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
+        // A folder that names no day says nothing: its rows are filtered when read.
+        assert_eq!(list(&s, d2), ["date=2026-11-21", "date=soon", "other"]);
+        let from = TimeRange::days(day("2026-11-20"), None).unwrap();
+        assert_eq!(list(&s, from), ["date=2026-11-20", "date=2026-11-21", "date=soon", "other"]);
+        let until = TimeRange::days(None, day("2026-11-19")).unwrap();
+        assert_eq!(list(&s, until), ["date=soon", "other"]);
+        // A file named on the command line is still judged by its date= folder.
+        let named = [store.join(names[0])];
+        assert!(list_parquet_range(&named, &d2).unwrap().is_empty());
+        assert_eq!(list_parquet_range(&named, &TimeRange::days(day("2026-11-20"), None).unwrap()).unwrap().len(), 1);
+        // No .parquet files at all stays an error, with or without a range.
+        let empty = dir.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let e = list_parquet_range(&[empty], &d2).unwrap_err().to_string();
+        assert!(e.contains("no .parquet files found"), "{e}");
+    }
+
+    /// Writes a flows file of `stimes` (sport = row number) in row groups of `group` rows.
+    fn write_flows(path: &Path, stimes: &[Option<i64>], group: usize, stats: EnabledStatistics) {
+        let schema = crate::schema::flow_schema(&[]);
+        let n = stimes.len();
+        let ts = |v: &[Option<i64>]| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from(v.to_vec()).with_timezone("UTC"))
+        };
+        let cols: Vec<ArrayRef> = vec![
+            ts(stimes),
+            ts(stimes),
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("10.0.0.{}", i % 3)))),
+            Arc::new(StringArray::from_iter_values((0..n).map(|_| "10.0.1.1"))),
+            Arc::new(UInt16Array::from_iter_values(0..n as u16)),
+            Arc::new(UInt16Array::from_iter_values((0..n).map(|_| 80))),
+            Arc::new(UInt8Array::from_iter_values((0..n).map(|_| 6))),
+            Arc::new(Int64Array::from_iter_values((0..n).map(|_| 1))),
+            Arc::new(Int64Array::from_iter_values((0..n).map(|_| 40))),
+            arrow_array::new_null_array(&DataType::Utf8, n),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let mut props = crate::schema::writer_properties().into_builder().set_max_row_group_row_count(Some(group));
+        if stats == EnabledStatistics::None {
+            props = props.set_statistics_enabled(stats).set_column_statistics_enabled(STIME.into(), stats);
+        }
+        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, Some(props.build())).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    /// The sports (row numbers) a source yields over its kept row groups, checking each batch
+    /// against the source's schema.
+    fn rows_read(src: &FlowSource, batch_rows: usize) -> Vec<u16> {
+        let mut out = Vec::new();
+        for &rg in src.row_groups() {
+            for b in src.read_row_group(rg, batch_rows).unwrap() {
+                let b = b.unwrap();
+                assert!(b.num_rows() > 0, "no empty batches");
+                assert_eq!(b.schema().fields(), src.schema().fields());
+                out.extend(b.column_by_name(SPORT).unwrap().as_primitive::<UInt16Type>().values().iter().copied());
+            }
+        }
+        out
+    }
+
+    /// Rows (by number) whose stime is in `r`: what any reader must yield.
+    fn expected(stimes: &[Option<i64>], r: &TimeRange) -> Vec<u16> {
+        (0..stimes.len() as u16)
+            .filter(|&i| match stimes[i as usize] {
+                Some(t) => r.contains(t),
+                None => r.is_all(),
+            })
+            .collect()
+    }
+
+    /// Row groups of 3: all day 1; day 1 and day 2; all day 2; all null; day 2 and a null;
+    /// the last second of day 2 and the first instant of day 3.
+    fn two_days() -> Vec<Option<i64>> {
+        let h = 3_600_000_000;
+        [
+            [Some(D1), Some(D1 + h), Some(D1 + 2 * h)],
+            [Some(D2 - 1), Some(D2), Some(D2 + h)],
+            [Some(D2 + 2 * h), Some(D2 + 3 * h), Some(D2 + 4 * h)],
+            [None, None, None],
+            [Some(D2 + 5 * h), None, Some(D2 + 6 * h)],
+            [Some(D2 + DAY_US - 1), Some(D2 + DAY_US), Some(D2 + DAY_US + h)],
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn row_groups_are_pruned_by_statistics_and_rows_filtered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        let stimes = two_days();
+        write_flows(&path, &stimes, 3, EnabledStatistics::Page);
+        let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
+        let cols = [SIP, SPORT];
+        let src = open_flows(&path, &cols, true, &d2).unwrap();
+        assert_eq!(src.row_groups(), [1, 2, 4, 5]);
+        assert_eq!(src.needs_filter, [true, false, true, true]);
+        // stime was read for the filter only: the batches have the requested columns.
+        let names: Vec<String> = src.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, [SIP, SPORT]);
+        assert!(matches!(src.schema().field(0).data_type(), DataType::Dictionary(_, _)));
+        for batch_rows in [1, 2, 1000] {
+            assert_eq!(rows_read(&src, batch_rows), expected(&stimes, &d2), "batches of {batch_rows}");
+        }
+        assert_eq!(rows_read(&src, 1000), [4, 5, 6, 7, 8, 12, 14, 15]);
+        // Asking for stime keeps it in the batches.
+        let with_stime = open_flows(&path, &[STIME, SPORT], false, &d2).unwrap();
+        let b = with_stime.read_row_group(1, 10).unwrap().next().unwrap().unwrap();
+        assert_eq!(b.num_columns(), 2);
+        let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(t.values().to_vec(), [D2, D2 + 3_600_000_000]);
+        // Open ends.
+        for r in [
+            TimeRange::days(day("2026-11-21"), None).unwrap(),
+            TimeRange::days(None, day("2026-11-20")).unwrap(),
+            TimeRange::days(day("2026-11-22"), None).unwrap(),
+            TimeRange::days(day("2026-11-23"), None).unwrap(),
+        ] {
+            let src = open_flows(&path, &cols, true, &r).unwrap();
+            assert_eq!(rows_read(&src, 2), expected(&stimes, &r), "{r:?}");
+        }
+        assert!(open_flows(&path, &cols, true, &TimeRange::days(day("2026-11-23"), None).unwrap())
+            .unwrap()
+            .row_groups()
+            .is_empty());
+        // Without a range every row group and row is read, null start times included.
+        let all = open_flows(&path, &cols, true, &TimeRange::all()).unwrap();
+        assert_eq!(all.row_groups(), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(rows_read(&all, 4), (0..18).collect::<Vec<u16>>());
+    }
+
+    #[test]
+    fn files_without_statistics_give_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        let stimes = two_days();
+        write_flows(&path, &stimes, 3, EnabledStatistics::None);
+        let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
+        let src = open_flows(&path, &[SPORT], false, &d2).unwrap();
+        assert_eq!(src.row_groups(), [0, 1, 2, 3, 4, 5]);
+        assert!(src.needs_filter.iter().all(|&f| f));
+        assert_eq!(rows_read(&src, 2), expected(&stimes, &d2));
+    }
+
+    /// Another writer's start times in seconds or milliseconds are compared in microseconds.
+    #[test]
+    fn other_time_units() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.parquet");
+        let secs = [D2 / 1_000_000 - 1, D2 / 1_000_000, D2 / 1_000_000 + 86_399, D2 / 1_000_000 + 86_400];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(STIME, DataType::Timestamp(TimeUnit::Second, None), true),
+            Field::new(SPORT, DataType::UInt16, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(TimestampSecondArray::from(secs.to_vec())), Arc::new(UInt16Array::from(vec![0, 1, 2, 3]))],
+        )
+        .unwrap();
+        let props = WriterProperties::builder().set_max_row_group_row_count(Some(2)).build();
+        let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
+        let src = open_flows(&path, &[SPORT], false, &d2).unwrap();
+        assert_eq!(rows_read(&src, 10), [1, 2]);
+        // A bound between two seconds: 00:00:00.5 keeps the second 00:00:01 onwards.
+        let half = TimeRange { from_us: Some(D2 + 500_000), to_us: None };
+        assert_eq!(rows_read(&open_flows(&path, &[SPORT], false, &half).unwrap(), 10), [2, 3]);
+        assert_eq!(bound_scalar(&DataType::Timestamp(TimeUnit::Millisecond, None), -1).unwrap().into_inner().len(), 1);
+    }
+
+    #[test]
+    fn columns_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd.parquet");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(STIME, DataType::Int64, true),
+            Field::new(SPORT, DataType::Int32, true),
+            Field::new(SIP, DataType::Int64, true),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(arrow_array::Int32Array::from(vec![1])),
+            Arc::new(Int64Array::from(vec![1])),
+        ];
+        let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), schema.clone(), None).unwrap();
+        w.write(&RecordBatch::try_new(schema, cols).unwrap()).unwrap();
+        w.close().unwrap();
+        let err = |cols: &[&str], r: TimeRange| open_flows(&path, cols, true, &r).err().unwrap().to_string();
+        let p = path.display();
+        assert_eq!(err(&[DPORT], TimeRange::all()), format!("{p}: no column 'dport': not a flows file"));
+        assert_eq!(err(&["sen"], TimeRange::all()), format!("{p}: no column 'sen'"));
+        assert_eq!(
+            err(&[SPORT], TimeRange::all()),
+            format!("{p}: column 'sport' is Int32; the flows schema stores it as UInt16")
+        );
+        assert_eq!(
+            err(&[SIP], TimeRange::all()),
+            format!("{p}: column 'sip' is Int64; the flows schema stores it as Utf8")
+        );
+        let d2 = TimeRange::days(day("2026-11-21"), None).unwrap();
+        assert_eq!(err(&[], d2), format!("{p}: column 'stime' is Int64; --from/--to need a timestamp column"));
+        // Without a range the start time's type does not matter.
+        assert_eq!(open_flows(&path, &[STIME], false, &TimeRange::all()).unwrap().row_groups(), [0]);
+        let e = open_flows(&dir.path().join("missing.parquet"), &[], false, &d2).err().unwrap().to_string();
+        assert!(e.contains("missing.parquet"), "{e}");
+    }
 }

@@ -1,8 +1,10 @@
 //! Flows Parquet → per-host `(sport, dport)` groups, in parallel.
 //!
-//! The unit of work is one row group of one file. Addresses are read as dictionary arrays (the
-//! reader is asked for `Dictionary(Int32, Utf8)` through a schema hint) and each distinct
-//! address of a column chunk is parsed once into an integer code; rows then only gather codes.
+//! The unit of work is one row group of one file ([`scan::FlowSource`], which skips the row
+//! groups outside `--from`/`--to` and filters the rows outside it). Addresses are read as
+//! dictionary arrays (the reader is asked for `Dictionary(Int32, Utf8)` through a schema hint)
+//! and each distinct address of a column chunk is parsed once into an integer code; rows then
+//! only gather codes.
 //! Each rayon worker owns a partial state (taken from a small pool, so there are as many states
 //! as threads, not as units). A group key is an integer, `ip << 32 | sport << 16 | dport` for
 //! IPv4 and `(ip, ports)` for IPv6; an ahash map turns it into a dense id and the counters live
@@ -13,7 +15,6 @@
 //! runs shard by shard in parallel, and a host's groups are all in one shard. Memory is
 //! proportional to the distinct (host, sport, dport) groups, not to the rows.
 
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -23,15 +24,14 @@ use ahash::AHashMap;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt16Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::DataType;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
 
 use super::table::GroupTable;
 use super::Traffic;
 use crate::error::{Error, Result};
+use crate::scan::{self, FlowSource, TimeRange};
 use crate::schema::{BYTES, DIP, DPORT, PACKETS, SIP, SPORT};
 
 /// Rows per batch handed to the hot loop.
@@ -44,8 +44,9 @@ const NOT_HOST: u64 = u64::MAX;
 /// Codes at or above this are IPv6 addresses, by index into the state's table.
 const V6_TAG: u64 = 1 << 32;
 
-/// The columns the report reads.
-const COLUMNS: [&str; 6] = [SIP, DIP, SPORT, DPORT, PACKETS, BYTES];
+/// The columns the report reads, in the order a file without them is told about (a file that is
+/// not a flows file usually has some address column but no ports).
+const COLUMNS: [&str; 6] = [SPORT, DPORT, PACKETS, BYTES, SIP, DIP];
 
 /// Which addresses are hosts of the report: those inside the `--local` networks, or all.
 #[derive(Debug, Clone, Default)]
@@ -251,69 +252,8 @@ fn entry<'a>(shards: &'a mut [Shard], v6_addrs: &[u128], code: u64, ports: u32) 
     }
 }
 
-/// A file ready to be read row group by row group.
-struct Source {
-    path: PathBuf,
-    meta: ArrowReaderMetadata,
-    mask: ProjectionMask,
-    row_groups: usize,
-}
-
 fn input_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::input(path.display().to_string(), reason)
-}
-
-/// Opens a file's metadata, asking for the address columns as dictionary arrays.
-fn open_source(path: &Path) -> Result<Source> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-        .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
-    let schema = plain.schema().clone();
-    for (name, want) in
-        [(SPORT, DataType::UInt16), (DPORT, DataType::UInt16), (PACKETS, DataType::Int64), (BYTES, DataType::Int64)]
-    {
-        match schema.field_with_name(name) {
-            Ok(f) if *f.data_type() == want => {}
-            Ok(f) => {
-                return Err(input_err(
-                    path,
-                    format!("column '{name}' is {}; the flows schema stores it as {want}", f.data_type()),
-                ))
-            }
-            Err(_) => return Err(input_err(path, format!("no column '{name}': not a flows file"))),
-        }
-    }
-    for name in [SIP, DIP] {
-        match schema.field_with_name(name).map(|f| f.data_type()) {
-            Ok(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _)) => {}
-            Ok(t) => {
-                return Err(input_err(path, format!("column '{name}' is {t}; the flows schema stores it as Utf8")))
-            }
-            Err(_) => return Err(input_err(path, format!("no column '{name}': not a flows file"))),
-        }
-    }
-    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let f = f.as_ref().clone();
-            if f.name() == SIP || f.name() == DIP {
-                f.with_data_type(dict.clone())
-            } else {
-                f
-            }
-        })
-        .collect();
-    let hinted = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-    // Files from other writers may carry types the hint cannot be checked against; they are read
-    // as plain strings then (slower, same result).
-    let meta = ArrowReaderMetadata::try_new(plain.metadata().clone(), ArrowReaderOptions::new().with_schema(hinted))
-        .unwrap_or(plain);
-    let indices: Vec<usize> = COLUMNS.iter().filter_map(|c| meta.schema().index_of(c).ok()).collect();
-    let mask = ProjectionMask::roots(meta.parquet_schema(), indices);
-    let row_groups = meta.metadata().num_row_groups();
-    Ok(Source { path: path.to_path_buf(), meta, mask, row_groups })
 }
 
 /// Address codes of one column for one worker: a cache keyed by the dictionary's values array
@@ -451,17 +391,10 @@ fn add_batch(
     Ok(())
 }
 
-fn read_unit(src: &Source, row_group: usize, state: &mut State, filter: &HostFilter) -> Result<()> {
-    let file = File::open(&src.path).map_err(|e| Error::io(&src.path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, src.meta.clone())
-        .with_row_groups(vec![row_group])
-        .with_projection(src.mask.clone())
-        .with_batch_size(BATCH_ROWS)
-        .build()?;
+fn read_unit(src: &FlowSource, row_group: usize, state: &mut State, filter: &HostFilter) -> Result<()> {
     let mut caches = UnitCaches::default();
-    for batch in reader {
-        let batch = batch.map_err(|e| input_err(&src.path, format!("row group {row_group}: {e}")))?;
-        add_batch(&batch, state, &mut caches, filter, &src.path)?;
+    for batch in src.read_row_group(row_group, BATCH_ROWS)? {
+        add_batch(&batch?, state, &mut caches, filter, src.path())?;
     }
     Ok(())
 }
@@ -472,12 +405,14 @@ pub struct Groups {
     pub stats: ScanStats,
 }
 
-/// Reads `files` in parallel (on the current rayon pool) and groups their flows per host.
-pub fn aggregate(files: &[PathBuf], filter: &HostFilter) -> Result<Groups> {
+/// Reads the flows of `files` inside `range` in parallel (on the current rayon pool) and groups
+/// them per host.
+pub fn aggregate(files: &[PathBuf], filter: &HostFilter, range: &TimeRange) -> Result<Groups> {
     let start = std::time::Instant::now();
-    let sources: Vec<Source> = files.par_iter().map(|p| open_source(p)).collect::<Result<_>>()?;
+    let sources: Vec<FlowSource> =
+        files.par_iter().map(|p| scan::open_flows(p, &COLUMNS, true, range)).collect::<Result<_>>()?;
     let units: Vec<(usize, usize)> =
-        sources.iter().enumerate().flat_map(|(i, s)| (0..s.row_groups).map(move |g| (i, g))).collect();
+        sources.iter().enumerate().flat_map(|(i, s)| s.row_groups().iter().map(move |&g| (i, g))).collect();
     let pool: Mutex<Vec<State>> = Mutex::new(Vec::new());
     units.par_iter().try_for_each(|&(i, g)| -> Result<()> {
         let mut state = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(State::new);

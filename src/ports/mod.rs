@@ -21,7 +21,7 @@ use ipnet::IpNet;
 use crate::error::{Error, Result};
 use crate::output::TextOut;
 use crate::resolve::ResolveStats;
-use crate::scan;
+use crate::scan::{self, TimeRange};
 use crate::services::Services;
 
 pub use aggregate::{HostFilter, ScanStats};
@@ -109,6 +109,8 @@ pub struct PortsOptions {
     pub output: Option<PathBuf>,
     /// Worker threads (default: rayon's, one per core).
     pub threads: Option<usize>,
+    /// `--from`/`--to`: only flows starting in this range.
+    pub range: TimeRange,
 }
 
 impl PortsOptions {
@@ -123,6 +125,7 @@ impl PortsOptions {
             format: PortsFormat::Text,
             output: None,
             threads: None,
+            range: TimeRange::all(),
         }
     }
 }
@@ -134,14 +137,25 @@ pub struct Report {
     pub stats: ScanStats,
 }
 
-/// Reads the flows and builds the report (without names), on the current rayon pool.
+/// Reads all the flows and builds the report (without names), on the current rayon pool.
 pub fn build_report(
     files: &[PathBuf],
     filter: &HostFilter,
     opts: &SummaryOptions,
     top_hosts: Option<usize>,
 ) -> Result<Report> {
-    let mut groups = aggregate::aggregate(files, filter)?;
+    build_report_range(files, filter, opts, top_hosts, &TimeRange::all())
+}
+
+/// [`build_report`] over the flows starting in `range` only.
+pub fn build_report_range(
+    files: &[PathBuf],
+    filter: &HostFilter,
+    opts: &SummaryOptions,
+    top_hosts: Option<usize>,
+    range: &TimeRange,
+) -> Result<Report> {
+    let mut groups = aggregate::aggregate(files, filter, range)?;
     let mut hosts = groups.for_each_host(summarize::Scratch::default, |scratch, addr, g| {
         summarize::summarize_host(addr, g, opts, scratch)
     });
@@ -166,15 +180,15 @@ pub fn run(opts: &PortsOptions) -> Result<RunSummary> {
     if opts.format == PortsFormat::Parquet && opts.output.as_deref().is_none_or(|p| p.as_os_str() == "-") {
         return Err(Error::Usage("--format parquet writes a file: give it with -o FILE".into()));
     }
-    let files = scan::list_parquet(&opts.inputs)?;
+    let files = scan::list_parquet_range(&opts.inputs, &opts.range)?;
     let filter = HostFilter::new(&opts.local);
     let report = match opts.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
             .build()
             .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?
-            .install(|| build_report(&files, &filter, &opts.summary, opts.top_hosts))?,
-        None => build_report(&files, &filter, &opts.summary, opts.top_hosts)?,
+            .install(|| build_report_range(&files, &filter, &opts.summary, opts.top_hosts, &opts.range))?,
+        None => build_report_range(&files, &filter, &opts.summary, opts.top_hosts, &opts.range)?,
     };
     let addrs: Vec<IpAddr> = report.hosts.iter().map(|h| h.addr).collect();
     let (names, dns) = names::host_names(&addrs, &opts.names)?;

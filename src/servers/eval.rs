@@ -396,15 +396,24 @@ impl MaskCache {
     }
 }
 
-/// The request and reply masks of one rule over one batch.
-fn rule_masks(c: &Cols, r: &Rule, cache: &mut MaskCache) -> Result<(BooleanBuffer, BooleanBuffer)> {
+/// The masks of one rule over one batch: the request and reply orientations after every test,
+/// and the orientations its protocol and ports alone take (what an untied rule claims).
+struct RuleMasks {
+    req: BooleanBuffer,
+    rep: BooleanBuffer,
+    req_ports: BooleanBuffer,
+    rep_ports: BooleanBuffer,
+}
+
+fn rule_masks(c: &Cols, r: &Rule, cache: &mut MaskCache) -> Result<RuleMasks> {
     let proto = cache.proto(c, &r.protos)?;
     if proto.count_set_bits() == 0 {
         let none = BooleanBuffer::new_unset(c.n);
-        return Ok((none.clone(), none));
+        return Ok(RuleMasks { req: none.clone(), rep: none.clone(), req_ports: none.clone(), rep_ports: none });
     }
-    let mut req = &(&proto & &cache.ports(c, false, &r.ports)?) & &cache.ports(c, true, &r.client_ports)?;
-    let mut rep = &(&proto & &cache.ports(c, true, &r.ports)?) & &cache.ports(c, false, &r.client_ports)?;
+    let req_ports = &(&proto & &cache.ports(c, false, &r.ports)?) & &cache.ports(c, true, &r.client_ports)?;
+    let rep_ports = &(&proto & &cache.ports(c, true, &r.ports)?) & &cache.ports(c, false, &r.client_ports)?;
+    let (mut req, mut rep) = (req_ports.clone(), rep_ports.clone());
     if let Some(b) = bounds_mask(c, &r.request)? {
         req = &req & &b;
     }
@@ -415,7 +424,7 @@ fn rule_masks(c: &Cols, r: &Rule, cache: &mut MaskCache) -> Result<(BooleanBuffe
         req = &req & &kernel(cmp::lt, &c.dport, &c.sport)?;
         rep = &rep & &kernel(cmp::lt, &c.sport, &c.dport)?;
     }
-    Ok((req, rep))
+    Ok(RuleMasks { req, rep, req_ports, rep_ports })
 }
 
 fn counter(a: &Option<Int64Array>, i: usize) -> u64 {
@@ -645,9 +654,18 @@ fn eval_batch(
         synack,
     };
     let mut cache = MaskCache::default();
+    // Orientations taken by the ports of earlier untied rules (docs/servers.md section 2).
+    let mut claimed_req = BooleanBuffer::new_unset(n);
+    let mut claimed_rep = BooleanBuffer::new_unset(n);
     for (i, rule) in rules.rules.iter().enumerate() {
-        let (req, rep) = rule_masks(&cols, rule, &mut cache)?;
+        let m = rule_masks(&cols, rule, &mut cache)?;
+        let req = &m.req & &!&claimed_req;
+        let rep = &m.rep & &!&claimed_rep;
         add_rule(&cols, i as u8, &req, &rep, state);
+        if rule.tie.is_none() {
+            claimed_req = &claimed_req | &m.req_ports;
+            claimed_rep = &claimed_rep | &m.rep_ports;
+        }
     }
     state.rows += n as u64;
     caches.stime = cols.stime;
