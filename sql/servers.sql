@@ -159,7 +159,7 @@ services AS (
         (6379, 'redis'),         (6660, 'IRC'),           (6661, 'IRC'),           (6662, 'IRC'),
         (6663, 'IRC'),           (6664, 'IRC'),           (6665, 'IRC'),           (6666, 'IRC'),
         (6667, 'IRC'),           (6668, 'IRC'),           (6669, 'IRC'),           (6697, 'ircs-u'),
-        (8080, 'http-alt'),      (27017, 'mongodb')
+        (8080, 'http-alt'),      (8443, 'https-alt'),     (27017, 'mongodb')
     ) AS t(port, name)
 ),
 -- Protocol names, for a service = "*" port without a name (`tcp/5201`).
