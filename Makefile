@@ -36,6 +36,8 @@ bench: release ## Criterion benches and the end-to-end comparison with DuckDB (w
 	$(CARGO) bench --bench formats
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_ports.py
+	$(PYTHON) scripts/bench_servers.py --write
+	$(PYTHON) scripts/bench_daily.py --write
 	$(PYTHON) scripts/bench_formats.py --write
 
 demo: release ## Run the nightly job (daily) on the sample archive in data/ and show the reports

@@ -56,6 +56,14 @@ def daily_command(fl, rw, store, quiet=True):
     return [fl, "daily", "--store", store, "--date", DATE, rw, "--local", LOCAL, *(["-q"] if quiet else [])]
 
 
+def store_csv(store, name):
+    """The day's CSV report in the store (STORE/csv/date=D/, or beside the Parquet in older layouts)."""
+    found = sorted(p for p in store.rglob(name) if f"date={DATE}" in p.parent.name and ".staging" not in p.parts)
+    if not found:
+        sys.exit(f"daily wrote no {name} under {store}")
+    return found[0]
+
+
 def rows_of(path, drop_last=False):
     rows = list(csv.reader(io.StringIO(Path(path).read_text())))
     return [r[:-1] for r in rows] if drop_last else rows
@@ -96,9 +104,8 @@ def main():
             for step in ((run_daily, run_separate) if i % 2 == 0 else (run_separate, run_daily)):
                 step()
         # Outputs of the last runs: the same reports either way.
-        day = f"date={DATE}"
-        same["port report"] = rows_of(store / "ports" / day / "ports.csv") == rows_of(sep_dir / "p.csv")
-        same["servers"] = rows_of(store / "servers" / day / "servers.csv", drop_last=True) == rows_of(sep_dir / "s.csv")
+        same["port report"] = rows_of(store_csv(store, "ports.csv")) == rows_of(sep_dir / "p.csv")
+        same["servers"] = rows_of(store_csv(store, "servers.csv"), drop_last=True) == rows_of(sep_dir / "s.csv")
         # One more daily, untimed and not quiet, for its per-stage summary lines.
         shutil.rmtree(store, ignore_errors=True)
         stages = [line.replace(str(store), "S") for line in

@@ -33,6 +33,7 @@ import io
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -47,7 +48,8 @@ LOCAL = "10.0.0.0/16"
 HEADER = ("server,port,proto,service,clients,client_ports,flows_in,packets_in,bytes_in,"
           "flows_out,packets_out,bytes_out,first_seen,last_seen,rule,evidence,confidence")
 
-# Runs one command and reports its wall time and its peak RSS (KiB), as JSON on stdout.
+# Runs one command and reports its wall time, its CPU time (user + system) and its peak RSS (KiB),
+# as JSON on stdout.
 MEASURE = r"""
 import json, resource, subprocess, sys, time
 t = time.perf_counter()
@@ -55,7 +57,8 @@ p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PI
 wall = time.perf_counter() - t
 if p.returncode:
     sys.stderr.write(p.stderr.decode()); sys.exit(p.returncode)
-print(json.dumps({"wall": wall, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "maxrss_kb": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime,
                   "stderr": p.stderr.decode()}))
 """
 
@@ -179,8 +182,9 @@ def bench_speed(fl, parquet, runs, outdir, threads_check):
         same = "yes" if fl_rows == db_rows else ("same rows, other order" if sorted(fl_rows) == sorted(db_rows)
                                                  else "NO")
         fl_t = statistics.median(r["wall"] for r in fl_runs)
+        fl_cpu = statistics.median(r["cpu"] for r in fl_runs)
         db_t = statistics.median(r["query"] for r in db_runs)
-        results.append(dict(name=name, key=key, fl=fl_t, db=db_t, ratio=db_t / fl_t, same=same, rows=len(fl_rows),
+        results.append(dict(name=name, key=key, fl=fl_t, fl_cpu=fl_cpu, db=db_t, ratio=db_t / fl_t, same=same, rows=len(fl_rows),
                             db_rows=len(db_rows), fl_rss=max(r["maxrss_kb"] for r in fl_runs),
                             db_rss=max(r["maxrss_kb"] for r in db_runs), duckdb=db_runs[0]["duckdb"],
                             fl_all=[r["wall"] for r in fl_runs], db_all=[r["query"] for r in db_runs],
@@ -193,8 +197,14 @@ def bench_speed(fl, parquet, runs, outdir, threads_check):
                 ts = [measure([fl, "servers", parquet, *r["fl_args"], "--threads", n, "--format", "csv",
                                "-o", os.devnull, "-q"]) for _ in range(runs)]
                 threads.append((r["name"], n, statistics.median(t["wall"] for t in ts),
-                                max(t["maxrss_kb"] for t in ts)))
+                                statistics.median(t["cpu"] for t in ts), max(t["maxrss_kb"] for t in ts)))
     return results, threads
+
+
+def summary_counts(summary):
+    """(rows, conversations, candidates) of flowlens servers' summary line, or None."""
+    m = re.search(r"(\d+) rows in .*?(\d+) conversations, (\d+) candidates", summary)
+    return tuple(int(x) for x in m.groups()) if m else None
 
 
 def speed_section(args, size, results, threads, load_start, load_end, machine):
@@ -209,10 +219,10 @@ memory: maximum RSS of the process. Measured {datetime.date.today()} on {machine
 {load_start} at the start, {load_end} at the end, so the absolute times are rough; the ratios
 come from the same run. Target: **flowlens at least 3x DuckDB at 10M rows.**
 
-| case | flowlens | DuckDB | DuckDB / flowlens | flowlens peak RSS | DuckDB peak RSS | servers | same rows |
-|---|---:|---:|---:|---:|---:|---:|---|"""]
+| case | flowlens | DuckDB | DuckDB / flowlens | flowlens CPU | flowlens peak RSS | DuckDB peak RSS | servers | same rows |
+|---|---:|---:|---:|---:|---:|---:|---:|---|"""]
     for r in results:
-        out.append(f"| {r['name']} | {r['fl']:.2f} s | {r['db']:.2f} s | **{r['ratio']:.1f}x** | {mib(r['fl_rss'])} "
+        out.append(f"| {r['name']} | {r['fl']:.2f} s | {r['db']:.2f} s | **{r['ratio']:.1f}x** | {r['fl_cpu']:.2f} s | {mib(r['fl_rss'])} "
                    f"| {mib(r['db_rss'])} | {r['rows']:,} | {r['same']} |")
     out.append("")
     met = all(r["ratio"] >= 3 for r in results)
@@ -224,14 +234,23 @@ come from the same run. Target: **flowlens at least 3x DuckDB at 10M rows.**
     for r in results:
         if r["summary"]:
             out.append(f"- {r['key']}: `{r['summary']}`")
+    counts = [summary_counts(r["summary"]) for r in results]
+    if all(counts):
+        rows, convs, cands = counts[0]
+        out.append("")
+        out.append(f"{convs / rows:.2f} conversations per row (the conversation key holds the client port, so "
+                   f"grouping shrinks the input little); {cands:,} candidates (rule, server, port) are decided.")
+        if len(set(counts)) == 1:
+            out.append("`--local` evaluates the same conversations and candidates (the filter applies to the servers "
+                       "found, after evaluation), hence about the same time.")
     if threads:
         out.append("")
-        out.append("flowlens by worker threads (median of the same number of runs):")
+        out.append("flowlens by worker threads (median of the same number of runs; CPU = user + system):")
         out.append("")
-        out.append("| case | `--threads` | flowlens | peak RSS |")
-        out.append("|---|---:|---:|---:|")
-        for name, n, t, rss in threads:
-            out.append(f"| {name} | {n} | {t:.2f} s | {mib(rss)} |")
+        out.append("| case | `--threads` | flowlens | flowlens CPU | peak RSS |")
+        out.append("|---|---:|---:|---:|---:|")
+        for name, n, t, cpu, rss in threads:
+            out.append(f"| {name} | {n} | {t:.2f} s | {cpu:.2f} s | {mib(rss)} |")
     return "\n".join(out)
 
 
@@ -308,8 +327,9 @@ def explain_misses(parquet, misses):
     groups = {}
     for (server, port, proto), (n, sym) in zip(keys, counts):
         if n and n == sym:
-            why = (f"{proto_name(proto)}/{port} seen only in {port}<->{port} exchanges: symmetric, deliberately not "
-                   f"called (neither side shows server evidence, docs/servers.md)")
+            why = (f"{proto_name(proto)}/{port} answered only in {port}<->{port} exchanges, which cannot say which "
+                   f"side serves: deliberately not called without clients on other ports, 10+ peers or an "
+                   f"originator (docs/servers.md)")
         elif n == 0:
             why = f"{proto_name(proto)}/{port}: no flow on that port in the input"
         else:

@@ -94,8 +94,11 @@ impl TimeRange {
             if value == NULL_PARTITION {
                 return false;
             }
+            // One day of margin each side: `flowlens daily` files a day's whole archive under its
+            // date=D folder, and an archive holds flows that started before midnight (or after, in
+            // another zone's day). The row-group statistics and the row filter do the exact cut.
             match parse_date(value) {
-                Some(day) => self.overlaps(day * DAY_US, (day + 1) * DAY_US),
+                Some(day) => self.overlaps((day - 1) * DAY_US, (day + 2) * DAY_US),
                 None => true,
             }
         })
@@ -536,15 +539,19 @@ mod tests {
             ["date=2026-11-20", "date=2026-11-21", "date=__HIVE_DEFAULT_PARTITION__", "date=soon", "other"]
         );
         let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
-        // A folder that names no day says nothing: its rows are filtered when read.
-        assert_eq!(list(&s, d2), ["date=2026-11-21", "date=soon", "other"]);
+        // A folder that names no day says nothing: its rows are filtered when read. A day's
+        // folder is read for the day before and after too (a daily archive holds flows that
+        // started before midnight).
+        assert_eq!(list(&s, d2), ["date=2026-11-20", "date=2026-11-21", "date=soon", "other"]);
+        let d23 = TimeRange::days(day("2026-11-23"), day("2026-11-23")).unwrap();
+        assert_eq!(list(&s, d23), ["date=soon", "other"]);
         let from = TimeRange::days(day("2026-11-20"), None).unwrap();
         assert_eq!(list(&s, from), ["date=2026-11-20", "date=2026-11-21", "date=soon", "other"]);
-        let until = TimeRange::days(None, day("2026-11-19")).unwrap();
+        let until = TimeRange::days(None, day("2026-11-18")).unwrap();
         assert_eq!(list(&s, until), ["date=soon", "other"]);
         // A file named on the command line is still judged by its date= folder.
         let named = [store.join(names[0])];
-        assert!(list_parquet_range(&named, &d2).unwrap().is_empty());
+        assert!(list_parquet_range(&named, &d23).unwrap().is_empty());
         assert_eq!(list_parquet_range(&named, &TimeRange::days(day("2026-11-20"), None).unwrap()).unwrap().len(), 1);
         // No .parquet files at all stays an error, with or without a range.
         let empty = dir.path().join("empty");

@@ -483,3 +483,113 @@ fn help_has_examples() {
         flowlens().args([cmd, "--help"]).assert().success().stdout(predicate::str::contains("Examples:"));
     }
 }
+
+/// Generates two days of flows (2026-11-20 and 2026-11-21) as rwcut text in `dir`.
+fn two_days_text(dir: &TempDir) -> PathBuf {
+    let input = dir.path().join("two-days.rw");
+    flowlens()
+        .args(["gen", "--rows", "4000", "--days", "2", "--start", "2026-11-20", "-o"])
+        .arg(&input)
+        .assert()
+        .success();
+    input
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
+}
+
+#[test]
+fn ports_from_to_reads_only_the_days_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = two_days_text(&dir);
+    let store = dir.path().join("store");
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&store).args(["--partition", "day", "-q"]).assert().success();
+    let ports = |path: &Path, range: &[&str]| {
+        stdout(flowlens().arg("ports").arg(path).args(["--local", "10.0.0.0/16", "--format", "csv", "-q"]).args(range))
+    };
+    let d1 = ports(&store.join("date=2026-11-20"), &[]);
+    let d2 = ports(&store.join("date=2026-11-21"), &[]);
+    let both = ports(&store, &[]);
+    assert!(d2.lines().count() > 10 && d1 != d2 && both != d2);
+    assert_eq!(ports(&store, &["--from", "2026-11-21", "--to", "2026-11-21"]), d2);
+    assert_eq!(ports(&store, &["--from", "2026-11-21"]), d2);
+    assert_eq!(ports(&store, &["--to", "2026-11-20"]), d1);
+    assert_eq!(ports(&store, &["--from", "2026-11-20", "--to", "2026-11-21"]), both);
+    // The same from one unpartitioned file, where row groups and rows are filtered instead.
+    let single = dir.path().join("all.parquet");
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&single).arg("-q").assert().success();
+    assert_eq!(ports(&single, &["--from", "2026-11-21", "--to", "2026-11-21"]), d2);
+    // No flows in the range: an empty report, not an error.
+    let none = ports(&store, &["--from", "2026-11-22"]);
+    assert_eq!(none.lines().count(), 1, "header only: {none}");
+    assert_eq!(ports(&single, &["--from", "2026-11-22"]), none);
+    // The summary counts the rows read.
+    let out = flowlens()
+        .arg("ports")
+        .arg(&store)
+        .args(["--from", "2026-11-21", "--format", "csv"])
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
+    let rows_d2 = read(&store.join("date=2026-11-21/part-00000.parquet")).num_rows();
+    let summary = String::from_utf8(out).unwrap();
+    assert!(summary.contains(&format!(": {rows_d2} rows in 1 file(s)")), "{summary}");
+}
+
+#[test]
+fn cat_from_to_prints_only_the_rows_of_those_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = two_days_text(&dir);
+    let pq = dir.path().join("all.parquet");
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&pq).arg("-q").assert().success();
+    let stimes = times(&read(&pq), "stime");
+    let on_d2 = stimes.iter().flatten().filter(|&&t| (DAY..DAY + 86_400_000_000).contains(&t)).count();
+    assert!(on_d2 > 100 && on_d2 < stimes.len(), "{on_d2} of {}", stimes.len());
+    let printed = stdout(flowlens().arg("cat").arg(&pq).args([
+        "--fields",
+        "sTime,sIP",
+        "--delimited",
+        "--from",
+        "2026-11-21",
+        "--to",
+        "2026-11-21",
+    ]));
+    let mut lines = printed.lines();
+    assert_eq!(lines.next(), Some("sTime|sIP"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), on_d2);
+    assert!(rows.iter().all(|r| r.starts_with("2026/11/21T")), "{rows:?}");
+    let d1 = stdout(flowlens().arg("cat").arg(&pq).args(["--no-titles", "--to", "2026-11-20"]));
+    assert_eq!(d1.lines().count() + on_d2, stimes.len());
+    // Outside every flow: the titles only.
+    let none = stdout(flowlens().arg("cat").arg(&pq).args(["--from", "2026-12-01"]));
+    assert_eq!(none.lines().count(), 1);
+    assert!(none.trim_start().starts_with("sIP|"), "{none}");
+}
+
+#[test]
+fn from_after_to_and_bad_dates_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = two_days_text(&dir);
+    let pq = dir.path().join("all.parquet");
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&pq).arg("-q").assert().success();
+    for cmd in ["cat", "ports"] {
+        flowlens()
+            .arg(cmd)
+            .arg(&pq)
+            .args(["--from", "2026-11-21", "--to", "2026-11-20"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--from 2026-11-21 is after --to 2026-11-20"));
+        flowlens()
+            .arg(cmd)
+            .arg(&pq)
+            .args(["--to", "2026-11-31"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--to '2026-11-31' is not a date: use YYYY-MM-DD"));
+    }
+}

@@ -68,12 +68,13 @@ impl HostFilter {
         f
     }
 
-    fn everything(&self) -> bool {
+    /// No networks: every address is a host.
+    pub fn is_everything(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.everything()
+        self.is_everything()
             || match ip {
                 IpAddr::V4(a) => self.v4.iter().any(|n| n.contains(&a)),
                 IpAddr::V6(a) => self.v6.iter().any(|n| n.contains(&a)),

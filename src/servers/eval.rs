@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use super::rules::{Bounds, PortRanges, Rule, Rules};
 use crate::error::{Error, Result};
 use crate::ingest::bidir::{ORIG, RESP, SIDE};
+use crate::ports::HostFilter;
 use crate::scan::{self, TimeRange};
 use crate::schema::{BYTES, DIP, DPORT, ETIME, FLAGS, PACKETS, PROTO, SIP, SPORT, STIME};
 
@@ -498,21 +499,28 @@ fn times(col: Option<&ArrayRef>, n: usize, out: &mut Vec<i64>, default: impl Fn(
 struct AddrColumn {
     values: Option<ArrayRef>,
     codes: Vec<u32>,
-    plain: AHashMap<Box<str>, u32>,
+    /// Whether each dictionary value is inside the `--local` networks.
+    local: Vec<bool>,
+    plain: AHashMap<Box<str>, (u32, bool)>,
     parsed: Vec<u128>,
     one: Vec<u32>,
 }
 
 impl AddrColumn {
+    /// Fills `out` with each row's address id and `local` with whether it is a `--local` address.
+    #[allow(clippy::too_many_arguments)]
     fn codes(
         &mut self,
         col: &ArrayRef,
         path: &Path,
         name: &str,
         interner: &Interner,
+        filter: &HostFilter,
         out: &mut Vec<u32>,
+        local: &mut Vec<bool>,
     ) -> Result<()> {
         out.clear();
+        local.clear();
         let parse = |s: &str| -> Result<u128> {
             s.trim()
                 .parse::<IpAddr>()
@@ -531,11 +539,16 @@ impl AddrColumn {
                     self.parsed.push(if strings.is_null(i) { 0 } else { parse(strings.value(i))? });
                 }
                 interner.ids(&self.parsed, &mut self.codes);
+                self.local.clear();
+                self.local.extend(self.parsed.iter().map(|&c| filter.contains(code_addr(c))));
                 self.values = Some(values.clone());
             }
             for k in dict.keys().iter() {
-                match k.and_then(|k| self.codes.get(k as usize)) {
-                    Some(&c) => out.push(c),
+                match k.map(|k| k as usize).filter(|&k| k < self.codes.len()) {
+                    Some(k) => {
+                        out.push(self.codes[k]);
+                        local.push(self.local[k]);
+                    }
                     None => return Err(input_err(path, format!("column '{name}': a null address"))),
                 }
             }
@@ -546,16 +559,18 @@ impl AddrColumn {
         })?;
         for v in strings.iter() {
             let Some(s) = v else { return Err(input_err(path, format!("column '{name}': a null address"))) };
-            let c = match self.plain.get(s) {
+            let (c, l) = match self.plain.get(s) {
                 Some(&c) => c,
                 None => {
-                    interner.ids(&[parse(s)?], &mut self.one);
-                    let c = self.one[0];
+                    let code = parse(s)?;
+                    interner.ids(&[code], &mut self.one);
+                    let c = (self.one[0], filter.contains(code_addr(code)));
                     self.plain.insert(s.into(), c);
                     c
                 }
             };
             out.push(c);
+            local.push(l);
         }
         Ok(())
     }
@@ -568,6 +583,8 @@ struct Caches {
     dip: AddrColumn,
     scode: Vec<u32>,
     dcode: Vec<u32>,
+    slocal: Vec<bool>,
+    dlocal: Vec<bool>,
     stime: Vec<i64>,
     etime: Vec<i64>,
 }
@@ -576,6 +593,7 @@ struct Caches {
 fn eval_batch(
     batch: &RecordBatch,
     interner: &Interner,
+    filter: &HostFilter,
     rules: &Rules,
     opts: &EvalOptions,
     caches: &mut Caches,
@@ -588,8 +606,13 @@ fn eval_batch(
     };
     let mut scode = std::mem::take(&mut caches.scode);
     let mut dcode = std::mem::take(&mut caches.dcode);
-    caches.sip.codes(col(SIP)?, path, SIP, interner, &mut scode)?;
-    caches.dip.codes(col(DIP)?, path, DIP, interner, &mut dcode)?;
+    caches.sip.codes(col(SIP)?, path, SIP, interner, filter, &mut scode, &mut caches.slocal)?;
+    caches.dip.codes(col(DIP)?, path, DIP, interner, filter, &mut dcode, &mut caches.dlocal)?;
+    // With --local, a candidate outside the networks is never reported: its conversations are
+    // not kept (the decision of a server depends on its own conversations only). Rules with
+    // symmetric conversations keep them all: an ambiguous pair needs both ends decided.
+    let local_masks = (!filter.is_everything())
+        .then(|| (BooleanBuffer::from(caches.slocal.as_slice()), BooleanBuffer::from(caches.dlocal.as_slice())));
     let proto = col(PROTO)?
         .as_primitive_opt::<UInt8Type>()
         .ok_or_else(|| input_err(path, "column 'proto' is not UInt8: not a flows file"))?
@@ -659,8 +682,12 @@ fn eval_batch(
     let mut claimed_rep = BooleanBuffer::new_unset(n);
     for (i, rule) in rules.rules.iter().enumerate() {
         let m = rule_masks(&cols, rule, &mut cache)?;
-        let req = &m.req & &!&claimed_req;
-        let rep = &m.rep & &!&claimed_rep;
+        let mut req = &m.req & &!&claimed_req;
+        let mut rep = &m.rep & &!&claimed_rep;
+        if let Some((slocal, dlocal)) = local_masks.as_ref().filter(|_| !rule.symmetric_possible()) {
+            req = &req & dlocal;
+            rep = &rep & slocal;
+        }
         add_rule(&cols, i as u8, &req, &rep, state);
         if rule.tie.is_none() {
             claimed_req = &claimed_req | &m.req_ports;
@@ -676,7 +703,15 @@ fn eval_batch(
 }
 
 /// Reads the flows files and evaluates the rules, on the current rayon pool.
-pub fn evaluate(files: &[PathBuf], rules: &Rules, range: &TimeRange, opts: &EvalOptions) -> Result<Evaluation> {
+/// `filter`: the `--local` networks (conversations of servers outside them are not kept, except
+/// under rules with symmetric conversations).
+pub fn evaluate(
+    files: &[PathBuf],
+    rules: &Rules,
+    range: &TimeRange,
+    opts: &EvalOptions,
+    filter: &HostFilter,
+) -> Result<Evaluation> {
     let sources: Vec<scan::FlowSource> = files
         .par_iter()
         .map(|p| {
@@ -697,7 +732,7 @@ pub fn evaluate(files: &[PathBuf], rules: &Rules, range: &TimeRange, opts: &Eval
         let mut caches = Caches::default();
         let result = (|| {
             for batch in src.read_row_group(rg, BATCH_ROWS)? {
-                eval_batch(&batch?, &interner, rules, opts, &mut caches, &mut state, src.path())?;
+                eval_batch(&batch?, &interner, filter, rules, opts, &mut caches, &mut state, src.path())?;
             }
             Ok(())
         })();

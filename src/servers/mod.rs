@@ -267,7 +267,7 @@ pub fn rows(ev: &Evaluation, opts: &ReportOptions) -> Vec<Server> {
 
 /// Reads the flows and builds the report, on the current rayon pool.
 pub fn build_report(files: &[PathBuf], opts: &ReportOptions) -> Result<Report> {
-    let ev = eval::evaluate(files, &opts.rules, &opts.range, &opts.eval)?;
+    let ev = eval::evaluate(files, &opts.rules, &opts.range, &opts.eval, &HostFilter::new(&opts.local))?;
     let servers = rows(&ev, opts);
     Ok(Report { servers, ambiguous_pairs: ev.ambiguous.len(), stats: ev.stats })
 }
