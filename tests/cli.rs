@@ -536,7 +536,9 @@ fn ports_from_to_reads_only_the_days_asked_for() {
         .clone();
     let rows_d2 = read(&store.join("date=2026-11-21/part-00000.parquet")).num_rows();
     let summary = String::from_utf8(out).unwrap();
-    assert!(summary.contains(&format!(": {rows_d2} rows in 1 file(s)")), "{summary}");
+    // The day before's folder is opened too (one day of margin for daily archives), but its row
+    // groups lie outside the range by their statistics: only the day's rows are read.
+    assert!(summary.contains(&format!(": {rows_d2} rows in ")), "{summary}");
 }
 
 #[test]
