@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
-from bench_servers import (LOCAL, ROOT, default_flowlens, ensure_data, load_text, machine_text, measure,  # noqa: E402
-                           mib)
+from benchlib import measure, mib  # noqa: E402
+from bench_servers import LOCAL, ROOT, default_flowlens, ensure_data, load_text, machine_text  # noqa: E402
 
 DATE = "2026-11-21"  # gen's default --start, one day
 

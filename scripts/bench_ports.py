@@ -26,18 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# Runs one command and reports its wall time and its peak RSS (KiB), as JSON on stdout.
-MEASURE = r"""
-import json, resource, subprocess, sys, time
-t = time.perf_counter()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-wall = time.perf_counter() - t
-if p.returncode:
-    sys.stderr.write(p.stderr.decode()); sys.exit(p.returncode)
-print(json.dumps({"wall": wall, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-                  "stderr": p.stderr.decode()}))
-"""
+sys.path.insert(0, str(ROOT / "scripts"))
+from benchlib import measure, mib, run  # noqa: E402
 
 # DuckDB: the query's own time goes to stderr as JSON; rows to a CSV file.
 DUCKDB = r"""
@@ -56,19 +46,6 @@ with open(out, "w") as f:
         f.write(",".join(map(str, [r[2], r[2], *r[3:]])) + "\n")
 sys.stderr.write(json.dumps({"query": q, "rows": len(rows), "duckdb": duckdb.__version__}))
 """
-
-
-def run(cmd, **kw):
-    return subprocess.run([str(c) for c in cmd], check=True, **kw)
-
-
-def measure(cmd):
-    p = run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True)
-    return json.loads(p.stdout)
-
-
-def mib(kb):
-    return f"{kb / 1024:,.0f} MiB"
 
 
 def main():

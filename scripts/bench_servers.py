@@ -42,25 +42,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
+from benchlib import measure, mib, run  # noqa: E402
 
 ROOT = benchlib.ROOT
 LOCAL = "10.0.0.0/16"
 HEADER = ("server,port,proto,service,clients,client_ports,flows_in,packets_in,bytes_in,"
           "flows_out,packets_out,bytes_out,first_seen,last_seen,rule,evidence,confidence")
-
-# Runs one command and reports its wall time, its CPU time (user + system) and its peak RSS (KiB),
-# as JSON on stdout.
-MEASURE = r"""
-import json, resource, subprocess, sys, time
-t = time.perf_counter()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-wall = time.perf_counter() - t
-if p.returncode:
-    sys.stderr.write(p.stderr.decode()); sys.exit(p.returncode)
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"wall": wall, "maxrss_kb": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime,
-                  "stderr": p.stderr.decode()}))
-"""
 
 # DuckDB running sql/servers.sql over a view `flows` (with `side` as NULL when the file has none,
 # as the header of sql/servers.sql says). The query's own time goes to stderr as JSON; the rows to
@@ -86,23 +73,10 @@ sys.stderr.write(json.dumps({"query": q, "rows": len(rows), "duckdb": duckdb.__v
 """
 
 
-def run(cmd, **kw):
-    return subprocess.run([str(c) for c in cmd], check=True, **kw)
-
-
-def measure(cmd):
-    p = run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True)
-    return json.loads(p.stdout)
-
-
 def duckdb_servers(parquet, out, local=None):
     m = measure([sys.executable, "-c", DUCKDB, parquet, ROOT / "sql" / "servers.sql", out, json.dumps(local)])
     m.update(json.loads(m["stderr"]))
     return m
-
-
-def mib(kb):
-    return f"{kb / 1024:,.0f} MiB"
 
 
 def load_text():

@@ -67,3 +67,34 @@ def update_section(name, text):
     else:
         doc = doc.rstrip() + "\n\n" + block + "\n"
     path.write_text(doc)
+
+
+# Runs one command and reports its wall time, its CPU time (user + system) and its peak RSS (KiB),
+# as JSON on stdout; the command's stderr is passed back in the JSON.
+MEASURE = r"""
+import json, resource, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.perf_counter() - t
+if p.returncode:
+    sys.stderr.write(p.stderr.decode()); sys.exit(p.returncode)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "maxrss_kb": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime,
+                  "stderr": p.stderr.decode()}))
+"""
+
+
+def run(cmd, **kw):
+    """Runs cmd (any path-like arguments), failing on a non-zero exit."""
+    return subprocess.run([str(c) for c in cmd], check=True, **kw)
+
+
+def measure(cmd):
+    """Runs cmd in a child process of its own; returns {wall, maxrss_kb, cpu, stderr}."""
+    import json
+    p = run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True)
+    return json.loads(p.stdout)
+
+
+def mib(kb):
+    return f"{kb / 1024:,.0f} MiB"

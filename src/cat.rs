@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::DataType;
 
 use crate::error::{Error, Result};
 use crate::ingest::columns::{role_of, Role};
@@ -62,14 +62,10 @@ const BATCH_ROWS: usize = 8192;
 
 pub fn cat(inputs: &[PathBuf], opts: &CatOptions, output: Option<&Path>) -> Result<()> {
     let files = scan::list_parquet_range(inputs, &opts.range)?;
-    let schemas: Vec<SchemaRef> = files.iter().map(|f| scan::file_schema(f)).collect::<Result<_>>()?;
     // With every file outside the range, the columns (titles, --fields) are still those of the
     // files, so that an empty range prints what a range with flows would, without rows.
-    let available: Vec<String> = if files.is_empty() {
-        scan::union_schema(&scan::list_parquet(inputs)?)?.iter().map(|f| f.name().clone()).collect()
-    } else {
-        union_names(&schemas)
-    };
+    let listed = if files.is_empty() { scan::list_parquet(inputs)? } else { files.clone() };
+    let available: Vec<String> = scan::union_schema(&listed)?.iter().map(|f| f.name().clone()).collect();
     let fields: Vec<String> = match &opts.fields {
         Some(list) => list.iter().map(|f| resolve_field(f, &available)).collect::<Result<_>>()?,
         None => DEFAULT_FIELDS
@@ -89,10 +85,9 @@ pub fn cat(inputs: &[PathBuf], opts: &CatOptions, output: Option<&Path>) -> Resu
     if needed.contains(&DURATION) {
         needed.extend([STIME, ETIME]);
     }
-    for (file, schema) in files.iter().zip(&schemas) {
+    for file in &files {
         // A file without a column prints it empty.
-        let present: Vec<&str> = needed.iter().copied().filter(|c| schema.index_of(c).is_ok()).collect();
-        let src = scan::open_flows(file, &present, false, &opts.range)?;
+        let src = scan::open_flows(file, &[], &needed, false, &opts.range)?;
         for &rg in src.row_groups() {
             for batch in src.read_row_group(rg, BATCH_ROWS)? {
                 print_batch(&batch?, &fields, &mut writer, &mut out).map_err(io)?;
@@ -100,17 +95,6 @@ pub fn cat(inputs: &[PathBuf], opts: &CatOptions, output: Option<&Path>) -> Resu
         }
     }
     out.finish()
-}
-
-/// The column names of `schemas`, in order of first appearance.
-fn union_names(schemas: &[SchemaRef]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for f in schemas.iter().flat_map(|s| s.fields().iter()) {
-        if !names.iter().any(|n| n == f.name()) {
-            names.push(f.name().clone());
-        }
-    }
-    names
 }
 
 fn print_batch(batch: &RecordBatch, fields: &[String], w: &mut TextWriter, out: &mut TextOut) -> std::io::Result<()> {

@@ -41,15 +41,12 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
 use ipnet::IpNet;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
 use crate::convert::{self, ConvertOptions};
 use crate::error::{Error, Result};
 use crate::ingest::ReadOptions;
-use crate::output::{AtomicFile, TextOut};
+use crate::output::{write_parquet_batch, AtomicFile, TextOut};
 use crate::ports::{self, HostFilter, NameOptions, SummaryOptions};
 use crate::scan;
 use crate::schema::timestamp_type;
@@ -268,9 +265,6 @@ pub fn inventory(store: &Path) -> Result<Vec<InventoryEntry>> {
             };
             let (first, last) = (times("first_seen"), times("last_seen"));
             let conf = batch.column_by_name("confidence").and_then(|c| c.as_string_opt::<i32>().cloned());
-            if keys.len() != batch.num_rows() {
-                return Err(Error::input(f.display().to_string(), "a row without server, port or proto"));
-            }
             for (i, key) in keys.into_iter().enumerate() {
                 if conf.as_ref().is_some_and(|c| c.is_valid(i) && c.value(i) == "ambiguous") {
                     continue;
@@ -363,17 +357,7 @@ pub fn write_inventory(path: &Path, entries: &[InventoryEntry]) -> Result<()> {
         Arc::new(fs.finish()),
         Arc::new(ls.finish()),
     ];
-    let batch = RecordBatch::try_new(inventory_schema(), cols)?;
-    let file = AtomicFile::create(path)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_created_by(format!("flowlens {}", env!("CARGO_PKG_VERSION")))
-        .build();
-    let mut w = ArrowWriter::try_new(file.file().map_err(|e| Error::io(path, e))?, batch.schema(), Some(props))?;
-    w.write(&batch)?;
-    w.close()?;
-    file.commit()?;
-    Ok(())
+    write_parquet_batch(path, &RecordBatch::try_new(inventory_schema(), cols)?)
 }
 
 /// The crash-test hook: ends the process right after `stage`, as a kill would (no clean-up).
@@ -450,7 +434,7 @@ fn run_day(
     // 2. the port report.
     let t = Instant::now();
     let filter = HostFilter::new(&opts.local);
-    let report = servers::with_threads(opts.threads, || ports::build_report(&day_files, &filter, &opts.ports, None))?;
+    let report = crate::with_threads(opts.threads, || ports::build_report(&day_files, &filter, &opts.ports, None))?;
     let addrs: Vec<IpAddr> = report.hosts.iter().map(|h| h.addr).collect();
     let (names, _) = ports::names::host_names(&addrs, &NameOptions::default())?;
     mkparent(&stage.ports_parquet)?;
@@ -479,8 +463,13 @@ fn run_day(
     let mut sopts = opts.servers.clone();
     sopts.local = opts.local.clone();
     sopts.ambiguous = false;
-    let mut rep = servers::with_threads(opts.threads, || servers::build_report(&day_files, &sopts))?;
-    let known = other_days_baseline(&opts.store, opts.date)?;
+    let mut rep = crate::with_threads(opts.threads, || servers::build_report(&day_files, &sopts))?;
+    // Known: a server of any other day of the store (so that re-running a day, or running an
+    // earlier day after later ones, never calls a server the store already knows new).
+    let mut known = Baseline::default();
+    for e in inventory(&opts.store)?.into_iter().filter(|e| e.first_day != opts.date || e.last_day != opts.date) {
+        known.insert((e.server, e.port, e.proto));
+    }
     let new = known.mark(&mut rep.servers);
     mkparent(&stage.servers_parquet)?;
     servers::format::write_parquet(&stage.servers_parquet, &rep.servers)?;
@@ -528,23 +517,6 @@ fn run_day(
         recovered,
         stages,
     })
-}
-
-/// The servers of every day of the store except `date` (so that re-running a day, or running an
-/// earlier day after later ones, never calls a server the store already knows new).
-fn other_days_baseline(store: &Path, date: NaiveDate) -> Result<Baseline> {
-    let mut b = Baseline::default();
-    for (day, f) in servers_files(store)? {
-        if day == date {
-            continue;
-        }
-        for batch in scan::read_all(&f)? {
-            for k in baseline::batch_keys(&batch, &f)? {
-                b.insert(k);
-            }
-        }
-    }
-    Ok(b)
 }
 
 /// Rebuilds `inventory.parquet` from the servers files; returns how many servers it holds.

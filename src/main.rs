@@ -273,11 +273,7 @@ impl PortsArgs {
         use flowlens::ports::{NameOptions, PortSet, PortsOptions, SummaryOptions};
         use flowlens::resolve;
         let mut opts = PortsOptions::new(self.inputs);
-        for c in &self.local {
-            opts.local.push(c.trim().parse().with_context(|| {
-                format!("--local '{c}' is not a network: write CIDR such as 128.32.0.0/16 or 2001:db8::/32")
-            })?);
-        }
+        opts.local = parse_nets("--local", &self.local)?;
         let watch = match &self.watch {
             Some(w) => PortSet::parse_list(w).context("--watch")?,
             None => PortSet::default_watch(),

@@ -5,7 +5,31 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
 use crate::error::{Error, Result};
+
+/// Writer settings of the report files (ports, servers, inventory): zstd, and flowlens's name.
+pub fn report_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_created_by(format!("flowlens {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Writes one batch as a report Parquet file, under a temporary name and renamed into place.
+pub fn write_parquet_batch(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let file = AtomicFile::create(path)?;
+    let out = file.file().map_err(|e| Error::io(path, e))?;
+    let mut w = ArrowWriter::try_new(out, batch.schema(), Some(report_properties()))?;
+    w.write(batch)?;
+    w.close()?;
+    file.commit()?;
+    Ok(())
+}
 
 /// A file being written; [`AtomicFile::commit`] renames it into place.
 pub struct AtomicFile {

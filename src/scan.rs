@@ -290,17 +290,28 @@ fn in_range(t: &dyn Array, from: Option<&Scalar<ArrayRef>>, to: Option<&Scalar<A
 }
 
 /// Opens one flows file for reading `columns` (each must exist; ports, addresses and counters
-/// must have the flows schema's types) over `range`. `dictionary_addresses` asks the reader for
+/// must have the flows schema's types) and those of `optional` that the file has over `range`. `dictionary_addresses` asks the reader for
 /// `sip`/`dip` as `Dictionary(Int32, Utf8)`, so that a reader can parse each distinct address of
 /// a column chunk once. Row groups whose `stime` statistics lie outside the range are dropped;
 /// with a range, a file without `stime` keeps no row group (flows without a start time are in no
 /// range).
-pub fn open_flows(path: &Path, columns: &[&str], dictionary_addresses: bool, range: &TimeRange) -> Result<FlowSource> {
+pub fn open_flows(
+    path: &Path,
+    columns: &[&str],
+    optional: &[&str],
+    dictionary_addresses: bool,
+    range: &TimeRange,
+) -> Result<FlowSource> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
     let schema = plain.schema().clone();
     check_columns(path, &schema, columns)?;
+    // Optional columns are read when the file has them (and then must have the schema's types).
+    let present: Vec<&str> = optional.iter().copied().filter(|c| schema.index_of(c).is_ok()).collect();
+    check_columns(path, &schema, &present)?;
+    let columns: Vec<&str> = columns.iter().chain(&present).copied().collect();
+    let columns = columns.as_slice();
     let meta = if dictionary_addresses {
         let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let fields: Vec<Field> = schema
@@ -637,7 +648,7 @@ mod tests {
         write_flows(&path, &stimes, 3, EnabledStatistics::Page);
         let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
         let cols = [SIP, SPORT];
-        let src = open_flows(&path, &cols, true, &d2).unwrap();
+        let src = open_flows(&path, &cols, &[], true, &d2).unwrap();
         assert_eq!(src.row_groups(), [1, 2, 4, 5]);
         assert_eq!(src.needs_filter, [true, false, true, true]);
         // stime was read for the filter only: the batches have the requested columns.
@@ -649,7 +660,7 @@ mod tests {
         }
         assert_eq!(rows_read(&src, 1000), [4, 5, 6, 7, 8, 12, 14, 15]);
         // Asking for stime keeps it in the batches.
-        let with_stime = open_flows(&path, &[STIME, SPORT], false, &d2).unwrap();
+        let with_stime = open_flows(&path, &[STIME, SPORT], &[], false, &d2).unwrap();
         let b = with_stime.read_row_group(1, 10).unwrap().next().unwrap().unwrap();
         assert_eq!(b.num_columns(), 2);
         let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
@@ -661,15 +672,15 @@ mod tests {
             TimeRange::days(day("2026-11-22"), None).unwrap(),
             TimeRange::days(day("2026-11-23"), None).unwrap(),
         ] {
-            let src = open_flows(&path, &cols, true, &r).unwrap();
+            let src = open_flows(&path, &cols, &[], true, &r).unwrap();
             assert_eq!(rows_read(&src, 2), expected(&stimes, &r), "{r:?}");
         }
-        assert!(open_flows(&path, &cols, true, &TimeRange::days(day("2026-11-23"), None).unwrap())
+        assert!(open_flows(&path, &cols, &[], true, &TimeRange::days(day("2026-11-23"), None).unwrap())
             .unwrap()
             .row_groups()
             .is_empty());
         // Without a range every row group and row is read, null start times included.
-        let all = open_flows(&path, &cols, true, &TimeRange::all()).unwrap();
+        let all = open_flows(&path, &cols, &[], true, &TimeRange::all()).unwrap();
         assert_eq!(all.row_groups(), [0, 1, 2, 3, 4, 5]);
         assert_eq!(rows_read(&all, 4), (0..18).collect::<Vec<u16>>());
     }
@@ -681,7 +692,7 @@ mod tests {
         let stimes = two_days();
         write_flows(&path, &stimes, 3, EnabledStatistics::None);
         let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
-        let src = open_flows(&path, &[SPORT], false, &d2).unwrap();
+        let src = open_flows(&path, &[SPORT], &[], false, &d2).unwrap();
         assert_eq!(src.row_groups(), [0, 1, 2, 3, 4, 5]);
         assert!(src.needs_filter.iter().all(|&f| f));
         assert_eq!(rows_read(&src, 2), expected(&stimes, &d2));
@@ -707,11 +718,11 @@ mod tests {
         w.write(&batch).unwrap();
         w.close().unwrap();
         let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
-        let src = open_flows(&path, &[SPORT], false, &d2).unwrap();
+        let src = open_flows(&path, &[SPORT], &[], false, &d2).unwrap();
         assert_eq!(rows_read(&src, 10), [1, 2]);
         // A bound between two seconds: 00:00:00.5 keeps the second 00:00:01 onwards.
         let half = TimeRange { from_us: Some(D2 + 500_000), to_us: None };
-        assert_eq!(rows_read(&open_flows(&path, &[SPORT], false, &half).unwrap(), 10), [2, 3]);
+        assert_eq!(rows_read(&open_flows(&path, &[SPORT], &[], false, &half).unwrap(), 10), [2, 3]);
         assert_eq!(bound_scalar(&DataType::Timestamp(TimeUnit::Millisecond, None), -1).unwrap().into_inner().len(), 1);
     }
 
@@ -732,7 +743,7 @@ mod tests {
         let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), schema.clone(), None).unwrap();
         w.write(&RecordBatch::try_new(schema, cols).unwrap()).unwrap();
         w.close().unwrap();
-        let err = |cols: &[&str], r: TimeRange| open_flows(&path, cols, true, &r).err().unwrap().to_string();
+        let err = |cols: &[&str], r: TimeRange| open_flows(&path, cols, &[], true, &r).err().unwrap().to_string();
         let p = path.display();
         assert_eq!(err(&[DPORT], TimeRange::all()), format!("{p}: no column 'dport': not a flows file"));
         assert_eq!(err(&["sen"], TimeRange::all()), format!("{p}: no column 'sen'"));
@@ -747,8 +758,8 @@ mod tests {
         let d2 = TimeRange::days(day("2026-11-21"), None).unwrap();
         assert_eq!(err(&[], d2), format!("{p}: column 'stime' is Int64; --from/--to need a timestamp column"));
         // Without a range the start time's type does not matter.
-        assert_eq!(open_flows(&path, &[STIME], false, &TimeRange::all()).unwrap().row_groups(), [0]);
-        let e = open_flows(&dir.path().join("missing.parquet"), &[], false, &d2).err().unwrap().to_string();
+        assert_eq!(open_flows(&path, &[STIME], &[], false, &TimeRange::all()).unwrap().row_groups(), [0]);
+        let e = open_flows(&dir.path().join("missing.parquet"), &[], &[], false, &d2).err().unwrap().to_string();
         assert!(e.contains("missing.parquet"), "{e}");
     }
 }

@@ -411,7 +411,7 @@ pub struct Groups {
 pub fn aggregate(files: &[PathBuf], filter: &HostFilter, range: &TimeRange) -> Result<Groups> {
     let start = std::time::Instant::now();
     let sources: Vec<FlowSource> =
-        files.par_iter().map(|p| scan::open_flows(p, &COLUMNS, true, range)).collect::<Result<_>>()?;
+        files.par_iter().map(|p| scan::open_flows(p, &COLUMNS, &[], true, range)).collect::<Result<_>>()?;
     let units: Vec<(usize, usize)> =
         sources.iter().enumerate().flat_map(|(i, s)| s.row_groups().iter().map(move |&g| (i, g))).collect();
     let pool: Mutex<Vec<State>> = Mutex::new(Vec::new());

@@ -10,8 +10,6 @@ use arrow_array::builder::{BooleanBuilder, Int64Builder, StringBuilder, UInt16Bu
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use super::{HostSummary, RowKey, Traffic};
 use crate::error::{Error, Result};
@@ -388,10 +386,7 @@ impl Builders {
 pub fn write_parquet(path: &Path, hosts: &[HostSummary], names: &[String], services: &Services) -> Result<()> {
     let schema = report_schema();
     let file = AtomicFile::create(path)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_created_by(format!("flowlens {}", env!("CARGO_PKG_VERSION")))
-        .build();
+    let props = crate::output::report_properties();
     let mut w = ArrowWriter::try_new(file.file().map_err(|e| Error::io(path, e))?, schema.clone(), Some(props))?;
     let mut b = Builders::new();
     for row in typed_rows(hosts, names, services) {

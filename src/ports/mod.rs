@@ -182,14 +182,9 @@ pub fn run(opts: &PortsOptions) -> Result<RunSummary> {
     }
     let files = scan::list_parquet_range(&opts.inputs, &opts.range)?;
     let filter = HostFilter::new(&opts.local);
-    let report = match opts.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?
-            .install(|| build_report_range(&files, &filter, &opts.summary, opts.top_hosts, &opts.range))?,
-        None => build_report_range(&files, &filter, &opts.summary, opts.top_hosts, &opts.range)?,
-    };
+    let report = crate::with_threads(opts.threads, || {
+        build_report_range(&files, &filter, &opts.summary, opts.top_hosts, &opts.range)
+    })?;
     let addrs: Vec<IpAddr> = report.hosts.iter().map(|h| h.addr).collect();
     let (names, dns) = names::host_names(&addrs, &opts.names)?;
     let s = &opts.services;

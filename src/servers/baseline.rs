@@ -44,7 +44,8 @@ pub fn int_values(col: &ArrayRef) -> Option<Vec<Option<i64>>> {
     })
 }
 
-/// The `(server, port, proto)` keys of one batch of a servers report or inventory.
+/// The `(server, port, proto)` keys of one batch of a servers report or inventory, one per row
+/// (a row without a key is an error: flowlens never writes one).
 pub fn batch_keys(batch: &RecordBatch, path: &Path) -> Result<Vec<(IpAddr, u16, u8)>> {
     let bad = |reason: String| Error::input(path.display().to_string(), reason);
     let col = |name: &str| {
@@ -56,12 +57,11 @@ pub fn batch_keys(batch: &RecordBatch, path: &Path) -> Result<Vec<(IpAddr, u16, 
     let proto = int_values(col("proto")?).ok_or_else(|| bad("column 'proto' is not an integer".into()))?;
     let mut out = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
-        if server.is_null(i) {
-            continue;
-        }
+        let (Some(p), Some(q), true) = (port[i], proto[i], server.is_valid(i)) else {
+            return Err(bad(format!("row {}: no server, port or proto", i + 1)));
+        };
         let ip: IpAddr =
             server.value(i).parse().map_err(|_| bad(format!("'{}' is not an IP address", server.value(i))))?;
-        let (Some(p), Some(q)) = (port[i], proto[i]) else { continue };
         let (Ok(p), Ok(q)) = (u16::try_from(p), u8::try_from(q)) else {
             return Err(bad(format!("port {p} / proto {q} out of range")));
         };
@@ -82,8 +82,7 @@ impl Baseline {
                 let ambiguous: Option<Vec<bool>> = batch
                     .column_by_name("confidence")
                     .and_then(|c| c.as_string_opt::<i32>().map(|s| s.iter().map(|v| v == Some("ambiguous")).collect()));
-                // Rows skipped by batch_keys (null keys) would shift the mask: only use it when aligned.
-                let skip = ambiguous.filter(|m| m.len() == keys.len()).unwrap_or_else(|| vec![false; keys.len()]);
+                let skip = ambiguous.unwrap_or_else(|| vec![false; keys.len()]);
                 for (k, amb) in keys.into_iter().zip(skip) {
                     if !amb {
                         b.insert(k);
@@ -101,14 +100,6 @@ impl Baseline {
 
     pub fn contains(&self, key: &(IpAddr, u16, u8)) -> bool {
         self.keys.contains(key)
-    }
-
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
     }
 
     /// Marks every server row new or known; returns how many are new.

@@ -712,16 +712,10 @@ pub fn evaluate(
     opts: &EvalOptions,
     filter: &HostFilter,
 ) -> Result<Evaluation> {
-    let sources: Vec<scan::FlowSource> = files
-        .par_iter()
-        .map(|p| {
-            // `side`, `flags`, the counters and the times are optional: read those the file has.
-            let schema = scan::file_schema(p)?;
-            let cols: Vec<&str> =
-                COLUMNS.iter().copied().filter(|c| REQUIRED.contains(c) || schema.index_of(c).is_ok()).collect();
-            scan::open_flows(p, &cols, true, range)
-        })
-        .collect::<Result<_>>()?;
+    // `side`, `flags`, the counters and the times are optional: read those each file has.
+    let optional: Vec<&str> = COLUMNS.iter().copied().filter(|c| !REQUIRED.contains(c)).collect();
+    let sources: Vec<scan::FlowSource> =
+        files.par_iter().map(|p| scan::open_flows(p, &REQUIRED, &optional, true, range)).collect::<Result<_>>()?;
     let units: Vec<(usize, usize)> =
         sources.iter().enumerate().flat_map(|(i, s)| s.row_groups().iter().map(move |&rg| (i, rg))).collect();
     let pool: Mutex<Vec<State>> = Mutex::new(Vec::new());
@@ -967,4 +961,59 @@ fn candidate(
             cand.strong >= min || cand.originated >= 1 || cand.clients >= min.max(rule.symmetric_min_clients as u64)
         };
     cand
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bounds kernels agree with the scalar definition on every combination of nulls,
+    /// edges and large values (bytes per packet saturating).
+    #[test]
+    fn bounds_kernels_match_the_scalar_definition() {
+        let values = [None, Some(0), Some(1), Some(2), Some(40), Some(79), Some(80), Some(400), Some(i64::MAX)];
+        let (mut packets, mut bytes) = (Vec::new(), Vec::new());
+        for p in values {
+            for b in values {
+                packets.push(p);
+                bytes.push(b);
+            }
+        }
+        let n = packets.len();
+        let none = vec![0u32; n];
+        let cols = Cols {
+            n,
+            sip: &none,
+            dip: &none,
+            sport: UInt16Array::from(vec![0; n]),
+            dport: UInt16Array::from(vec![0; n]),
+            proto: UInt8Array::from(vec![6; n]),
+            packets: Some(Int64Array::from(packets.clone())),
+            bytes: Some(Int64Array::from(bytes.clone())),
+            stime: vec![0; n],
+            etime: vec![0; n],
+            side: vec![0; n],
+            synack: None,
+        };
+        let cases = [
+            Bounds { min_packets: Some(2), ..Bounds::default() },
+            Bounds { max_packets: Some(40), min_bytes: Some(40), ..Bounds::default() },
+            Bounds { max_bytes: Some(79), ..Bounds::default() },
+            Bounds { min_bpp: Some(40), ..Bounds::default() },
+            Bounds { min_packets: Some(1), max_bpp: Some(400), ..Bounds::default() },
+        ];
+        for b in cases {
+            let mask = bounds_mask(&cols, &b).unwrap().unwrap();
+            for i in 0..n {
+                assert_eq!(
+                    mask.value(i),
+                    b.admits(packets[i], bytes[i]),
+                    "{b:?} packets {:?} bytes {:?}",
+                    packets[i],
+                    bytes[i]
+                );
+            }
+        }
+        assert!(bounds_mask(&cols, &Bounds::default()).unwrap().is_none());
+    }
 }

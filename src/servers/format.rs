@@ -8,14 +8,11 @@ use std::sync::Arc;
 use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt8Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use super::rules::proto_name;
 use super::{Server, ServersFormat};
 use crate::error::{Error, Result};
-use crate::output::{AtomicFile, TextOut};
+use crate::output::{write_parquet_batch, TextOut};
 use crate::schema::timestamp_type;
 use crate::units::human;
 
@@ -266,17 +263,7 @@ pub fn to_batch(rows: &[Server]) -> Result<RecordBatch> {
 
 /// The rows as a Parquet file, written under a temporary name and renamed into place.
 pub fn write_parquet(path: &Path, rows: &[Server]) -> Result<()> {
-    let batch = to_batch(rows)?;
-    let file = AtomicFile::create(path)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_created_by(format!("flowlens {}", env!("CARGO_PKG_VERSION")))
-        .build();
-    let mut w = ArrowWriter::try_new(file.file().map_err(|e| Error::io(path, e))?, batch.schema(), Some(props))?;
-    w.write(&batch)?;
-    w.close()?;
-    file.commit()?;
-    Ok(())
+    write_parquet_batch(path, &to_batch(rows)?)
 }
 
 #[cfg(test)]

@@ -297,18 +297,6 @@ pub struct RunSummary {
     pub new: Option<usize>,
 }
 
-/// Runs `f` on a pool of `threads` workers, or on the global pool.
-pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    match threads {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?
-            .install(f),
-        None => f(),
-    }
-}
-
 /// `flowlens servers`: read, evaluate, compare with the baseline, write.
 pub fn run(opts: &ServersOptions) -> Result<RunSummary> {
     if opts.format == ServersFormat::Parquet && opts.output.as_deref().is_none_or(|p| p.as_os_str() == "-") {
@@ -321,7 +309,7 @@ pub fn run(opts: &ServersOptions) -> Result<RunSummary> {
         None => None,
     };
     let files = scan::list_parquet_range(&opts.inputs, &opts.report.range)?;
-    let mut report = with_threads(opts.threads, || build_report(&files, &opts.report))?;
+    let mut report = crate::with_threads(opts.threads, || build_report(&files, &opts.report))?;
     let new = baseline.as_ref().map(|b| b.mark(&mut report.servers));
     if let Some(path) = &opts.alerts {
         baseline::write_alerts(path, &report.servers)?;

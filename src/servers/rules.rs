@@ -91,7 +91,9 @@ impl Bounds {
         *self == Bounds::default()
     }
 
-    /// The bounds a flow with these counters passes (the scalar form of the kernels, for tests).
+    /// Whether a flow with these counters passes: the scalar statement of what the kernels in
+    /// `eval.rs` compute over columns, against which a test checks them.
+    #[cfg(test)]
     pub fn admits(&self, packets: Option<i64>, bytes: Option<i64>) -> bool {
         let ge = |v: Option<i64>, b: Option<i64>| b.is_none_or(|b| v.is_some_and(|v| v >= b));
         let le = |v: Option<i64>, b: Option<i64>| b.is_none_or(|b| v.is_some_and(|v| v <= b));
