@@ -75,12 +75,14 @@ def main():
     ]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        no_services = Path(tmp) / "no-services"  # empty: port numbers only, as the SQL prints
+        no_services.write_text("")
         for name, fl_args, sql_params in cases:
             fl_out, db_out = Path(tmp) / "flowlens.csv", Path(tmp) / "duckdb.csv"
             fl_runs, db_runs = [], []
             for i in range(args.runs):
                 print(f"{name}: run {i + 1}/{args.runs} …", file=sys.stderr)
-                fl_runs.append(measure([fl, "ports", parquet, *fl_args, "--format", "csv", "--services", "/dev/null",
+                fl_runs.append(measure([fl, "ports", parquet, *fl_args, "--format", "csv", "--services", no_services,
                                         "-o", fl_out]))
                 m = measure([sys.executable, "-c", DUCKDB, parquet, ROOT / "sql" / "ports.sql", db_out,
                              json.dumps(sql_params)])

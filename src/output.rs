@@ -1,6 +1,8 @@
 //! Outputs that appear whole or not at all: everything is written under a temporary name in the
 //! target's own folder and renamed into place only after it is complete. A failed or
 //! interrupted run leaves no file at the target path (the temporary file is removed on drop).
+//! A target that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO) is
+//! written in place: renaming over a device would replace it with a regular file.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -34,11 +36,22 @@ pub fn write_parquet_batch(path: &Path, batch: &RecordBatch) -> Result<()> {
 /// A file being written; [`AtomicFile::commit`] renames it into place.
 pub struct AtomicFile {
     target: PathBuf,
-    tmp: tempfile::NamedTempFile,
+    inner: Inner,
+}
+
+enum Inner {
+    /// A temporary file beside the target, renamed onto it on commit.
+    Temp(tempfile::NamedTempFile),
+    /// The target itself: a device, FIFO or socket that exists already.
+    Special(std::fs::File),
 }
 
 impl AtomicFile {
     pub fn create(target: &Path) -> Result<Self> {
+        if is_special(target) {
+            let f = std::fs::OpenOptions::new().write(true).open(target).map_err(|e| Error::io(target, e))?;
+            return Ok(AtomicFile { target: target.to_path_buf(), inner: Inner::Special(f) });
+        }
         let dir = parent_dir(target);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
@@ -53,24 +66,37 @@ impl AtomicFile {
             builder.permissions(std::fs::Permissions::from_mode(0o644));
         }
         let tmp = builder.tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(AtomicFile { target: target.to_path_buf(), tmp })
+        Ok(AtomicFile { target: target.to_path_buf(), inner: Inner::Temp(tmp) })
     }
 
     pub fn target(&self) -> &Path {
         &self.target
     }
 
-    /// The open temporary file, for writers that take `File`.
+    /// The open file, for writers that take `File`.
     pub fn file(&self) -> std::io::Result<std::fs::File> {
-        self.tmp.as_file().try_clone()
+        match &self.inner {
+            Inner::Temp(tmp) => tmp.as_file().try_clone(),
+            Inner::Special(f) => f.try_clone(),
+        }
     }
 
     /// Renames the finished file onto its target, replacing what was there.
     pub fn commit(self) -> Result<PathBuf> {
-        self.tmp.as_file().sync_all().map_err(|e| Error::io(&self.target, e))?;
-        self.tmp.persist(&self.target).map_err(|e| Error::io(&self.target, e.error))?;
+        match self.inner {
+            Inner::Temp(tmp) => {
+                tmp.as_file().sync_all().map_err(|e| Error::io(&self.target, e))?;
+                tmp.persist(&self.target).map_err(|e| Error::io(&self.target, e.error))?;
+            }
+            Inner::Special(_) => {}
+        }
         Ok(self.target)
     }
+}
+
+/// True when `path` exists and is neither a regular file nor a folder (following links).
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// A buffered text output to a file (atomically) or to stdout.
@@ -158,4 +184,45 @@ pub fn replace_dir(staged: &Path, target: &Path) -> Result<()> {
         std::fs::rename(staged, target).map_err(|e| Error::io(target, e))?;
     }
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn regular_target_appears_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        let f = AtomicFile::create(&target).unwrap();
+        f.file().unwrap().write_all(b"a,b\n").unwrap();
+        assert!(!target.exists());
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    /// A FIFO (like /dev/null or /dev/stdout) is written in place and stays a FIFO: renaming a
+    /// temporary file over a device once turned this machine's /dev/null into a regular file.
+    #[test]
+    fn special_target_is_written_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("SKIPPED: mkfifo is not available");
+            return;
+        }
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        let f = AtomicFile::create(&fifo).unwrap();
+        f.file().unwrap().write_all(b"rows\n").unwrap();
+        f.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), b"rows\n");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file beside it");
+    }
 }

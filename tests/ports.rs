@@ -651,7 +651,9 @@ fn ipv6_and_self_flows() {
          2001:db8::5,2001:db8::5,1/tcpmux,2,1,1,1,0,0,1,1\n",
     );
     // Hosts are ordered by bytes, then address: IPv4 before IPv6 on a tie.
-    let csv = stdout_of(flowlens().arg("ports").arg(&pq).args(["--format", "csv", "-q", "--services", "/dev/null"]));
+    let no_names = dir.path().join("no-services");
+    std::fs::write(&no_names, "").unwrap();
+    let csv = stdout_of(flowlens().arg("ports").arg(&pq).args(["--format", "csv", "-q", "--services"]).arg(&no_names));
     let hosts: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
     let mut uniq = hosts.clone();
     uniq.dedup();
@@ -693,13 +695,15 @@ fn start_dnsmasq(hosts: &Path) -> Option<Dnsmasq> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "nobody".into());
+    // An empty configuration file of our own: the test must not depend on /dev/null.
+    let conf = hosts.with_file_name("dnsmasq.conf");
+    std::fs::write(&conf, "").unwrap();
     for _ in 0..5 {
         // A port that was free a moment ago.
         let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut child = std::process::Command::new(&bin)
             .args([
                 "--keep-in-foreground",
-                "--conf-file=/dev/null",
                 "--listen-address=127.0.0.1",
                 "--bind-interfaces",
                 "--no-resolv",
@@ -709,6 +713,7 @@ fn start_dnsmasq(hosts: &Path) -> Option<Dnsmasq> {
                 "--cache-size=0",
             ])
             .arg(format!("--port={port}"))
+            .arg(format!("--conf-file={}", conf.display()))
             .arg(format!("--addn-hosts={}", hosts.display()))
             .arg(format!("--user={user}"))
             .stdout(std::process::Stdio::null())

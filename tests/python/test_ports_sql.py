@@ -1,11 +1,13 @@
 """sql/ports.sql run by DuckDB gives the same report as `flowlens ports`, row for row.
 
 FLOWLENS names the binary (make test-python sets it). flowlens prints port numbers only
-(`--services /dev/null`), since the SQL has no services table.
+(`--services` with an empty file), since the SQL has no services table.
 """
 
+import atexit
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -16,6 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SQL = (ROOT / "sql" / "ports.sql").read_text()
 FLOWLENS = os.environ.get("FLOWLENS", str(ROOT / "target" / "release" / "flowlens"))
+# An empty services file, so that flowlens prints port numbers only.
+NO_SERVICES = tempfile.NamedTemporaryFile(prefix="flowlens-no-services-", delete=False).name
+atexit.register(os.unlink, NO_SERVICES)
 
 
 def flowlens(*args):
@@ -45,7 +50,7 @@ def sql_report(source, local=None, many=None, top=None, watch=None, top_hosts=No
 
 
 def flowlens_report(source, local=(), many=None, top=None, watch=None, top_hosts=None):
-    args = ["ports", source, "--format", "csv", "-q", "--services", "/dev/null"]
+    args = ["ports", source, "--format", "csv", "-q", "--services", NO_SERVICES]
     for cidr in local:
         args += ["--local", cidr]
     for flag, value in [("--many", many), ("--top", top), ("--top-hosts", top_hosts)]:
