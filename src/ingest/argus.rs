@@ -260,7 +260,7 @@ impl Argus {
 }
 
 struct Record<'a> {
-    flow: Flow,
+    flow: Flow<'a>,
     reverse: Option<(Option<i64>, Option<i64>)>,
     proto_name: Option<&'a [u8]>,
 }

@@ -14,11 +14,11 @@ use super::fields::{flags_text, IpText};
 /// One flow as parsed from a line, before it is appended. A format fills a `Flow` completely
 /// and appends it only when every field parsed, so a rejected line leaves no partial row.
 #[derive(Clone, Copy)]
-pub struct Flow {
+pub struct Flow<'a> {
     pub stime: Option<i64>,
     pub etime: Option<i64>,
-    pub sip: IpText,
-    pub dip: IpText,
+    pub sip: IpText<'a>,
+    pub dip: IpText<'a>,
     pub sport: Option<u16>,
     pub dport: Option<u16>,
     pub proto: Option<u8>,

@@ -39,7 +39,7 @@ pub fn reply_type(proto: u8, ty: u8) -> u8 {
 
 /// The responder's row of a bidirectional record: addresses and ports swapped, its own counters.
 /// For ICMP the ports are not swapped: `dport` carries the reply's type and code.
-pub fn responder(orig: &Flow, packets: Option<i64>, bytes: Option<i64>) -> Flow {
+pub fn responder<'a>(orig: &Flow<'a>, packets: Option<i64>, bytes: Option<i64>) -> Flow<'a> {
     let (sport, dport) = match orig.proto {
         Some(p) if is_icmp(orig.proto) => {
             let d = orig.dport.unwrap_or(0);
@@ -91,7 +91,7 @@ mod tests {
     use super::*;
     use crate::ingest::fields::parse_ip;
 
-    fn flow(proto: u8, sport: u16, dport: u16) -> Flow {
+    fn flow(proto: u8, sport: u16, dport: u16) -> Flow<'static> {
         Flow {
             stime: Some(1),
             etime: Some(2),

@@ -87,13 +87,85 @@ fn for_each_byte(hay: &[u8], needle: u8, mut f: impl FnMut(usize)) {
     }
 }
 
+/// The separator positions of a fixed-width layout: rwcut pads every column to the width of its
+/// title, so nearly every data line has its separators exactly where the title line has them.
+/// A line that matches splits without a branch per separator; any other line takes the general
+/// path, and the fields are the same either way.
+#[derive(Debug, Clone)]
+struct Template {
+    sep: u8,
+    len: usize,
+    /// Per whole 8-byte word of the line, the SWAR hit mask of its separators (`word_hits`).
+    words: Vec<u64>,
+    /// Bit i is set when byte i of the last, partial word is a separator.
+    tail: u8,
+    /// The (start, end) of each field, untrimmed, as `Split::split` cuts them.
+    spans: Vec<(usize, usize)>,
+}
+
+/// The high bit of each byte of the result is set exactly where `word` holds `pattern`'s byte.
+#[inline(always)]
+fn word_hits(word: u64, pattern: u64) -> u64 {
+    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let x = word ^ pattern;
+    !(((x & LO7) + LO7) | x) & HI
+}
+
+#[inline(always)]
+fn load_word(line: &[u8], at: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&line[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+
+/// Bit i is set when `line[from + i]` is `sep`, for the (fewer than 8) bytes from `from` on.
+#[inline(always)]
+fn tail_mask(line: &[u8], from: usize, sep: u8) -> u8 {
+    line[from..].iter().enumerate().fold(0, |m, (i, &c)| m | (u8::from(c == sep) << i))
+}
+
+impl Template {
+    fn new(line: &[u8], sep: u8) -> Self {
+        let pattern = u64::from_ne_bytes([sep; 8]);
+        let words: Vec<u64> = (0..line.len() / 8).map(|w| word_hits(load_word(line, w * 8), pattern)).collect();
+        let mut spans = Vec::new();
+        let mut start = 0;
+        for (p, _) in line.iter().enumerate().filter(|(_, &c)| c == sep) {
+            spans.push((start, p));
+            start = p + 1;
+        }
+        spans.push((start, line.len()));
+        let tail = tail_mask(line, words.len() * 8, sep);
+        Template { sep, len: line.len(), words, tail, spans }
+    }
+
+    /// Fills `ranges` with the trimmed fields of `line` when its separators are exactly the
+    /// template's, and returns true; returns false (leaving `ranges` to the general split)
+    /// otherwise.
+    #[inline]
+    fn split(&self, line: &[u8], ranges: &mut Vec<(usize, usize)>) -> bool {
+        if line.len() != self.len {
+            return false;
+        }
+        let pattern = u64::from_ne_bytes([self.sep; 8]);
+        let mut differ = 0u64;
+        for (w, &want) in self.words.iter().enumerate() {
+            differ |= word_hits(load_word(line, w * 8), pattern) ^ want;
+        }
+        if differ != 0 || tail_mask(line, self.words.len() * 8, self.sep) != self.tail {
+            return false;
+        }
+        ranges.clear();
+        ranges.extend(self.spans.iter().map(|&(s, e)| trim(line, s, e)));
+        true
+    }
+}
+
 #[inline(always)]
 fn trim(line: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
-    // rwcut right-aligns its columns, so most fields start with a run of spaces: skip them
-    // eight at a time (a word XOR 0x20… is zero in exactly the space bytes).
     while s + 8 <= e {
-        let Ok(bytes) = <[u8; 8]>::try_from(&line[s..s + 8]) else { break };
-        let word = u64::from_le_bytes(bytes);
+        let word = load_word(line, s);
         let x = word ^ 0x2020_2020_2020_2020;
         if x != 0 {
             s += (x.trailing_zeros() / 8) as usize;
@@ -189,6 +261,8 @@ pub struct Delimited {
     header: Option<Vec<u8>>,
     /// A column that may be missing from a row one field short (FLAGS on the seed's UDP rows).
     optional: Option<usize>,
+    /// The title line's layout, when the columns are padded to fixed widths (rwcut).
+    template: Option<Template>,
     time: TimeContext,
 }
 
@@ -232,7 +306,16 @@ impl Delimited {
             icode: pos(Role::IcmpCode),
             extras: extra_pos,
         };
-        Ok(Delimited { format, split, names, map, extras, header, optional: None, time })
+        Ok(Delimited { format, split, names, map, extras, header, optional: None, template: None, time })
+    }
+
+    /// Splits lines laid out like `title` (padded to the same widths) by its separator
+    /// positions. Only for a single-byte separator without quotes.
+    pub fn with_template(mut self, title: &[u8]) -> Self {
+        if let Split::Char { sep, quotes: false } = self.split {
+            self.template = Some(Template::new(title, sep));
+        }
+        self
     }
 
     /// Lets rows one field short omit the column at `pos` (stored as empty).
@@ -245,7 +328,7 @@ impl Delimited {
         self.names.get(i).map(|s| s.trim()).unwrap_or("?")
     }
 
-    fn flow(&self, f: &Fields) -> Result<Flow, FieldError> {
+    fn flow<'a>(&self, f: &Fields<'a>) -> Result<Flow<'a>, FieldError> {
         let m = &self.map;
         let err = |i: usize, reason: String| FieldError { column: self.name(i).to_string(), reason };
         let opt = |i: Option<usize>| i.map(|i| (i, f.get(i))).filter(|(_, v)| !v.is_empty());
@@ -330,15 +413,16 @@ impl LineParser for Delimited {
 
     fn parse_line(&self, line: &[u8], out: &mut BatchBuilder, scratch: &mut Scratch) -> Result<Outcome, FieldError> {
         if let Some(h) = &self.header {
-            // A repeated header (concatenated files). Compare only when the first visible byte
-            // matches, which data lines of a letter-titled header almost never do.
-            let first = line.iter().find(|&&c| c != b' ' && c != b'\t');
-            if first == h.first() && trim_bytes(line) == h.as_slice() {
+            // A repeated header (concatenated files). Compare only when the last visible byte
+            // before a final separator matches, which a data line's rarely does (and finding it
+            // spares a scan over rwcut's leading padding).
+            if last_visible(line) == last_visible(h) && trim_bytes(line) == h.as_slice() {
                 return Ok(Outcome::Skipped);
             }
         }
         let Scratch { unquoted, ranges } = scratch;
-        let quoted = self.split.split(line, unquoted, ranges);
+        let fixed = self.template.as_ref().is_some_and(|t| t.split(line, ranges));
+        let quoted = !fixed && self.split.split(line, unquoted, ranges);
         let base: &[u8] = if quoted { unquoted } else { line };
         let n = self.names.len();
         let mut got = ranges.len();
@@ -368,6 +452,12 @@ impl LineParser for Delimited {
     }
 }
 
+/// The last byte that is neither a blank nor the final separator (`|`, `,`, tab).
+#[inline]
+fn last_visible(line: &[u8]) -> Option<u8> {
+    line.iter().rev().find(|&&c| !matches!(c, b' ' | b'\t' | b'|' | b',')).copied()
+}
+
 pub fn trim_bytes(s: &[u8]) -> &[u8] {
     let (a, b) = trim(s, 0, s.len());
     &s[a..b]
@@ -383,6 +473,46 @@ mod tests {
         let q = how.split(s.as_bytes(), &mut scratch, &mut ranges);
         let base = if q { scratch.as_slice() } else { s.as_bytes() };
         ranges.iter().map(|&(a, b)| String::from_utf8_lossy(&base[a..b]).into_owned()).collect()
+    }
+
+    /// The fixed-layout split gives the general split's fields whenever it accepts a line, and
+    /// refuses every line whose separators are elsewhere.
+    #[test]
+    fn template_split_agrees_with_the_general_split() {
+        let title = b"            sIP|  sPort|flags   |   bytes|sen|";
+        let t = Template::new(title, b'|');
+        let general = |l: &[u8]| {
+            let mut r = Vec::new();
+            Split::Char { sep: b'|', quotes: false }.split(l, &mut Vec::new(), &mut r);
+            r
+        };
+        let mut ranges = Vec::new();
+        assert!(t.split(title, &mut ranges));
+        assert_eq!(ranges, general(title));
+        let same = b"       10.0.0.1|     22|FS PA   |    1234| S1|";
+        assert!(t.split(same, &mut ranges));
+        assert_eq!(ranges, general(same));
+        for other in [
+            &b"        10.0.0.1|     22|FS PA   |    1234| S1"[..], // no final delimiter
+            b"       10.0.0.1|     22|FS PA   |    1234|S1||",      // a separator moved in the tail
+            b"       10.0.0.1|     22|FS|PA   |    1234| S1|",      // an extra separator
+            b"       10.0.0.1      22|FS PA   |    1234| S1|",      // a missing one
+            b"       10.0.0.1|    22|FS PA   |    1234 | S1|",      // shifted by one
+        ] {
+            assert_eq!(other.len(), title.len(), "{}", String::from_utf8_lossy(other));
+            assert!(!t.split(other, &mut ranges), "{}", String::from_utf8_lossy(other));
+        }
+        // Every placement of separators in a short line: accepted exactly when they sit where
+        // the title's do, and then with the same fields.
+        let t = Template::new(b"ab|cd|efghij|k|", b'|');
+        for bits in 0u32..(1 << 15) {
+            let line: Vec<u8> = (0..15).map(|i| if bits & (1 << i) != 0 { b'|' } else { b' ' }).collect();
+            let accepted = t.split(&line, &mut ranges);
+            assert_eq!(accepted, bits == (1 << 2) | (1 << 5) | (1 << 12) | (1 << 14), "{bits:b}");
+            if accepted {
+                assert_eq!(ranges, general(&line));
+            }
+        }
     }
 
     #[test]

@@ -9,30 +9,80 @@ use chrono::{LocalResult, NaiveDateTime, TimeZone};
 /// A field parser's failure reason, e.g. "port over 65535".
 pub type Reason = String;
 
-/// An address in canonical text form (IPv4 dotted decimal, IPv6 RFC 5952), kept on the stack.
+/// An address in canonical text form (IPv4 dotted decimal, IPv6 RFC 5952): the input's own
+/// bytes when they are canonical already (the usual IPv4 case, with no copy), else rewritten
+/// text kept on the stack.
 #[derive(Clone, Copy)]
-pub struct IpText {
-    buf: [u8; 48],
-    len: u8,
+pub enum IpText<'a> {
+    Input(&'a [u8]),
+    Rewritten([u8; 48], u8),
 }
 
-impl IpText {
+impl<'a> IpText<'a> {
     pub fn as_str(&self) -> &str {
-        // SAFETY-free: only ASCII is ever written into `buf`.
-        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+        // Only ASCII is ever accepted or written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len as usize]
+        match self {
+            IpText::Input(b) => b,
+            IpText::Rewritten(buf, len) => &buf[..*len as usize],
+        }
     }
-    fn from_bytes(b: &[u8]) -> Self {
-        let mut t = IpText { buf: [0; 48], len: b.len() as u8 };
-        t.buf[..b.len()].copy_from_slice(b);
-        t
+    fn rewritten(b: &[u8]) -> Self {
+        let mut buf = [0; 48];
+        buf[..b.len()].copy_from_slice(b);
+        IpText::Rewritten(buf, b.len() as u8)
     }
 }
 
 /// Parses an IPv4 or IPv6 address and returns its canonical text.
-pub fn parse_ip(s: &[u8]) -> Result<IpText, Reason> {
+#[inline]
+pub fn parse_ip(s: &[u8]) -> Result<IpText<'_>, Reason> {
+    if is_canonical_ipv4(s) {
+        return Ok(IpText::Input(s));
+    }
+    parse_ip_other(s)
+}
+
+/// True for canonical dotted-decimal IPv4 (`10.0.0.1`; not `010.0.0.1`): the usual address,
+/// checked without leaving the caller.
+#[inline(always)]
+fn is_canonical_ipv4(s: &[u8]) -> bool {
+    if s.len() < 7 || s.len() > 15 {
+        return false;
+    }
+    let mut dots = 0;
+    let mut digits = 0;
+    let mut v = 0u32;
+    let mut lead_zero = false;
+    for &c in s {
+        if c == b'.' {
+            if digits == 0 || dots == 3 {
+                return false;
+            }
+            dots += 1;
+            digits = 0;
+            v = 0;
+            continue;
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 || (lead_zero && digits == 1) {
+            return false;
+        }
+        lead_zero = digits == 0 && d == 0;
+        v = v * 10 + d as u32;
+        digits += 1;
+        if v > 255 {
+            return false;
+        }
+    }
+    dots == 3 && digits > 0
+}
+
+#[cold]
+fn parse_ip_other(s: &[u8]) -> Result<IpText<'_>, Reason> {
     if s.is_empty() {
         return Err("missing address".into());
     }
@@ -48,7 +98,7 @@ pub fn parse_ip(s: &[u8]) -> Result<IpText, Reason> {
                 // Rust's Display for Ipv6Addr follows RFC 5952 (lowercase, longest zero run as ::).
                 let _ = write!(cur, "{a}");
                 let len = cur.position() as usize;
-                return Ok(IpText::from_bytes(&buf[..len]));
+                return Ok(IpText::rewritten(&buf[..len]));
             }
         }
     }
@@ -57,7 +107,7 @@ pub fn parse_ip(s: &[u8]) -> Result<IpText, Reason> {
 
 /// IPv4 dotted decimal. Canonical input (the usual case) is copied as is; `010.1.1.1` is
 /// rewritten as `10.1.1.1`.
-fn parse_ipv4(s: &[u8]) -> Option<IpText> {
+fn parse_ipv4(s: &[u8]) -> Option<IpText<'_>> {
     if s.len() > 15 || s.len() < 7 {
         return None;
     }
@@ -92,10 +142,10 @@ fn parse_ipv4(s: &[u8]) -> Option<IpText> {
         return None;
     }
     if canonical {
-        return Some(IpText::from_bytes(s));
+        return Some(IpText::Input(s));
     }
     let text = format!("{}.{}.{}.{}", octets[0], octets[1], octets[2], octets[3]);
-    Some(IpText::from_bytes(text.as_bytes()))
+    Some(IpText::rewritten(text.as_bytes()))
 }
 
 /// Parses an unsigned decimal integer; `None` when the field is not all digits or overflows.
@@ -276,17 +326,35 @@ fn fast_stamp(s: &[u8]) -> Option<i64> {
         let (a, b) = (s[i].wrapping_sub(b'0'), s[i + 1].wrapping_sub(b'0'));
         (a < 10 && b < 10).then_some((a * 10 + b) as i64)
     };
-    let y = d2(0)? * 100 + d2(2)?;
-    let (mo, d, h, mi, sec) = (d2(5)?, d2(8)?, d2(11)?, d2(14)?, d2(17)?);
+    let (h, mi, sec) = (d2(11)?, d2(14)?, d2(17)?);
     let frac = match s.get(19) {
         None => 0,
         Some(b'.') => fraction_micros(&s[20..])?,
         Some(_) => return None,
     };
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59 {
+    if h > 23 || mi > 59 || sec > 59 {
         return None;
     }
-    Some(days_from_civil(y, mo, d) * 86_400_000_000 + ((h * 60 + mi) * 60 + sec) * 1_000_000 + frac)
+    // The rows of a file share a handful of dates: the last valid date text and its day number
+    // are kept per thread, which spares the date's digits, checks and calendar arithmetic.
+    thread_local! {
+        static LAST_DATE: std::cell::Cell<([u8; 10], i64)> = const { std::cell::Cell::new(([0; 10], 0)) };
+    }
+    let mut key = [0u8; 10];
+    key.copy_from_slice(&s[..10]);
+    let (last, last_days) = LAST_DATE.get();
+    let days = if last == key {
+        last_days
+    } else {
+        let (y, mo, d) = (d2(0)? * 100 + d2(2)?, d2(5)?, d2(8)?);
+        if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+            return None;
+        }
+        let days = days_from_civil(y, mo, d);
+        LAST_DATE.set((key, days));
+        days
+    };
+    Some(days * 86_400_000_000 + ((h * 60 + mi) * 60 + sec) * 1_000_000 + frac)
 }
 
 /// Seconds with an optional fraction (`15.123`) as microseconds; durations and epoch times.
@@ -538,6 +606,32 @@ mod tests {
         assert!(parse_ip(b"10.10.0").is_err());
         assert!(parse_ip(b"10.10.0.1.2").is_err());
         assert!(parse_ip(b"").is_err());
+    }
+
+    /// The inline IPv4 check accepts exactly the canonical addresses the full parser returns as
+    /// they were written.
+    #[test]
+    fn canonical_ipv4_check_agrees_with_the_full_parser() {
+        let parts = ["0", "00", "1", "01", "9", "10", "99", "100", "199", "255", "256", "300", "999", "1000", "", "a"];
+        let mut checked = 0;
+        for a in parts {
+            for b in parts {
+                for c in ["0", "255", "01", "256"] {
+                    for d in parts {
+                        for text in [format!("{a}.{b}.{c}.{d}"), format!("{a}.{b}.{c}{d}"), format!("{a}.{b}.{c}.{d}.")]
+                        {
+                            let s = text.as_bytes();
+                            let full = parse_ip_other(s).ok().map(|t| t.as_str().to_string());
+                            let canonical = full.as_deref() == Some(text.as_str());
+                            assert_eq!(is_canonical_ipv4(s), canonical, "{text}");
+                            assert_eq!(parse_ip(s).ok().map(|t| t.as_str().to_string()), full, "{text}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000);
     }
 
     #[test]

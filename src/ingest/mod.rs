@@ -243,6 +243,8 @@ pub fn parse_block(
     // Line numbers within the block; the caller rebases them (see `source::Block`).
     let mut lineno = 1u64;
     let data = &block.data;
+    // One pass over the whole block; lines are checked for UTF-8 only in a block that is not ASCII.
+    let ascii = data.is_ascii();
     let mut start = 0;
     while start < data.len() {
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
@@ -251,12 +253,14 @@ pub fn parse_block(
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         let this = lineno;
         lineno += 1;
-        if line.iter().all(|c| c.is_ascii_whitespace()) {
+        // Blank lines are skipped. A line that ends in a visible byte is not blank, which spares
+        // a scan over rwcut's leading padding.
+        if line.last().is_none_or(|c| c.is_ascii_whitespace()) && line.iter().all(|c| c.is_ascii_whitespace()) {
             continue;
         }
         let result = if line.len() > MAX_LINE {
             Err(FieldError { column: "line".into(), reason: format!("line longer than {MAX_LINE} bytes") })
-        } else if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+        } else if !ascii && !line.is_ascii() && std::str::from_utf8(line).is_err() {
             Err(FieldError { column: "line".into(), reason: "undecodable bytes (not UTF-8)".into() })
         } else {
             parser.parse_line(line, &mut out, scratch)

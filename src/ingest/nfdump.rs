@@ -211,7 +211,7 @@ impl Nfdump {
         parse_stamp(v).and_then(|s| self.time.resolve(s)).map(Some).map_err(|r| err(self.name(i), r))
     }
 
-    fn flow(&self, f: &[&[u8]]) -> Result<(Flow, Option<(i64, i64)>), FieldError> {
+    fn flow<'a>(&self, f: &[&'a [u8]]) -> Result<(Flow<'a>, Option<(i64, i64)>), FieldError> {
         let m = &self.map;
         let at = |i: Option<usize>| i.map(|i| (i, f[i])).filter(|(_, v)| !v.is_empty());
         let e = |i: usize| move |r: String| err(self.name(i), r);

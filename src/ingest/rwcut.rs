@@ -29,7 +29,7 @@ pub fn detect(line: &[u8], sep: Option<u8>, time: &TimeContext) -> Option<Result
     if known_count(&names) < MIN_KNOWN_TITLES.max(names.len().min(3)) {
         return None;
     }
-    Some(parser(names, sep, Some(trim_bytes(line).to_vec()), time))
+    Some(parser(names, sep, Some(trim_bytes(line).to_vec()), time).map(|p| p.with_template(line)))
 }
 
 /// An rwcut parser for known column names (a title line or `--columns`).

@@ -259,7 +259,7 @@ impl Zeek {
     }
 
     /// Builds the originator's flow and the responder's counters from the core values.
-    fn flows(&self, v: &Core<'_>) -> Result<(Flow, Responder), FieldError> {
+    fn flows<'a>(&self, v: &Core<'a>) -> Result<(Flow<'a>, Responder), FieldError> {
         let e = |c: &'static str| move |r: Reason| err(c, r);
         let sip = parse_ip(v.orig_h).map_err(e("id.orig_h"))?;
         let dip = parse_ip(v.resp_h).map_err(e("id.resp_h"))?;
