@@ -105,15 +105,14 @@ fn parse_ip_other(s: &[u8]) -> Result<IpText<'_>, Reason> {
     Err(format!("bad address '{}'", show(s)))
 }
 
-/// IPv4 dotted decimal. Canonical input (the usual case) is copied as is; `010.1.1.1` is
-/// rewritten as `10.1.1.1`.
+/// IPv4 dotted decimal that `is_canonical_ipv4` did not take as is: written back without
+/// leading zeros (`010.1.1.1` → `10.1.1.1`).
 fn parse_ipv4(s: &[u8]) -> Option<IpText<'_>> {
     if s.len() > 15 || s.len() < 7 {
         return None;
     }
     let mut octets = [0u32; 4];
     let mut i = 0;
-    let mut canonical = true;
     for (n, octet) in octets.iter_mut().enumerate() {
         let start = i;
         let mut v = 0u32;
@@ -127,9 +126,6 @@ fn parse_ipv4(s: &[u8]) -> Option<IpText<'_>> {
         if i == start || v > 255 {
             return None;
         }
-        if s[start] == b'0' && i - start > 1 {
-            canonical = false;
-        }
         *octet = v;
         if n < 3 {
             if i >= s.len() || s[i] != b'.' {
@@ -140,9 +136,6 @@ fn parse_ipv4(s: &[u8]) -> Option<IpText<'_>> {
     }
     if i != s.len() {
         return None;
-    }
-    if canonical {
-        return Some(IpText::Input(s));
     }
     let text = format!("{}.{}.{}.{}", octets[0], octets[1], octets[2], octets[3]);
     Some(IpText::rewritten(text.as_bytes()))
