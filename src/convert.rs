@@ -1,9 +1,10 @@
 //! `flowlens convert`: reader → parallel parse → ordered Parquet writer.
 //!
-//! One thread reads inputs in blocks of whole lines; `threads` workers parse blocks into Arrow
+//! One thread reads inputs in blocks of whole lines; parser threads turn blocks into Arrow
 //! batches; the calling thread puts batches back in input order and writes them (one file, or
-//! one file per day under hive folders). Channels are bounded, so memory does not grow with the
-//! input. Strict by default: the first bad line aborts the run and no output appears; with a
+//! one file per day under hive folders), encoding the columns on a pool of its own. The
+//! `threads` are split between parsers and encoders, so that the two stages together keep one
+//! busy thread per core. Channels are bounded, so memory does not grow with the input. Strict by default: the first bad line aborts the run and no output appears; with a
 //! rejects file, bad lines are kept there verbatim and counted.
 
 use std::collections::{BTreeMap, HashMap};
@@ -42,6 +43,7 @@ pub struct ConvertOptions {
     pub partition: Partition,
     /// Keep going past bad lines, writing them here.
     pub rejects: Option<PathBuf>,
+    /// Worker threads, split between parsing and encoding.
     pub threads: usize,
     pub quiet: bool,
     /// Bytes of text per parse task.
@@ -321,6 +323,17 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
 
     let (block_tx, block_rx) = crossbeam_channel::bounded::<ReadItem>(threads * 2);
     let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<(u64, Result<Parsed>)>(threads * 2);
+    // Parsed blocks' buffers go back to the reader to be filled again.
+    let (spare_tx, spare_rx) = crossbeam_channel::bounded::<Vec<u8>>(threads * 2);
+    // The threads are split between the two stages: parsing and encoding cost about the same
+    // for rwcut text, and a thread per core in each stage would put twice as many busy threads
+    // as cores on the machine (measured slower: BENCHMARKS.md).
+    let parsers_n = threads.div_ceil(2);
+    let encoders = (threads - parsers_n).max(1);
+    let encode_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(encoders)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {encoders} threads: {e}")))?;
 
     let result: Result<()> = std::thread::scope(|s| {
         // Reader: inputs in order, cut into blocks.
@@ -341,6 +354,9 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 };
                 let mut blocks = BlockReader::new(reader, i, head, block_size);
                 loop {
+                    if let Ok(buf) = spare_rx.try_recv() {
+                        blocks.recycle(buf);
+                    }
                     match blocks.next_block() {
                         Ok(Some(b)) => {
                             if block_tx.send(ReadItem::Block(seq, b)).is_err() {
@@ -359,9 +375,10 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
             }
         });
         // Workers: blocks → batches.
-        for _ in 0..threads {
+        for _ in 0..parsers_n {
             let rx = block_rx.clone();
             let tx = parsed_tx.clone();
+            let spare = spare_tx.clone();
             let parsers = &parsers;
             let schema = &schema;
             s.spawn(move || {
@@ -370,11 +387,10 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                     let (seq, out) = match item {
                         ReadItem::Block(seq, b) => {
                             let (parser, map) = &parsers[b.input];
-                            (
-                                seq,
-                                parse_block(parser.as_ref(), &b, schema, map, strict, &mut scratch)
-                                    .map_err(Error::from),
-                            )
+                            let parsed =
+                                parse_block(parser.as_ref(), &b, schema, map, strict, &mut scratch).map_err(Error::from);
+                            let _ = spare.try_send(b.data);
+                            (seq, parsed)
                         }
                         ReadItem::Failed(seq, e) => (seq, Err(*e)),
                     };
@@ -385,9 +401,13 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
             });
         }
         drop(parsed_tx);
+        drop(spare_tx);
         drop(block_rx);
 
-        // Writer: batches in input order.
+        // Writer: batches in input order. The receiver is owned here so that an early return
+        // (a bad line) drops it: the workers' sends then fail and they stop, and so does the
+        // reader, instead of all waiting on full channels.
+        let parsed_rx = parsed_rx;
         let mut pending: BTreeMap<u64, Result<Parsed>> = BTreeMap::new();
         let mut next = 0u64;
         // Blocks number their lines from 1; this is where the current block starts in its input.
@@ -422,7 +442,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 }
                 summary.rejected += parsed.rejects.len() as u64;
                 if parsed.batch.num_rows() > 0 {
-                    sink.write(&parsed.batch)?;
+                    encode_pool.install(|| sink.write(&parsed.batch))?;
                 }
                 progress.update(read_bytes.load(Ordering::Relaxed), summary.rows);
             }
@@ -434,7 +454,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     if summary.lines == 0 {
         return Err(Error::input(names.join(" "), "no flow records: only headers or blank lines"));
     }
-    summary.outputs = sink.finish()?;
+    summary.outputs = encode_pool.install(|| sink.finish())?;
     if let Some(r) = rejects {
         r.finish()?;
     }

@@ -62,7 +62,7 @@ struct ConvertArgs {
     /// `path<TAB>line<TAB>column: reason<TAB>line as read`.
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
-    /// Parser threads (default: one per core).
+    /// Worker threads (default: one per core), split between parsing and Parquet encoding.
     #[arg(long)]
     threads: Option<usize>,
     /// No progress bar and no summary line.

@@ -267,6 +267,32 @@ fn strict_mode_stops_at_the_first_bad_line_with_no_output() {
     }
 }
 
+/// A bad line near the start of a large input ends the run at once: the parsers and the reader
+/// stop when the writer does, rather than waiting forever on full channels (they once did).
+#[test]
+fn strict_error_early_in_a_large_input_ends_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.rw");
+    let good = format!("{:>39}|{:>39}|{:>5}|{:>5}|{:>3}|{:>10}|{:>10}|\n", "10.0.0.1", "10.0.0.2", 1, 2, 6, 1, 40);
+    let mut text = String::from("sIP|dIP|sPort|dPort|pro|packets|bytes|\n");
+    text.push_str(&good);
+    text.push_str("10.0.0.1|10.0.0.2|1|2|6|1|-40|\n");
+    // About 50 MB: many times more blocks than the channels between the stages hold.
+    text.push_str(&good.repeat(400_000));
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("big.parquet");
+    flowlens()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("big.rw:3: bytes: "));
+    assert!(!out.exists());
+}
+
 #[test]
 fn bad_timestamps_bytes_and_long_lines_are_reported() {
     let dir = tempfile::tempdir().unwrap();

@@ -135,18 +135,34 @@ pub struct BlockReader {
     carry: Vec<u8>,
     size: usize,
     eof: bool,
+    /// A buffer handed back by `recycle`, filled next instead of a fresh one.
+    spare: Option<Vec<u8>>,
 }
 
 impl BlockReader {
     /// `head` holds bytes already read from `inner` (format detection), which come first.
     pub fn new(inner: Box<dyn Read + Send>, input: usize, head: Vec<u8>, size: usize) -> Self {
-        BlockReader { inner, input, carry: head, size: size.max(MAX_LINE * 2), eof: false }
+        BlockReader { inner, input, carry: head, size: size.max(MAX_LINE * 2), eof: false, spare: None }
+    }
+
+    /// Hands back the data of a parsed block, to be filled again: a fresh 2 MiB buffer would be
+    /// zeroed before every read, a recycled one only past its old length.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() >= self.size {
+            self.spare = Some(buf);
+        }
     }
 
     /// The next block, or `None` at the end of the input.
     pub fn next_block(&mut self) -> io::Result<Option<Block>> {
-        let mut buf = std::mem::take(&mut self.carry);
-        let mut filled = buf.len();
+        let mut buf = self.spare.take().unwrap_or_default();
+        // The partial line carried over from the last block comes first. `buf` keeps its old
+        // length, so `resize` zeroes only what lies beyond it.
+        let mut filled = self.carry.len();
+        if buf.len() < filled {
+            buf.resize(filled, 0);
+        }
+        buf[..filled].copy_from_slice(&self.carry);
         buf.resize(self.size.max(filled), 0);
         while !self.eof && filled < self.size {
             match self.inner.read(&mut buf[filled..]) {
@@ -157,6 +173,7 @@ impl BlockReader {
             }
         }
         buf.truncate(filled);
+        self.carry.clear();
         if buf.is_empty() {
             return Ok(None);
         }
@@ -172,7 +189,7 @@ impl BlockReader {
                 buf.len()
             }
         };
-        self.carry = buf[cut..].to_vec();
+        self.carry.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
         Ok(Some(Block { input: self.input, data: buf }))
     }
@@ -239,6 +256,23 @@ mod tests {
             out.push(b.data);
         }
         out
+    }
+
+    /// Blocks cut into recycled buffers (longer than the next block's data) hold the same bytes.
+    #[test]
+    fn recycled_buffers_give_the_same_blocks() {
+        let text: Vec<u8> = (0..5000).flat_map(|i| format!("line {i} {}\n", "x".repeat(i % 97)).into_bytes()).collect();
+        let fresh = blocks(&text, 1000);
+        let mut r = BlockReader::new(Box::new(io::Cursor::new(text.clone())), 0, b"line 0 \nli".to_vec(), 0);
+        r.size = 1000;
+        let mut recycled = Vec::new();
+        while let Some(b) = r.next_block().unwrap() {
+            recycled.push(b.data.clone());
+            r.recycle(b.data);
+        }
+        assert_eq!(recycled.concat(), [&b"line 0 \nli"[..], &text].concat());
+        assert!(recycled.iter().all(|b| b.ends_with(b"\n")));
+        assert_eq!(fresh.concat(), text);
     }
 
     #[test]
