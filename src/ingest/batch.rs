@@ -69,7 +69,7 @@ impl BatchBuilder {
             packets: Int64Builder::with_capacity(capacity),
             bytes: Int64Builder::with_capacity(capacity),
             flags: StringBuilder::with_capacity(capacity, capacity * 4),
-            extras: extra_map.iter().map(|_| StringBuilder::new()).collect(),
+            extras: extra_map.iter().map(|_| StringBuilder::with_capacity(capacity, capacity * 4)).collect(),
             extra_map,
             rows: 0,
         }
