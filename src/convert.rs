@@ -387,8 +387,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                     let (seq, out) = match item {
                         ReadItem::Block(seq, b) => {
                             let (parser, map) = &parsers[b.input];
-                            let parsed =
-                                parse_block(parser.as_ref(), &b, schema, map, strict, &mut scratch).map_err(Error::from);
+                            let parsed = parse_block(parser.as_ref(), &b, schema, map, strict, &mut scratch)
+                                .map_err(Error::from);
                             let _ = spare.try_send(b.data);
                             (seq, parsed)
                         }
