@@ -1,10 +1,10 @@
 //! `flowlens convert`: reader → parallel parse → ordered Parquet writer.
 //!
-//! Parser threads take turns reading the inputs in blocks of whole lines and turn each block
-//! into an Arrow batch; the calling thread puts batches back in input order and writes them
-//! (one file, or one file per day under hive folders), encoding the columns on a pool of its
-//! own. The `threads` are split between parsers and encoders, so that the two stages together
-//! keep one busy thread per core. Channels are bounded, so memory does not grow with the input. Strict by default: the first bad line aborts the run and no output appears; with a
+//! One thread reads inputs in blocks of whole lines; parser threads turn blocks into Arrow
+//! batches; the calling thread puts batches back in input order and writes them (one file, or
+//! one file per day under hive folders), encoding the columns on a pool of its own. The
+//! `threads` are split between parsers and encoders, so that the two stages together keep one
+//! busy thread per core. Channels are bounded, so memory does not grow with the input. Strict by default: the first bad line aborts the run and no output appears; with a
 //! rejects file, bad lines are kept there verbatim and counted.
 
 use std::collections::{BTreeMap, HashMap};
@@ -290,65 +290,6 @@ enum ReadItem {
     Failed(u64, Box<Error>),
 }
 
-/// The inputs, read in order a block at a time by whichever parser thread is free. Reading is
-/// cheap next to parsing; a thread of its own would be one busy thread more than the cores.
-struct Reading {
-    inputs: std::vec::IntoIter<(usize, (Input, Option<KeptStdin>))>,
-    current: Option<(Input, BlockReader)>,
-    counter: Arc<AtomicU64>,
-    block_size: usize,
-    /// Number of the next block, in input order.
-    seq: u64,
-    /// Every input has been read, or reading failed.
-    done: bool,
-}
-
-impl Reading {
-    /// The next block, numbered, or the error that ends the inputs; `spare` is the buffer of a
-    /// block already parsed, to be filled again.
-    fn next(&mut self, spare: Option<Vec<u8>>) -> Option<ReadItem> {
-        let mut spare = spare;
-        while !self.done {
-            let (input, blocks) = match &mut self.current {
-                Some(current) => current,
-                None => {
-                    let Some((i, (input, stdin))) = self.inputs.next() else {
-                        self.done = true;
-                        break;
-                    };
-                    let (reader, head) = match stdin {
-                        Some(kept) => kept,
-                        None => match source::open(&input, self.counter.clone()) {
-                            Ok(r) => (r, Vec::new()),
-                            Err(e) => {
-                                self.done = true;
-                                return Some(ReadItem::Failed(self.seq, Box::new(e)));
-                            }
-                        },
-                    };
-                    self.current.insert((input, BlockReader::new(reader, i, head, self.block_size)))
-                }
-            };
-            if let Some(buf) = spare.take() {
-                blocks.recycle(buf);
-            }
-            match blocks.next_block() {
-                Ok(Some(b)) => {
-                    self.seq += 1;
-                    return Some(ReadItem::Block(self.seq - 1, b));
-                }
-                Ok(None) => self.current = None,
-                Err(e) => {
-                    self.done = true;
-                    let err = Error::input(input.display(), describe_read_error(&e));
-                    return Some(ReadItem::Failed(self.seq, Box::new(err)));
-                }
-            }
-        }
-        None
-    }
-}
-
 /// Converts flow text to Parquet. On any error nothing is left at the output path.
 pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let inputs = source::expand(&opts.inputs)?;
@@ -380,7 +321,10 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let progress = Progress::bytes(total_bytes, opts.quiet);
     let mut summary = ConvertSummary { inputs: inputs.len(), formats, ..Default::default() };
 
+    let (block_tx, block_rx) = crossbeam_channel::bounded::<ReadItem>(threads * 2);
     let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<(u64, Result<Parsed>)>(threads * 2);
+    // Parsed blocks' buffers go back to the reader to be filled again.
+    let (spare_tx, spare_rx) = crossbeam_channel::bounded::<Vec<u8>>(threads * 2);
     // The threads are split between the two stages: parsing and encoding cost about the same
     // for rwcut text, and a thread per core in each stage would put twice as many busy threads
     // as cores on the machine (measured slower: BENCHMARKS.md).
@@ -390,39 +334,65 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         .num_threads(encoders)
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {encoders} threads: {e}")))?;
-    let reading = std::sync::Mutex::new(Reading {
-        inputs: inputs.into_iter().zip(stdin).enumerate().collect::<Vec<_>>().into_iter(),
-        current: None,
-        counter: read_bytes.clone(),
-        block_size: opts.block_size,
-        seq: 0,
-        done: false,
-    });
 
     let result: Result<()> = std::thread::scope(|s| {
-        // Parsers: each takes the next block from the shared reader, parses it, and hands its
-        // buffer back with the next request.
+        // Reader: inputs in order, cut into blocks.
+        let counter = read_bytes.clone();
+        let block_size = opts.block_size;
+        s.spawn(move || {
+            let mut seq = 0u64;
+            for (i, (input, stdin)) in inputs.iter().zip(stdin).enumerate() {
+                let (reader, head) = match stdin {
+                    Some(kept) => kept,
+                    None => match source::open(input, counter.clone()) {
+                        Ok(r) => (r, Vec::new()),
+                        Err(e) => {
+                            let _ = block_tx.send(ReadItem::Failed(seq, Box::new(e)));
+                            return;
+                        }
+                    },
+                };
+                let mut blocks = BlockReader::new(reader, i, head, block_size);
+                loop {
+                    if let Ok(buf) = spare_rx.try_recv() {
+                        blocks.recycle(buf);
+                    }
+                    match blocks.next_block() {
+                        Ok(Some(b)) => {
+                            if block_tx.send(ReadItem::Block(seq, b)).is_err() {
+                                return;
+                            }
+                            seq += 1;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let err = Error::input(input.display(), describe_read_error(&e));
+                            let _ = block_tx.send(ReadItem::Failed(seq, Box::new(err)));
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        // Workers: blocks → batches.
         for _ in 0..parsers_n {
+            let rx = block_rx.clone();
             let tx = parsed_tx.clone();
-            let (parsers, schema, reading) = (&parsers, &schema, &reading);
+            let spare = spare_tx.clone();
+            let parsers = &parsers;
+            let schema = &schema;
             s.spawn(move || {
                 let mut scratch = Scratch::default();
-                let mut spare = None;
-                loop {
-                    let item = {
-                        let mut r = reading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                        r.next(spare.take())
-                    };
+                for item in rx {
                     let (seq, out) = match item {
-                        None => return,
-                        Some(ReadItem::Block(seq, b)) => {
+                        ReadItem::Block(seq, b) => {
                             let (parser, map) = &parsers[b.input];
                             let parsed = parse_block(parser.as_ref(), &b, schema, map, strict, &mut scratch)
                                 .map_err(Error::from);
-                            spare = Some(b.data);
+                            let _ = spare.try_send(b.data);
                             (seq, parsed)
                         }
-                        Some(ReadItem::Failed(seq, e)) => (seq, Err(*e)),
+                        ReadItem::Failed(seq, e) => (seq, Err(*e)),
                     };
                     if tx.send((seq, out)).is_err() {
                         return;
@@ -431,10 +401,12 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
             });
         }
         drop(parsed_tx);
+        drop(spare_tx);
+        drop(block_rx);
 
         // Writer: batches in input order. The receiver is owned here so that an early return
-        // (a bad line) drops it: the parsers' sends then fail and they stop, instead of waiting
-        // on a full channel.
+        // (a bad line) drops it: the workers' sends then fail and they stop, and so does the
+        // reader, instead of all waiting on full channels.
         let parsed_rx = parsed_rx;
         let mut pending: BTreeMap<u64, Result<Parsed>> = BTreeMap::new();
         let mut next = 0u64;
