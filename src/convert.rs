@@ -4,8 +4,9 @@
 //! batches; the calling thread puts batches back in input order and writes them (one file, or
 //! one file per day under hive folders), encoding the columns on a pool of its own. The
 //! `threads` are split between parsers and encoders, so that the two stages together keep one
-//! busy thread per core. Channels are bounded, so memory does not grow with the input. Strict by default: the first bad line aborts the run and no output appears; with a
-//! rejects file, bad lines are kept there verbatim and counted.
+//! busy thread per core. Channels are bounded, so memory does not grow with the input. Strict
+//! by default: the first bad line aborts the run and no output appears; with a rejects file,
+//! bad lines are kept there verbatim and counted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -329,11 +330,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     // for rwcut text, and a thread per core in each stage would put twice as many busy threads
     // as cores on the machine (measured slower: BENCHMARKS.md).
     let parsers_n = threads.div_ceil(2);
-    let encoders = (threads - parsers_n).max(1);
-    let encode_pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(encoders)
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {encoders} threads: {e}")))?;
+    let encoders = threads - parsers_n;
+    let encode_pool = crate::thread_pool(encoders)?;
 
     let result: Result<()> = std::thread::scope(|s| {
         // Reader: inputs in order, cut into blocks.

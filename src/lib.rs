@@ -25,14 +25,18 @@ pub mod units;
 
 pub use error::{Error, Result};
 
+/// A rayon pool of `n` (at least one) workers.
+pub fn thread_pool(n: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n.max(1))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))
+}
+
 /// Runs `f` on a pool of `threads` workers, or on the global pool (one per core) for `None`.
 pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     match threads {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?
-            .install(f),
+        Some(n) => thread_pool(n)?.install(f),
         None => f(),
     }
 }

@@ -156,14 +156,11 @@ impl BlockReader {
     /// The next block, or `None` at the end of the input.
     pub fn next_block(&mut self) -> io::Result<Option<Block>> {
         let mut buf = self.spare.take().unwrap_or_default();
-        // The partial line carried over from the last block comes first. `buf` keeps its old
-        // length, so `resize` zeroes only what lies beyond it.
+        // A recycled `buf` keeps its old length, so `resize` zeroes only what lies beyond it.
+        // The partial line carried over from the last block comes first.
         let mut filled = self.carry.len();
-        if buf.len() < filled {
-            buf.resize(filled, 0);
-        }
-        buf[..filled].copy_from_slice(&self.carry);
         buf.resize(self.size.max(filled), 0);
+        buf[..filled].copy_from_slice(&self.carry);
         while !self.eof && filled < self.size {
             match self.inner.read(&mut buf[filled..]) {
                 Ok(0) => self.eof = true,
@@ -249,11 +246,19 @@ mod tests {
     use super::*;
 
     fn blocks(text: &[u8], size: usize) -> Vec<Vec<u8>> {
-        let mut r = BlockReader::new(Box::new(io::Cursor::new(text.to_vec())), 0, Vec::new(), 0);
+        blocks_after(b"", text, size, false)
+    }
+
+    /// The blocks of `head` then `text`, each buffer handed back after use when `recycle`.
+    fn blocks_after(head: &[u8], text: &[u8], size: usize, recycle: bool) -> Vec<Vec<u8>> {
+        let mut r = BlockReader::new(Box::new(io::Cursor::new(text.to_vec())), 0, head.to_vec(), 0);
         r.size = size;
         let mut out = Vec::new();
         while let Some(b) = r.next_block().unwrap() {
-            out.push(b.data);
+            out.push(b.data.clone());
+            if recycle {
+                r.recycle(b.data);
+            }
         }
         out
     }
@@ -262,17 +267,12 @@ mod tests {
     #[test]
     fn recycled_buffers_give_the_same_blocks() {
         let text: Vec<u8> = (0..5000).flat_map(|i| format!("line {i} {}\n", "x".repeat(i % 97)).into_bytes()).collect();
-        let fresh = blocks(&text, 1000);
-        let mut r = BlockReader::new(Box::new(io::Cursor::new(text.clone())), 0, b"line 0 \nli".to_vec(), 0);
-        r.size = 1000;
-        let mut recycled = Vec::new();
-        while let Some(b) = r.next_block().unwrap() {
-            recycled.push(b.data.clone());
-            r.recycle(b.data);
-        }
-        assert_eq!(recycled.concat(), [&b"line 0 \nli"[..], &text].concat());
+        let head = b"line 0 \nli";
+        let fresh = blocks_after(head, &text, 1000, false);
+        let recycled = blocks_after(head, &text, 1000, true);
+        assert_eq!(recycled.concat(), [&head[..], &text].concat());
         assert!(recycled.iter().all(|b| b.ends_with(b"\n")));
-        assert_eq!(fresh.concat(), text);
+        assert_eq!(recycled, fresh);
     }
 
     #[test]
