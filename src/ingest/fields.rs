@@ -47,12 +47,50 @@ pub fn parse_ip(s: &[u8]) -> Result<IpText<'_>, Reason> {
 }
 
 /// True for canonical dotted-decimal IPv4 (`10.0.0.1`; not `010.0.0.1`): the usual address,
-/// checked without leaving the caller.
+/// checked without leaving the caller. Works on two overlapping 8-byte words (SWAR): the
+/// dots' positions give the octets' lengths, and only 3-digit octets need a value check.
 #[inline(always)]
 fn is_canonical_ipv4(s: &[u8]) -> bool {
-    if s.len() < 7 || s.len() > 15 {
+    let n = s.len();
+    if !(8..=15).contains(&n) {
+        return n == 7 && is_canonical_ipv4_bytewise(s);
+    }
+    let (lo, hi) = (word(&s[..8]), word(&s[n - 8..]));
+    // Every byte is a digit or a dot.
+    let (lo_dots, hi_dots) = (byte_hits(lo, b'.'), byte_hits(hi, b'.'));
+    if non_digits(lo) != lo_dots || non_digits(hi) != hi_dots {
         return false;
     }
+    let mut dots = u32::from(high_bits(lo_dots)) | (u32::from(high_bits(hi_dots)) << (n - 8));
+    if dots.count_ones() != 3 {
+        return false;
+    }
+    let mut start = 0;
+    for _ in 0..3 {
+        let dot = dots.trailing_zeros() as usize;
+        dots &= dots - 1;
+        if !canonical_octet(s, start, dot) {
+            return false;
+        }
+        start = dot + 1;
+    }
+    canonical_octet(s, start, n)
+}
+
+/// `s[start..end]`, all digits, is an octet as written canonically: 1-3 digits, no leading
+/// zero, at most 255.
+#[inline(always)]
+fn canonical_octet(s: &[u8], start: usize, end: usize) -> bool {
+    match end.wrapping_sub(start) {
+        1 => true,
+        2 => s[start] != b'0',
+        3 => s[start] != b'0' && [s[start], s[start + 1], s[start + 2]] <= *b"255",
+        _ => false,
+    }
+}
+
+/// The 7-byte addresses (`1.2.3.4`) that the word check cannot load: byte by byte.
+fn is_canonical_ipv4_bytewise(s: &[u8]) -> bool {
     let mut dots = 0;
     let mut digits = 0;
     let mut v = 0u32;
@@ -79,6 +117,40 @@ fn is_canonical_ipv4(s: &[u8]) -> bool {
         }
     }
     dots == 3 && digits > 0
+}
+
+const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const HI: u64 = 0x8080_8080_8080_8080;
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// Eight bytes as a little-endian word (the first byte lowest).
+#[inline(always)]
+fn word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(w)
+}
+
+/// The high bit of each byte of the result is set exactly where `w` holds `byte`.
+#[inline(always)]
+fn byte_hits(w: u64, byte: u8) -> u64 {
+    let x = w ^ u64::from_ne_bytes([byte; 8]);
+    !(((x & LO7) + LO7) | x) & HI
+}
+
+/// The high bit of each byte of the result is set exactly where `w` holds a byte that is not
+/// an ASCII digit.
+#[inline(always)]
+fn non_digits(w: u64) -> u64 {
+    let x = w ^ ZEROS;
+    // A digit is 0..=9 after the XOR: adding 0x76 leaves its high bit clear.
+    (((x & LO7) + 0x7676_7676_7676_7676) | x) & HI
+}
+
+/// Bit i of the result is the high bit of byte i of `hits`.
+#[inline(always)]
+fn high_bits(hits: u64) -> u8 {
+    ((hits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
 }
 
 #[cold]
@@ -144,7 +216,15 @@ fn parse_ipv4(s: &[u8]) -> Option<IpText<'_>> {
 /// Parses an unsigned decimal integer; `None` when the field is not all digits or overflows.
 #[inline]
 pub fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 {
+    let n = s.len();
+    if n <= 8 {
+        return digits8(s);
+    }
+    if n <= 16 {
+        // At most 16 digits: the high part times 10^8 cannot overflow.
+        return Some(digits8(&s[..n - 8])? * 100_000_000 + digits8(&s[n - 8..])?);
+    }
+    if n > 20 {
         return None;
     }
     let mut v: u64 = 0;
@@ -156,6 +236,34 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
         v = v.checked_mul(10)?.checked_add(d as u64)?;
     }
     Some(v)
+}
+
+/// 1 to 8 ASCII digits as a number, in one word (SWAR): the digits are loaded right-aligned
+/// behind zero bytes, checked together, and combined pairwise by three multiplications.
+#[inline(always)]
+fn digits8(s: &[u8]) -> Option<u64> {
+    let n = s.len();
+    let w = match n {
+        0 => return None,
+        1..=3 => u64::from(s[0]) | u64::from(s[n / 2]) << (8 * (n / 2)) | u64::from(s[n - 1]) << (8 * (n - 1)),
+        4..=8 => {
+            let (a, b) = (&s[..4], &s[n - 4..]);
+            let a = u64::from(u32::from_le_bytes([a[0], a[1], a[2], a[3]]));
+            let b = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            a | b << (8 * (n - 4))
+        }
+        _ => return None,
+    };
+    // Right-align: the last digit in the top byte, zero bytes (value 0) in front.
+    let shift = 8 * (8 - n) as u32;
+    let x = (w << shift) ^ (ZEROS << shift);
+    if (((x & LO7) + 0x7676_7676_7676_7676) | x) & HI != 0 {
+        return None;
+    }
+    // Bytes are digits, most significant first (lowest address).
+    let x = (x * 10 + (x >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let x = (x * 100 + (x >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((x * 10_000 + (x >> 32)) & 0xffff_ffff)
 }
 
 /// A port: 0..=65535.
@@ -625,6 +733,53 @@ mod tests {
             }
         }
         assert!(checked > 10_000);
+    }
+
+    /// The word-at-a-time integer parser agrees with digit-by-digit parsing on every length up
+    /// to 20, with a non-digit at every position, and at the limits.
+    #[test]
+    fn integers_agree_with_a_digit_loop() {
+        fn slow(s: &[u8]) -> Option<u64> {
+            if s.is_empty() {
+                return None;
+            }
+            let mut v = 0u64;
+            for &c in s {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            }
+            Some(v)
+        }
+        let digits = b"98765432109876543210123";
+        for n in 0..=22 {
+            let text = &digits[..n];
+            assert_eq!(parse_u64(text), slow(text), "{}", show(text));
+            for at in 0..n {
+                for bad in [b' ', b'/', b':', b'.', b'-', b'a', 0xff, 0x00] {
+                    let mut t = text.to_vec();
+                    t[at] = bad;
+                    assert_eq!(parse_u64(&t), None, "{}", show(&t));
+                }
+                let mut t = text.to_vec();
+                t[at] = b'0';
+                assert_eq!(parse_u64(&t), slow(&t), "{}", show(&t));
+            }
+        }
+        for v in [0, 7, 10, 99, 255, 65535, 99_999_999, 100_000_000, 9_999_999_999_999_999, u64::MAX] {
+            assert_eq!(parse_u64(v.to_string().as_bytes()), Some(v));
+        }
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b"00000000000000000000007"), None);
+    }
+
+    #[test]
+    fn high_bits_gathers_each_bytes_top_bit() {
+        for m in 0u32..256 {
+            let hits: u64 = (0..8).filter(|i| m & (1 << i) != 0).map(|i| 0x80u64 << (8 * i)).sum();
+            assert_eq!(u32::from(high_bits(hits)), m);
+        }
     }
 
     #[test]
