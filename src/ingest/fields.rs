@@ -123,6 +123,22 @@ const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 const HI: u64 = 0x8080_8080_8080_8080;
 const ZEROS: u64 = 0x3030_3030_3030_3030;
 
+/// Up to 8 bytes as a little-endian word (the first byte lowest), zero bytes after them.
+#[inline(always)]
+fn load_short(s: &[u8]) -> u64 {
+    let n = s.len();
+    match n {
+        0 => 0,
+        1..=3 => u64::from(s[0]) | u64::from(s[n / 2]) << (8 * (n / 2)) | u64::from(s[n - 1]) << (8 * (n - 1)),
+        _ => {
+            let (a, b) = (&s[..4], &s[n - 4..]);
+            let a = u64::from(u32::from_le_bytes([a[0], a[1], a[2], a[3]]));
+            let b = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            a | b << (8 * (n - 4))
+        }
+    }
+}
+
 /// Eight bytes as a little-endian word (the first byte lowest).
 #[inline(always)]
 fn word(b: &[u8]) -> u64 {
@@ -214,12 +230,18 @@ fn parse_ipv4(s: &[u8]) -> Option<IpText<'_>> {
 }
 
 /// Parses an unsigned decimal integer; `None` when the field is not all digits or overflows.
-#[inline]
+#[inline(always)]
 pub fn parse_u64(s: &[u8]) -> Option<u64> {
-    let n = s.len();
-    if n <= 8 {
+    if s.len() <= 8 {
         return digits8(s);
     }
+    parse_long_u64(s)
+}
+
+/// `parse_u64` for 9 digits or more.
+#[inline(never)]
+fn parse_long_u64(s: &[u8]) -> Option<u64> {
+    let n = s.len();
     if n <= 16 {
         // At most 16 digits: the high part times 10^8 cannot overflow.
         return Some(digits8(&s[..n - 8])? * 100_000_000 + digits8(&s[n - 8..])?);
@@ -243,17 +265,10 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
 #[inline(always)]
 fn digits8(s: &[u8]) -> Option<u64> {
     let n = s.len();
-    let w = match n {
-        0 => return None,
-        1..=3 => u64::from(s[0]) | u64::from(s[n / 2]) << (8 * (n / 2)) | u64::from(s[n - 1]) << (8 * (n - 1)),
-        4..=8 => {
-            let (a, b) = (&s[..4], &s[n - 4..]);
-            let a = u64::from(u32::from_le_bytes([a[0], a[1], a[2], a[3]]));
-            let b = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-            a | b << (8 * (n - 4))
-        }
-        _ => return None,
-    };
+    if n == 0 || n > 8 {
+        return None;
+    }
+    let w = load_short(s);
     // Right-align: the last digit in the top byte, zero bytes (value 0) in front.
     let shift = 8 * (8 - n) as u32;
     let x = (w << shift) ^ (ZEROS << shift);
@@ -267,20 +282,35 @@ fn digits8(s: &[u8]) -> Option<u64> {
 }
 
 /// A port: 0..=65535.
-#[inline]
+#[inline(always)]
 pub fn parse_port(s: &[u8]) -> Result<u16, Reason> {
     match parse_u64(s) {
         Some(v) if v <= 65535 => Ok(v as u16),
-        Some(_) => Err(format!("port {} over 65535", show(s))),
-        None => Err(format!("bad port '{}'", show(s))),
+        _ => Err(port_error(s)),
+    }
+}
+
+#[cold]
+fn port_error(s: &[u8]) -> Reason {
+    match parse_u64(s) {
+        Some(_) => format!("port {} over 65535", show(s)),
+        None => format!("bad port '{}'", show(s)),
     }
 }
 
 /// An IP protocol: a number 0..=255 or a common name (`tcp`, `udp`, `icmp`, `gre`, …).
-#[inline]
+#[inline(always)]
 pub fn parse_proto(s: &[u8]) -> Result<u8, Reason> {
-    if let Some(v) = parse_u64(s) {
-        return if v <= 255 { Ok(v as u8) } else { Err(format!("protocol {} over 255", show(s))) };
+    match parse_u64(s) {
+        Some(v) if v <= 255 => Ok(v as u8),
+        _ => proto_other(s),
+    }
+}
+
+#[cold]
+fn proto_other(s: &[u8]) -> Result<u8, Reason> {
+    if parse_u64(s).is_some() {
+        return Err(format!("protocol {} over 255", show(s)));
     }
     proto_by_name(s).ok_or_else(|| format!("bad protocol '{}'", show(s)))
 }
@@ -317,13 +347,20 @@ pub fn proto_by_name(s: &[u8]) -> Option<u8> {
 }
 
 /// A packet or byte count: a non-negative integer that fits in i64.
-#[inline]
+#[inline(always)]
 pub fn parse_count(s: &[u8]) -> Result<i64, Reason> {
     match parse_u64(s) {
         Some(v) if v <= i64::MAX as u64 => Ok(v as i64),
-        Some(_) => Err(format!("count {} too large", show(s))),
-        None if s.first() == Some(&b'-') => Err(format!("negative count '{}'", show(s))),
-        None => Err(format!("bad count '{}'", show(s))),
+        _ => Err(count_error(s)),
+    }
+}
+
+#[cold]
+fn count_error(s: &[u8]) -> Reason {
+    match parse_u64(s) {
+        Some(_) => format!("count {} too large", show(s)),
+        None if s.first() == Some(&b'-') => format!("negative count '{}'", show(s)),
+        None => format!("bad count '{}'", show(s)),
     }
 }
 
@@ -385,10 +422,17 @@ pub enum Stamp {
 /// `T`, `Z` or `±hh:mm` (rwcut `iso`, nfdump, Argus), `02/12/2009 00:00:05.123` (rwcut `m/d/y`),
 /// epoch seconds `1234396805.123` (rwcut `epoch`, Zeek), and clock times without a date:
 /// `hh:mm:ss.sss`, `mm:ss.sss` and the SEI seed's dotted `mm.ss.sss`.
+#[inline(always)]
 pub fn parse_stamp(s: &[u8]) -> Result<Stamp, Reason> {
-    if let Some(t) = fast_stamp(s) {
-        return Ok(Stamp::Naive(t));
+    match fast_stamp(s) {
+        Some(t) => Ok(Stamp::Naive(t)),
+        None => parse_other_stamp(s),
     }
+}
+
+/// `parse_stamp` for every shape but the common one.
+#[inline(never)]
+fn parse_other_stamp(s: &[u8]) -> Result<Stamp, Reason> {
     let bad = || format!("bad timestamp '{}'", show(s));
     let n = s.len();
     if n >= 10 && (s[4] == b'/' || s[4] == b'-') && s[7] == s[4] {
@@ -415,7 +459,7 @@ pub fn parse_stamp(s: &[u8]) -> Result<Stamp, Reason> {
 
 /// The common shape `YYYY/MM/DDThh:mm:ss[.fff]` (also `-` and ` `) without a zone, parsed with
 /// fixed offsets: two of these per row make this the hottest field parser after addresses.
-#[inline]
+#[inline(always)]
 fn fast_stamp(s: &[u8]) -> Option<i64> {
     if s.len() < 19 || !(s[4] == b'/' || s[4] == b'-') || s[7] != s[4] || !(s[10] == b'T' || s[10] == b' ') {
         return None;
@@ -459,15 +503,29 @@ fn fast_stamp(s: &[u8]) -> Option<i64> {
 }
 
 /// Seconds with an optional fraction (`15.123`) as microseconds; durations and epoch times.
+#[inline(always)]
 pub fn parse_seconds(s: &[u8]) -> Result<i64, Reason> {
-    if s.first() == Some(&b'-') {
-        return Err(format!("negative duration '{}'", show(s)));
-    }
-    seconds(s).ok_or_else(|| format!("bad duration '{}'", show(s)))
+    seconds(s).ok_or_else(|| duration_error(s))
 }
 
+#[cold]
+fn duration_error(s: &[u8]) -> Reason {
+    if s.first() == Some(&b'-') {
+        return format!("negative duration '{}'", show(s));
+    }
+    format!("bad duration '{}'", show(s))
+}
+
+#[inline(always)]
 fn seconds(s: &[u8]) -> Option<i64> {
-    let (int, frac) = match memchr::memchr(b'.', s) {
+    // Durations are short (`823.003`): their dot is found in one word.
+    let dot = if s.len() <= 8 {
+        let hits = byte_hits(load_short(s), b'.');
+        (hits != 0).then(|| (hits.trailing_zeros() / 8) as usize)
+    } else {
+        memchr::memchr(b'.', s)
+    };
+    let (int, frac) = match dot {
         Some(p) => (&s[..p], &s[p + 1..]),
         None => (s, &s[s.len()..]),
     };
@@ -480,23 +538,18 @@ fn seconds(s: &[u8]) -> Option<i64> {
 }
 
 /// Digits after a decimal point as microseconds: up to 9 digits, truncated to 6.
+#[inline(always)]
 fn fraction_micros(f: &[u8]) -> Option<i64> {
-    if f.len() > 9 {
-        return None;
+    const SCALE: [u64; 7] = [1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+    match f.len() {
+        0 => Some(0),
+        n @ 1..=6 => Some((digits8(f)? * SCALE[n]) as i64),
+        7..=9 => {
+            digits8(&f[6..])?;
+            Some(digits8(&f[..6])? as i64)
+        }
+        _ => None,
     }
-    let mut v = 0i64;
-    for i in 0..6 {
-        let d = match f.get(i) {
-            Some(&c) if c.is_ascii_digit() => (c - b'0') as i64,
-            Some(_) => return None,
-            None => 0,
-        };
-        v = v * 10 + d;
-    }
-    if f.iter().skip(6).any(|c| !c.is_ascii_digit()) {
-        return None;
-    }
-    Some(v)
 }
 
 #[inline]
@@ -648,6 +701,7 @@ impl TimeContext {
     pub fn resolve(&self, stamp: Stamp) -> Result<i64, Reason> {
         match stamp {
             Stamp::Utc(t) => Ok(t),
+            Stamp::Naive(t) if self.tz.is_none() => Ok(t),
             Stamp::Naive(t) => self.local(t),
             Stamp::Clock(t) => match self.date {
                 Some(day) => self.local(day * 86_400_000_000 + t),
@@ -871,5 +925,25 @@ mod tests {
         assert_eq!(parse_seconds(b"0").unwrap(), 0);
         assert!(parse_seconds(b"-1").is_err());
         assert!(parse_seconds(b"1.2.3").is_err());
+        assert!(parse_seconds(b"-1").unwrap_err().contains("negative"));
+        for (text, micros) in [
+            ("0.5", Some(500_000)),
+            (".5", Some(500_000)),
+            ("15.", Some(15_000_000)),
+            ("15", Some(15_000_000)),
+            ("1.000001", Some(1_000_001)),
+            ("1.1234567", Some(1_123_456)),
+            ("1.123456789", Some(1_123_456)),
+            ("1.1234567890", None),
+            ("1.12a", None),
+            ("1.1234a67", None),
+            ("12345678901.25", Some(12_345_678_901_250_000)),
+            ("123456.789012", Some(123_456_789_012)),
+            (".", None),
+            ("", None),
+            ("1 .5", None),
+        ] {
+            assert_eq!(parse_seconds(text.as_bytes()).ok(), micros, "{text}");
+        }
     }
 }
