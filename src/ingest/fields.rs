@@ -461,45 +461,63 @@ fn parse_other_stamp(s: &[u8]) -> Result<Stamp, Reason> {
 /// fixed offsets: two of these per row make this the hottest field parser after addresses.
 #[inline(always)]
 fn fast_stamp(s: &[u8]) -> Option<i64> {
-    if s.len() < 19 || !(s[4] == b'/' || s[4] == b'-') || s[7] != s[4] || !(s[10] == b'T' || s[10] == b' ') {
+    if s.len() < 19 || s[16] != b':' {
         return None;
     }
-    if s[13] != b':' || s[16] != b':' {
-        return None;
+    // The rows of a file share a handful of minutes: the text up to the minute and its value
+    // are kept per thread for the last two minutes seen (a flow's start and end often differ),
+    // which spares the date's and the clock's digits, checks and calendar arithmetic.
+    thread_local! {
+        static MINUTES: std::cell::Cell<[([u8; 16], i64); 2]> = const { std::cell::Cell::new([([0; 16], -1); 2]) };
     }
-    let d2 = |i: usize| -> Option<i64> {
-        let (a, b) = (s[i].wrapping_sub(b'0'), s[i + 1].wrapping_sub(b'0'));
-        (a < 10 && b < 10).then_some((a * 10 + b) as i64)
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&s[..16]);
+    let mut minutes = MINUTES.get();
+    let minute = if minutes[0].0 == key && minutes[0].1 >= 0 {
+        minutes[0].1
+    } else if minutes[1].0 == key && minutes[1].1 >= 0 {
+        minutes.swap(0, 1);
+        MINUTES.set(minutes);
+        minutes[0].1
+    } else {
+        let minute = minute_of(s)?;
+        minutes[1] = minutes[0];
+        minutes[0] = (key, minute);
+        MINUTES.set(minutes);
+        minute
     };
-    let (h, mi, sec) = (d2(11)?, d2(14)?, d2(17)?);
+    let sec = two_digits(s, 17)?;
     let frac = match s.get(19) {
         None => 0,
         Some(b'.') => fraction_micros(&s[20..])?,
         Some(_) => return None,
     };
-    if h > 23 || mi > 59 || sec > 59 {
+    if sec > 59 {
         return None;
     }
-    // The rows of a file share a handful of dates: the last valid date text and its day number
-    // are kept per thread, which spares the date's digits, checks and calendar arithmetic.
-    thread_local! {
-        static LAST_DATE: std::cell::Cell<([u8; 10], i64)> = const { std::cell::Cell::new(([0; 10], 0)) };
+    Some(minute + sec * 1_000_000 + frac)
+}
+
+/// `s[i..i + 2]` as a number when both are digits.
+#[inline(always)]
+fn two_digits(s: &[u8], i: usize) -> Option<i64> {
+    let (a, b) = (s[i].wrapping_sub(b'0'), s[i + 1].wrapping_sub(b'0'));
+    (a < 10 && b < 10).then_some((a * 10 + b) as i64)
+}
+
+/// The microseconds since the epoch of the minute that `YYYY/MM/DDThh:mm` (`s[..16]`) names,
+/// when it is a valid date and time.
+#[inline(never)]
+fn minute_of(s: &[u8]) -> Option<i64> {
+    if !(s[4] == b'/' || s[4] == b'-') || s[7] != s[4] || !(s[10] == b'T' || s[10] == b' ') || s[13] != b':' {
+        return None;
     }
-    let mut key = [0u8; 10];
-    key.copy_from_slice(&s[..10]);
-    let (last, last_days) = LAST_DATE.get();
-    let days = if last == key {
-        last_days
-    } else {
-        let (y, mo, d) = (d2(0)? * 100 + d2(2)?, d2(5)?, d2(8)?);
-        if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
-            return None;
-        }
-        let days = days_from_civil(y, mo, d);
-        LAST_DATE.set((key, days));
-        days
-    };
-    Some(days * 86_400_000_000 + ((h * 60 + mi) * 60 + sec) * 1_000_000 + frac)
+    let d2 = |i| two_digits(s, i);
+    let (y, mo, d, h, mi) = (d2(0)? * 100 + d2(2)?, d2(5)?, d2(8)?, d2(11)?, d2(14)?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400_000_000 + (h * 60 + mi) * 60_000_000)
 }
 
 /// Seconds with an optional fraction (`15.123`) as microseconds; durations and epoch times.
@@ -833,6 +851,31 @@ mod tests {
         for m in 0u32..256 {
             let hits: u64 = (0..8).filter(|i| m & (1 << i) != 0).map(|i| 0x80u64 << (8 * i)).sum();
             assert_eq!(u32::from(high_bits(hits)), m);
+        }
+    }
+
+    /// The per-thread minute cache never changes a result: stamps alternating between minutes,
+    /// and bad seconds, days or fractions after a cached minute, parse as chrono parses them.
+    #[test]
+    fn stamps_agree_with_chrono_across_cached_minutes() {
+        let texts = [
+            "2026/11/21T00:00:00.949", "2026/11/21T00:13:43.952", "2026/11/21T00:00:01.950", "2026/11/21T00:13:44",
+            "2026/11/21T00:00:60.000", "2026/11/21T00:00:5x.000", "2026/11/21T00:00:59.9999999", "2026/11/21T00:00:59.",
+            "2024/02/29T23:59:59.999", "2026/02/29T00:00:00.000", "2026/02/29T00:00:01.000", "2026-11-21 00:00:02.5",
+            "2026/11/21T00:00:02.5", "2026/11/21T24:00:00.000", "2026/11/21T00:60:00.000", "2026/13/01T00:00:00.000",
+            "1969/12/31T23:59:59.500", "1969/12/31T23:59:58.500", "2026/11/21T00:13:43|952",
+        ];
+        for round in 0..3 {
+            for text in texts {
+                let ours = parse_stamp(text.as_bytes()).ok().map(|s| TimeContext::default().resolve(s).unwrap());
+                // We take a bare trailing dot as no fraction, and refuse leap seconds.
+                let normal = text.replace('/', "-").replace('T', " ");
+                let chrono = NaiveDateTime::parse_from_str(normal.trim_end_matches('.'), "%Y-%m-%d %H:%M:%S%.f")
+                    .ok()
+                    .filter(|_| !text.contains(":60"))
+                    .map(|t| t.and_utc().timestamp_micros());
+                assert_eq!(ours, chrono, "{text} (round {round})");
+            }
         }
     }
 
