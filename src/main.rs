@@ -645,7 +645,26 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Keeps memory that the pipelines free in the heap for their next blocks. By default glibc's
+/// malloc hands freed memory back to the kernel once 128 KiB lie free at the top of the heap,
+/// and serves blocks over a (self-adjusting) threshold with fresh mappings: every block of
+/// parsed rows and every Parquet page buffer then faults its pages in afresh. These settings cut
+/// `convert`'s page faults about 5x and its system time by a third (BENCHMARKS.md); peak memory
+/// is unchanged, since what one block frees the next one uses.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only changes allocator parameters; it runs before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),

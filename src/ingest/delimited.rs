@@ -541,7 +541,12 @@ mod tests {
                     .collect();
                 for s in 0..=len {
                     for e in s..=len {
-                        assert_eq!(trim(&line, s, e), slow(&line, s, e), "{:?} {s}..{e}", String::from_utf8_lossy(&line));
+                        assert_eq!(
+                            trim(&line, s, e),
+                            slow(&line, s, e),
+                            "{:?} {s}..{e}",
+                            String::from_utf8_lossy(&line)
+                        );
                     }
                 }
             }
