@@ -21,7 +21,7 @@
 //!   (`arp`, `llc`) leaves `proto` null, with its name in `proto_name`.
 
 use super::batch::{BatchBuilder, Flow};
-use super::bidir::{self, err, split_trimmed, text};
+use super::bidir::{self, err, split_trimmed};
 use super::delimited::{trim_bytes, Scratch};
 use super::fields::{parse_count, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, show, TimeContext};
 use super::{FieldError, LineParser, Outcome};
@@ -304,17 +304,17 @@ impl LineParser for Argus {
         let Some(rec) = self.record(fields)? else {
             return Ok(Outcome::Skipped);
         };
-        let mut values: [&str; 128] = [""; 128];
+        let mut values: [&[u8]; 128] = [&[]; 128];
         for (k, &pos) in self.map.extra_pos.iter().enumerate() {
-            values[k] = text(fields[pos], self.name(pos))?;
+            values[k] = fields[pos];
         }
-        let proto_name = rec.proto_name.map(|p| text(p, "Proto")).transpose()?;
+        let proto_name = rec.proto_name;
         let extras = &values[..self.map.extra_pos.len()];
         let base = usize::from(self.bidir);
         let push = |out: &mut BatchBuilder, f: &Flow, side: &str| {
             out.push(f);
             if self.bidir {
-                out.extra(0, Some(side));
+                out.extra(0, Some(side.as_bytes()));
             }
             out.extra(base, proto_name);
             for (k, v) in extras.iter().enumerate() {

@@ -43,7 +43,8 @@ pub struct BatchBuilder {
     packets: Int64Builder,
     bytes: Int64Builder,
     flags: StringBuilder,
-    extras: Vec<StringBuilder>,
+    /// Extra columns' text, collected as bytes and checked for UTF-8 once per block.
+    extras: Vec<BinaryBuilder>,
     extra_map: Arc<Vec<usize>>,
     rows: usize,
 }
@@ -69,7 +70,7 @@ impl BatchBuilder {
             packets: Int64Builder::with_capacity(capacity),
             bytes: Int64Builder::with_capacity(capacity),
             flags: StringBuilder::with_capacity(capacity, capacity * 4),
-            extras: extra_map.iter().map(|_| StringBuilder::with_capacity(capacity, capacity * 4)).collect(),
+            extras: extra_map.iter().map(|_| BinaryBuilder::with_capacity(capacity, capacity * 4)).collect(),
             extra_map,
             rows: 0,
         }
@@ -108,7 +109,7 @@ impl BatchBuilder {
     /// Appends the value of local extra column `local` for the last pushed row; an empty value
     /// is stored as null. Every extra column must be given a value (or `None`) for every row.
     #[inline]
-    pub fn extra(&mut self, local: usize, value: Option<&str>) {
+    pub fn extra(&mut self, local: usize, value: Option<&[u8]>) {
         match value {
             Some(v) if !v.is_empty() => self.extras[local].append_value(v),
             _ => self.extras[local].append_null(),
@@ -133,7 +134,7 @@ impl BatchBuilder {
         let total_extras = self.schema.fields().len() - core;
         let mut extra_cols: Vec<Option<ArrayRef>> = vec![None; total_extras];
         for (local, b) in self.extras.iter_mut().enumerate() {
-            extra_cols[self.extra_map[local]] = Some(Arc::new(b.finish()));
+            extra_cols[self.extra_map[local]] = Some(Arc::new(StringArray::try_from_binary(b.finish())?));
         }
         for (i, col) in extra_cols.into_iter().enumerate() {
             let ty = self.schema.field(core + i).data_type();

@@ -50,14 +50,6 @@ pub fn responder<'a>(orig: &Flow<'a>, packets: Option<i64>, bytes: Option<i64>) 
     Flow { sip: orig.dip, dip: orig.sip, sport, dport, packets, bytes, ..*orig }
 }
 
-/// A field as text for an extra column. Lines reach the parsers as valid UTF-8 and are split
-/// at ASCII separators, so this fails only when a parser is driven directly (fuzzing, tests).
-#[inline]
-pub fn text<'a>(v: &'a [u8], column: &str) -> Result<&'a str, FieldError> {
-    std::str::from_utf8(v)
-        .map_err(|_| FieldError { column: column.to_string(), reason: "undecodable bytes (not UTF-8)".into() })
-}
-
 /// A `FieldError` for `column`.
 pub fn err(column: &str, reason: impl Into<String>) -> FieldError {
     FieldError { column: column.to_string(), reason: reason.into() }

@@ -440,13 +440,10 @@ impl LineParser for Delimited {
         let fields = Fields { base, ranges };
         let flow = self.flow(&fields)?;
         out.push(&flow);
+        // Lines reach the parsers as valid UTF-8 and split at ASCII bytes, so every field is
+        // UTF-8 too; the batch checks each extra column once when it is finished.
         for &(pos, local) in &self.map.extras {
-            let v = fields.get(pos);
-            let text = std::str::from_utf8(v).map_err(|_| FieldError {
-                column: self.name(pos).to_string(),
-                reason: "undecodable bytes (not UTF-8)".into(),
-            })?;
-            out.extra(local, Some(text));
+            out.extra(local, Some(fields.get(pos)));
         }
         Ok(Outcome::Rows(1))
     }

@@ -17,7 +17,7 @@
 //! Other columns (`fwd`, `stos`, `in`, `out`, `ra`, `flows`, …) are kept as extra columns.
 
 use super::batch::{BatchBuilder, Flow};
-use super::bidir::{self, err, split_trimmed, text};
+use super::bidir::{self, err, split_trimmed};
 use super::delimited::{trim_bytes, Scratch};
 use super::fields::{parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp};
 use super::fields::{show, TimeContext};
@@ -314,16 +314,16 @@ impl LineParser for Nfdump {
         }
         let fields = &fields[..n];
         let (flow, reverse) = self.flow(fields)?;
-        let mut values: [&str; 128] = [""; 128];
+        let mut values: [&[u8]; 128] = [&[]; 128];
         for (k, &pos) in self.map.extra_pos.iter().enumerate() {
-            values[k] = text(fields[pos], self.name(pos))?;
+            values[k] = fields[pos];
         }
         let extras = &values[..self.map.extra_pos.len()];
         let base = usize::from(self.bidir);
         let push = |out: &mut BatchBuilder, f: &Flow, side: Option<&str>| {
             out.push(f);
             if self.bidir {
-                out.extra(0, side);
+                out.extra(0, side.map(str::as_bytes));
             }
             for (k, v) in extras.iter().enumerate() {
                 out.extra(base + k, Some(v));

@@ -22,7 +22,7 @@
 use serde_json::{Map, Value};
 
 use super::batch::{BatchBuilder, Flow};
-use super::bidir::{self, err, text};
+use super::bidir::{self, err};
 use super::delimited::{trim_bytes, Scratch};
 use super::fields::Reason;
 use super::fields::{parse_count, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, show, TimeContext};
@@ -295,10 +295,10 @@ impl Zeek {
         Ok((Flow { stime, etime, sip, dip, sport, dport, proto, packets, bytes, flags: None }, reverse))
     }
 
-    fn push(&self, out: &mut BatchBuilder, flow: &Flow, reverse: Responder, extras: &[Option<&str>]) -> Outcome {
+    fn push(&self, out: &mut BatchBuilder, flow: &Flow, reverse: Responder, extras: &[Option<&[u8]>]) -> Outcome {
         let mut put = |f: &Flow, side: &str| {
             out.push(f);
-            out.extra(0, Some(side));
+            out.extra(0, Some(side.as_bytes()));
             for (k, v) in extras.iter().enumerate() {
                 out.extra(1 + k, *v);
             }
@@ -363,9 +363,9 @@ impl Zeek {
             ip_proto: get(m.ip_proto),
         };
         let (flow, reverse) = self.flows(&core)?;
-        let mut values: [Option<&str>; 128] = [None; 128];
+        let mut values: [Option<&[u8]>; 128] = [None; 128];
         for (k, &pos) in self.extra_pos.iter().enumerate() {
-            values[k] = f[pos].map(|v| text(v, &self.fields[pos])).transpose()?;
+            values[k] = f[pos];
         }
         Ok(self.push(out, &flow, reverse, &values[..self.extra_pos.len()]))
     }
@@ -406,7 +406,7 @@ impl Zeek {
         };
         let (flow, reverse) = self.flows(&core)?;
         let texts: Vec<Option<String>> = self.fields.iter().map(|f| obj.get(f).and_then(json_text)).collect();
-        let refs: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
+        let refs: Vec<Option<&[u8]>> = texts.iter().map(|t| t.as_deref().map(str::as_bytes)).collect();
         Ok(self.push(out, &flow, reverse, &refs))
     }
 }
