@@ -4,7 +4,8 @@
 use super::batch::{BatchBuilder, Flow};
 use super::columns::{map_header, Role};
 use super::fields::{
-    parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, TimeContext,
+    byte_hits, parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, word,
+    TimeContext,
 };
 use super::{FieldError, LineParser, Outcome};
 
@@ -64,10 +65,9 @@ impl Split {
 /// overhead than it saves, and a byte loop costs a branch per byte.
 #[inline]
 fn for_each_byte(hay: &[u8], needle: u8, mut f: impl FnMut(usize)) {
-    let pattern = u64::from_ne_bytes([needle; 8]);
     let words = hay.len() / 8;
     for w in 0..words {
-        let mut hits = word_hits(load_word(hay, w * 8), pattern);
+        let mut hits = byte_hits(word(&hay[w * 8..w * 8 + 8]), needle);
         while hits != 0 {
             f(w * 8 + (hits.trailing_zeros() / 8) as usize);
             hits &= hits - 1;
@@ -88,28 +88,12 @@ fn for_each_byte(hay: &[u8], needle: u8, mut f: impl FnMut(usize)) {
 struct Template {
     sep: u8,
     len: usize,
-    /// Per whole 8-byte word of the line, the SWAR hit mask of its separators (`word_hits`).
+    /// Per whole 8-byte word of the line, the SWAR hit mask of its separators (`byte_hits`).
     words: Vec<u64>,
     /// Bit i is set when byte i of the last, partial word is a separator.
     tail: u8,
     /// The (start, end) of each field, untrimmed, as `Split::split` cuts them.
     spans: Vec<(usize, usize)>,
-}
-
-/// The high bit of each byte of the result is set exactly where `word` holds `pattern`'s byte.
-#[inline(always)]
-fn word_hits(word: u64, pattern: u64) -> u64 {
-    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let x = word ^ pattern;
-    !(((x & LO7) + LO7) | x) & HI
-}
-
-#[inline(always)]
-fn load_word(line: &[u8], at: usize) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&line[at..at + 8]);
-    u64::from_le_bytes(bytes)
 }
 
 /// Bit i is set when `line[from + i]` is `sep`, for the (fewer than 8) bytes from `from` on.
@@ -120,8 +104,7 @@ fn tail_mask(line: &[u8], from: usize, sep: u8) -> u8 {
 
 impl Template {
     fn new(line: &[u8], sep: u8) -> Self {
-        let pattern = u64::from_ne_bytes([sep; 8]);
-        let words: Vec<u64> = (0..line.len() / 8).map(|w| word_hits(load_word(line, w * 8), pattern)).collect();
+        let words: Vec<u64> = (0..line.len() / 8).map(|w| byte_hits(word(&line[w * 8..w * 8 + 8]), sep)).collect();
         let mut spans = Vec::new();
         let mut start = 0;
         for_each_byte(line, sep, |p| {
@@ -141,10 +124,9 @@ impl Template {
         if line.len() != self.len {
             return false;
         }
-        let pattern = u64::from_ne_bytes([self.sep; 8]);
         let mut differ = 0u64;
         for (w, &want) in self.words.iter().enumerate() {
-            differ |= word_hits(load_word(line, w * 8), pattern) ^ want;
+            differ |= byte_hits(word(&line[w * 8..w * 8 + 8]), self.sep) ^ want;
         }
         if differ != 0 || tail_mask(line, self.words.len() * 8, self.sep) != self.tail {
             return false;
@@ -160,8 +142,7 @@ fn trim(line: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
     // rwcut right-aligns its columns, so most fields start with a run of spaces: skip them
     // eight at a time (a word XOR 0x20… is zero in exactly the space bytes).
     while s + 8 <= e {
-        let word = load_word(line, s);
-        let x = word ^ 0x2020_2020_2020_2020;
+        let x = word(&line[s..s + 8]) ^ 0x2020_2020_2020_2020;
         if x != 0 {
             s += (x.trailing_zeros() / 8) as usize;
             break;

@@ -141,7 +141,7 @@ fn load_short(s: &[u8]) -> u64 {
 
 /// Eight bytes as a little-endian word (the first byte lowest).
 #[inline(always)]
-fn word(b: &[u8]) -> u64 {
+pub(super) fn word(b: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&b[..8]);
     u64::from_le_bytes(w)
@@ -149,7 +149,7 @@ fn word(b: &[u8]) -> u64 {
 
 /// The high bit of each byte of the result is set exactly where `w` holds `byte`.
 #[inline(always)]
-fn byte_hits(w: u64, byte: u8) -> u64 {
+pub(super) fn byte_hits(w: u64, byte: u8) -> u64 {
     let x = w ^ u64::from_ne_bytes([byte; 8]);
     !(((x & LO7) + LO7) | x) & HI
 }
@@ -158,8 +158,13 @@ fn byte_hits(w: u64, byte: u8) -> u64 {
 /// an ASCII digit.
 #[inline(always)]
 fn non_digits(w: u64) -> u64 {
-    let x = w ^ ZEROS;
-    // A digit is 0..=9 after the XOR: adding 0x76 leaves its high bit clear.
+    over_nine(w ^ ZEROS)
+}
+
+/// The high bit of each byte of the result is set where `x` holds a byte over 9 (digits are
+/// 0..=9 after an XOR with `ZEROS`: adding 0x76 leaves their high bit clear).
+#[inline(always)]
+fn over_nine(x: u64) -> u64 {
     (((x & LO7) + 0x7676_7676_7676_7676) | x) & HI
 }
 
@@ -272,7 +277,7 @@ fn digits8(s: &[u8]) -> Option<u64> {
     // Right-align: the last digit in the top byte, zero bytes (value 0) in front.
     let shift = 8 * (8 - n) as u32;
     let x = (w << shift) ^ (ZEROS << shift);
-    if (((x & LO7) + 0x7676_7676_7676_7676) | x) & HI != 0 {
+    if over_nine(x) != 0 {
         return None;
     }
     // Bytes are digits, most significant first (lowest address).
@@ -468,23 +473,25 @@ fn fast_stamp(s: &[u8]) -> Option<i64> {
     // are kept per thread for the last two minutes seen (a flow's start and end often differ),
     // which spares the date's and the clock's digits, checks and calendar arithmetic.
     thread_local! {
-        static MINUTES: std::cell::Cell<[([u8; 16], i64); 2]> = const { std::cell::Cell::new([([0; 16], -1); 2]) };
+        static MINUTES: std::cell::Cell<[([u8; 16], Option<i64>); 2]> = const { std::cell::Cell::new([([0; 16], None); 2]) };
     }
     let mut key = [0u8; 16];
     key.copy_from_slice(&s[..16]);
     let mut minutes = MINUTES.get();
-    let minute = if minutes[0].0 == key && minutes[0].1 >= 0 {
-        minutes[0].1
-    } else if minutes[1].0 == key && minutes[1].1 >= 0 {
-        minutes.swap(0, 1);
-        MINUTES.set(minutes);
-        minutes[0].1
-    } else {
-        let minute = minute_of(s)?;
-        minutes[1] = minutes[0];
-        minutes[0] = (key, minute);
-        MINUTES.set(minutes);
-        minute
+    let minute = match minutes {
+        [(k, Some(m)), _] if k == key => m,
+        [_, (k, Some(m))] if k == key => {
+            minutes.swap(0, 1);
+            MINUTES.set(minutes);
+            m
+        }
+        _ => {
+            let minute = minute_of(s)?;
+            minutes[1] = minutes[0];
+            minutes[0] = (key, Some(minute));
+            MINUTES.set(minutes);
+            minute
+        }
     };
     let sec = two_digits(s, 17)?;
     let frac = match s.get(19) {
