@@ -13,6 +13,7 @@ pub mod gen;
 pub mod ingest;
 pub mod output;
 pub mod ports;
+pub mod pqdict;
 pub mod pqwrite;
 pub mod progress;
 pub mod resolve;
