@@ -24,14 +24,14 @@ use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder, PageEncodingStats};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
-/// Rows appended at a time once values go to PLAIN pages, so that a page stops near its byte
-/// limit (arrow-rs checks as often, at its default write batch size).
-const PLAIN_SLICE: usize = 1024;
+/// Rows appended at a time between checks of the dictionary and page size limits (arrow-rs
+/// checks as often, at its default write batch size).
+const SLICE_ROWS: usize = 1024;
 
 /// Encodes one string column of one row group.
 pub struct DictColumnWriter {
@@ -79,26 +79,28 @@ struct DataPage {
 }
 
 impl DictColumnWriter {
-    /// Whether the writer settings let this column take the direct dictionary path: a string
-    /// column with its dictionary on, and no page statistics or bloom filter to compute.
-    pub fn handles(props: &WriterProperties, descr: &ColumnDescPtr) -> bool {
+    /// Whether this column can take the direct dictionary path: an Arrow Utf8 column with its
+    /// dictionary on, no page statistics or bloom filter to compute, and v1 data pages.
+    pub fn handles(props: &WriterProperties, field: &arrow_schema::Field, descr: &ColumnDescPtr) -> bool {
         let path = descr.path();
-        descr.physical_type() == parquet::basic::Type::BYTE_ARRAY
+        field.data_type() == &arrow_schema::DataType::Utf8
+            && descr.physical_type() == parquet::basic::Type::BYTE_ARRAY
             && descr.max_rep_level() == 0
             && props.dictionary_enabled(path)
             && props.statistics_enabled(path) != EnabledStatistics::Page
             && props.bloom_filter_properties(path).is_none()
             && matches!(props.compression(path), Compression::ZSTD(_) | Compression::UNCOMPRESSED)
+            && props.writer_version() == WriterVersion::PARQUET_1_0
     }
 
+    /// A writer for a column that [`Self::handles`] accepts.
     pub fn new(descr: ColumnDescPtr, props: &WriterProperties) -> Result<Self> {
-        debug_assert!(Self::handles(props, &descr));
         let path = descr.path();
         Ok(DictColumnWriter {
             nullable: descr.max_def_level() > 0,
             compressor: Compressor::new(props.compression(path))?,
             compression: props.compression(path),
-            page_rows: props.data_page_row_count_limit().max(1),
+            page_rows: props.column_data_page_row_count_limit(path).max(1),
             page_bytes: props.column_data_page_size_limit(path),
             dictionary_limit: props.column_dictionary_page_size_limit(path),
             statistics: props.statistics_enabled(path) == EnabledStatistics::Chunk,
@@ -127,7 +129,7 @@ impl DictColumnWriter {
         let mut at = 0;
         while at < array.len() {
             let room = self.page_rows - self.page.rows;
-            let take = if self.plain_mode { room.min(PLAIN_SLICE) } else { room }.min(array.len() - at);
+            let take = room.min(SLICE_ROWS).min(array.len() - at);
             self.append(array, nulls.as_ref(), at, take);
             at += take;
             if !self.plain_mode && self.dict.encoded_len() > self.dictionary_limit {
@@ -341,13 +343,15 @@ impl Compressor {
     }
 }
 
-/// Appends `values` in Parquet's RLE / bit-packing hybrid encoding, `width` bits per value.
+/// Appends `values` in Parquet's RLE / bit-packing hybrid encoding, `width` (at most 32) bits
+/// per value.
 ///
 /// At each group of 8 values, a run of at least 8 equal values becomes an RLE run; otherwise
 /// groups of 8 are bit-packed, at most 63 groups under one header (the most a one-byte header
 /// counts, which some readers assume), until a run of equal values starts at a group
 /// boundary. The last group is padded with zeros; readers stop at the page's value count.
-pub fn rle_hybrid<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u8, out: &mut Vec<u8>) {
+pub fn rle_hybrid<T: Copy + PartialEq + Into<u32>>(values: &[T], width: u8, out: &mut Vec<u8>) {
+    assert!(width <= 32, "values are at most 32 bits wide");
     let run_at = |i: usize| {
         let v = values[i];
         values[i..].iter().take_while(|&&x| x == v).count()
@@ -357,7 +361,7 @@ pub fn rle_hybrid<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u8, out:
         let run = run_at(i);
         if run >= 8 || i + run == values.len() {
             varint((run as u64) << 1, out);
-            let value = values[i].into();
+            let value: u32 = values[i].into();
             out.extend_from_slice(&value.to_le_bytes()[..(width as usize).div_ceil(8)]);
             i += run;
             continue;
@@ -371,7 +375,7 @@ pub fn rle_hybrid<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u8, out:
         let end = (i + groups * 8).min(values.len());
         let mut packer = BitPacker::new(width, out);
         for &v in &values[i..end] {
-            packer.push(v.into());
+            packer.push(v.into() as u64);
         }
         for _ in end..i + groups * 8 {
             packer.push(0);

@@ -86,7 +86,7 @@ impl<W: Write + Send> FlowsWriter<W> {
         // we keep its file writer and drive the column writers ourselves.
         let (file, factory) =
             ArrowWriter::try_new(out, schema.clone(), Some(props.clone()))?.into_serialized_writer()?;
-        let columns = column_encoders(&factory, file.schema_descr(), &props, 0)?;
+        let columns = column_encoders(&factory, &schema, file.schema_descr(), &props, 0)?;
         let row_group_rows = props.max_row_group_row_count().unwrap_or(schema::ROW_GROUP_ROWS);
         Ok(FlowsWriter { file, factory, props, schema, columns, row_group_rows, rows: 0, row_group: 0 })
     }
@@ -122,7 +122,7 @@ impl<W: Write + Send> FlowsWriter<W> {
             return Ok(());
         }
         self.row_group += 1;
-        let next = column_encoders(&self.factory, self.file.schema_descr(), &self.props, self.row_group)?;
+        let next = column_encoders(&self.factory, &self.schema, self.file.schema_descr(), &self.props, self.row_group)?;
         let writers = std::mem::replace(&mut self.columns, next);
         let chunks = writers.into_par_iter().map(ColumnEncoder::close).collect::<Result<Vec<_>>>()?;
         let mut rg = self.file.next_row_group()?;
@@ -148,6 +148,7 @@ impl<W: Write + Send> FlowsWriter<W> {
 /// One encoder per column (the flows schema is flat: one Parquet leaf per Arrow field).
 fn column_encoders(
     factory: &ArrowRowGroupWriterFactory,
+    arrow_schema: &SchemaRef,
     parquet: &SchemaDescriptor,
     props: &WriterProperties,
     row_group: usize,
@@ -161,7 +162,7 @@ fn column_encoders(
         .enumerate()
         .map(|(i, w)| {
             let descr = parquet.column(i);
-            Ok(if DictColumnWriter::handles(props, &descr) {
+            Ok(if DictColumnWriter::handles(props, arrow_schema.field(i), &descr) {
                 ColumnEncoder::Dict(DictColumnWriter::new(descr, props)?)
             } else {
                 ColumnEncoder::Arrow(w)
