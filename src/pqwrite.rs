@@ -1,8 +1,8 @@
 //! The flows Parquet writer: arrow-rs's `ArrowWriter` set up with our properties, but with the
 //! columns of each row group encoded in parallel (rayon), since dictionary-encoding the addresses
 //! and zstd are otherwise a single-threaded bottleneck behind the parallel parsers. String
-//! columns without statistics (addresses, flags) are encoded by [`DictColumnWriter`], the rest
-//! by arrow-rs.
+//! columns without page statistics (addresses, flags, extra columns) are encoded by
+//! [`DictColumnWriter`], the rest by arrow-rs.
 
 use std::io::Write;
 
@@ -154,7 +154,7 @@ fn column_encoders(
     row_group: usize,
 ) -> Result<Vec<ColumnEncoder>> {
     let arrow = factory.create_column_writers(row_group)?;
-    if arrow.len() != parquet.num_columns() {
+    if arrow_schema.fields().len() != parquet.num_columns() {
         return Err(ParquetError::General("the flows writer takes flat schemas only".into()));
     }
     arrow
