@@ -29,6 +29,8 @@ use parquet::file::statistics::Statistics;
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
+use crate::ingest::fields::word;
+
 /// Rows appended at a time between checks of the dictionary and page size limits (arrow-rs
 /// checks as often, at its default write batch size).
 const SLICE_ROWS: usize = 1024;
@@ -356,6 +358,8 @@ pub fn rle_hybrid<T: Copy + PartialEq + Into<u32>>(values: &[T], width: u8, out:
         let v = values[i];
         values[i..].iter().take_while(|&&x| x == v).count()
     };
+    // Whether 8 equal values start at `i`; unlike `run_at`, it looks no further than those 8.
+    let starts_run = |i: usize| values.get(i..i + 8).is_some_and(|g| g.iter().all(|&x| x == g[0]));
     let mut i = 0;
     while i < values.len() {
         let run = run_at(i);
@@ -368,7 +372,7 @@ pub fn rle_hybrid<T: Copy + PartialEq + Into<u32>>(values: &[T], width: u8, out:
         }
         // Bit-packed groups until a run of 8 equal values starts at a group boundary.
         let mut groups = 1;
-        while groups < 63 && i + groups * 8 < values.len() && run_at(i + groups * 8) < 8 {
+        while groups < 63 && i + groups * 8 < values.len() && !starts_run(i + groups * 8) {
             groups += 1;
         }
         varint(((groups as u64) << 1) | 1, out);
@@ -577,11 +581,6 @@ impl Dictionary {
     }
 }
 
-#[inline]
-fn word(buf: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(buf[at..at + 8].try_into().unwrap())
-}
-
 /// The 128-bit product of `a` and `b`, folded to 64 bits: a fast mix whose every output bit
 /// depends on every input bit (the mixing step of foldhash and wyhash).
 #[inline]
@@ -595,9 +594,9 @@ fn long_hash(v: &[u8], seed: [u64; 2]) -> u64 {
     let mut h = seed[0] ^ v.len() as u64;
     let mut chunks = v.chunks_exact(16);
     for c in &mut chunks {
-        h = fold(word(c, 0) ^ h, word(c, 8) ^ seed[1]);
+        h = fold(word(c) ^ h, word(&c[8..]) ^ seed[1]);
     }
     let mut tail = [0u8; 16];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    fold(word(&tail, 0) ^ h, word(&tail, 8) ^ seed[1])
+    fold(word(&tail) ^ h, word(&tail[8..]) ^ seed[1])
 }

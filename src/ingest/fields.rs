@@ -141,7 +141,7 @@ fn load_short(s: &[u8]) -> u64 {
 
 /// Eight bytes as a little-endian word (the first byte lowest).
 #[inline(always)]
-pub(super) fn word(b: &[u8]) -> u64 {
+pub(crate) fn word(b: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&b[..8]);
     u64::from_le_bytes(w)
