@@ -1,12 +1,14 @@
 //! `flowlens convert`: reader → parallel parse → ordered Parquet writer.
 //!
-//! One thread reads inputs in blocks of whole lines; parser threads turn blocks into Arrow
-//! batches; the calling thread puts batches back in input order and writes them (one file, or
-//! one file per day under hive folders), encoding the columns on a pool of its own. The
-//! `threads` are split between parsers and encoders, so that the two stages together keep one
-//! busy thread per core. Channels are bounded, so memory does not grow with the input. Strict
-//! by default: the first bad line aborts the run and no output appears; with a rejects file,
-//! bad lines are kept there verbatim and counted.
+//! One thread reads inputs in blocks of whole lines. Worker threads, one per core by default,
+//! turn blocks into Arrow batches; the worker that completes the next batch in input order
+//! writes it (and any later ones already done), so no core waits while there is work of either
+//! kind (see [`Order`]). Batches go to one file, or one file per day under hive folders. On
+//! one or two cores the writing worker encodes the columns itself; with more, it encodes them
+//! in parallel on a pool of half the threads. Channels and the queue of parsed blocks are
+//! bounded, so memory does not grow with the input. Strict by default: the first bad line
+//! aborts the run and no output appears; with a rejects file, bad lines are kept there
+//! verbatim and counted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -44,7 +46,7 @@ pub struct ConvertOptions {
     pub partition: Partition,
     /// Keep going past bad lines, writing them here.
     pub rejects: Option<PathBuf>,
-    /// Worker threads, split between parsing and encoding.
+    /// Worker threads: each parses, and writes in turn.
     pub threads: usize,
     pub quiet: bool,
     /// Bytes of text per parse task.
@@ -136,6 +138,8 @@ struct DaySink {
     staging: tempfile::TempDir,
     writers: BTreeMap<String, FlowsWriter<std::fs::File>>,
     schema: SchemaRef,
+    /// Encode columns in parallel (`FlowsWriter::serial` when false).
+    parallel: bool,
 }
 
 /// Rows buffered in unfinished row groups across all day writers before the largest is flushed:
@@ -179,6 +183,7 @@ impl DaySink {
             let path = dir.join("part-00000.parquet");
             let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
             let w = FlowsWriter::try_new(file, self.schema.clone())?;
+            let w = if self.parallel { w } else { w.serial() };
             self.writers.insert(key.clone(), w);
         }
         Ok(self.writers.get_mut(&key).expect("inserted above"))
@@ -217,12 +222,14 @@ impl DaySink {
 }
 
 impl Sink {
-    fn create(opts: &ConvertOptions, schema: &SchemaRef) -> Result<Sink> {
+    /// With `parallel`, each batch's columns are encoded in parallel on the current rayon pool.
+    fn create(opts: &ConvertOptions, schema: &SchemaRef, parallel: bool) -> Result<Sink> {
         match opts.partition {
             Partition::None => {
                 let f = AtomicFile::create(&opts.output)?;
                 let file = f.file().map_err(|e| Error::io(&opts.output, e))?;
                 let w = FlowsWriter::try_new(file, schema.clone())?;
+                let w = if parallel { w } else { w.serial() };
                 Ok(Sink::File(Box::new(w), f))
             }
             Partition::Day => {
@@ -238,7 +245,7 @@ impl Sink {
                     .prefix(".flowlens-convert-")
                     .tempdir_in(&out)
                     .map_err(|e| Error::io(&out, e))?;
-                Ok(Sink::Days(DaySink { out, staging, writers: BTreeMap::new(), schema: schema.clone() }))
+                Ok(Sink::Days(DaySink { out, staging, writers: BTreeMap::new(), schema: schema.clone(), parallel }))
             }
         }
     }
@@ -314,26 +321,36 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let stdin: Vec<Option<KeptStdin>> = prepared.iter_mut().map(|p| p.stdin.take()).collect();
     let inputs: Vec<Input> = prepared.iter().map(|p| p.input.clone()).collect();
 
-    let mut sink = Sink::create(opts, &schema)?;
-    let mut rejects = opts.rejects.as_deref().map(Rejects::create).transpose()?;
-    let strict = rejects.is_none();
     let threads = opts.threads.max(1);
+    // Every worker parses; the one that completes the next batch in input order writes it. On
+    // one or two cores it encodes the batch itself while the other worker goes on parsing; with
+    // more, encoding alone would hold the others up, so it encodes the columns in parallel on
+    // a pool of half the threads.
+    let encode_pool = (threads / 2 > 1).then(|| crate::thread_pool(threads / 2)).transpose()?;
+    let sink = Sink::create(opts, &schema, encode_pool.is_some())?;
+    let rejects = opts.rejects.as_deref().map(Rejects::create).transpose()?;
+    let strict = rejects.is_none();
     let read_bytes = Arc::new(AtomicU64::new(0));
     let progress = Progress::bytes(total_bytes, opts.quiet);
-    let mut summary = ConvertSummary { inputs: inputs.len(), formats, ..Default::default() };
+    let summary = ConvertSummary { inputs: inputs.len(), formats, ..Default::default() };
 
     let (block_tx, block_rx) = crossbeam_channel::bounded::<ReadItem>(threads * 2);
-    let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<(u64, Result<Parsed>)>(threads * 2);
     // Parsed blocks' buffers go back to the reader to be filled again.
     let (spare_tx, spare_rx) = crossbeam_channel::bounded::<Vec<u8>>(threads * 2);
-    // The threads are split between the two stages: parsing and encoding cost about the same
-    // for rwcut text, and a thread per core in each stage would put twice as many busy threads
-    // as cores on the machine (measured slower: BENCHMARKS.md).
-    let parsers_n = threads.div_ceil(2);
-    let encoders = threads - parsers_n;
-    let encode_pool = crate::thread_pool(encoders)?;
+    let order = Order::new(threads * 2);
+    let writer = std::sync::Mutex::new(Writer {
+        sink,
+        rejects,
+        summary,
+        names: &names,
+        input: usize::MAX,
+        line_base: 0,
+        progress: &progress,
+        read_bytes: &read_bytes,
+        encode_pool: encode_pool.as_ref(),
+    });
 
-    let result: Result<()> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         // Reader: inputs in order, cut into blocks.
         let counter = read_bytes.clone();
         let block_size = opts.block_size;
@@ -372,17 +389,18 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 }
             }
         });
-        // Workers: blocks → batches.
-        for _ in 0..parsers_n {
+        // Workers: blocks → batches, and in turn batches → output. When every worker has
+        // returned (done, or stopped by an error) their receivers are gone and the reader's
+        // next send fails, so it stops too.
+        for _ in 0..threads {
             let rx = block_rx.clone();
-            let tx = parsed_tx.clone();
             let spare = spare_tx.clone();
-            let parsers = &parsers;
-            let schema = &schema;
+            let (parsers, schema, order, writer) = (&parsers, &schema, &order, &writer);
             s.spawn(move || {
                 let mut scratch = Scratch::default();
-                for item in rx {
-                    let (seq, out) = match item {
+                while order.wait_for_room() {
+                    let Ok(item) = rx.recv() else { return };
+                    let (seq, parsed) = match item {
                         ReadItem::Block(seq, b) => {
                             let (parser, map) = &parsers[b.input];
                             let parsed = parse_block(parser.as_ref(), &b, schema, map, strict, &mut scratch)
@@ -392,69 +410,231 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                         }
                         ReadItem::Failed(seq, e) => (seq, Err(*e)),
                     };
-                    if tx.send((seq, out)).is_err() {
-                        return;
-                    }
+                    order.deliver(seq, parsed, |p| writer.lock().unwrap_or_else(|e| e.into_inner()).take(p));
                 }
             });
         }
-        drop(parsed_tx);
         drop(spare_tx);
         drop(block_rx);
-
-        // Writer: batches in input order. The receiver is owned here so that an early return
-        // (a bad line) drops it: the workers' sends then fail and they stop, and so does the
-        // reader, instead of all waiting on full channels.
-        let parsed_rx = parsed_rx;
-        let mut pending: BTreeMap<u64, Result<Parsed>> = BTreeMap::new();
-        let mut next = 0u64;
-        // Blocks number their lines from 1; this is where the current block starts in its input.
-        let (mut input, mut line_base) = (usize::MAX, 0u64);
-        for (seq, item) in parsed_rx.iter() {
-            pending.insert(seq, item);
-            while let Some(item) = pending.remove(&next) {
-                next += 1;
-                let mut parsed = item?;
-                if parsed.input != input {
-                    (input, line_base) = (parsed.input, 0);
-                }
-                for r in &mut parsed.rejects {
-                    r.line += line_base;
-                }
-                line_base += parsed.physical_lines;
-                summary.lines += parsed.lines;
-                summary.rows += parsed.batch.num_rows() as u64;
-                for r in &parsed.rejects {
-                    let name = &names[r.input];
-                    match rejects.as_mut() {
-                        Some(file) => file.write(name, r)?,
-                        None => {
-                            return Err(Error::Parse {
-                                path: name.clone(),
-                                line: r.line,
-                                column: r.column.clone(),
-                                reason: r.reason.clone(),
-                            })
-                        }
-                    }
-                }
-                summary.rejected += parsed.rejects.len() as u64;
-                if parsed.batch.num_rows() > 0 {
-                    encode_pool.install(|| sink.write(&parsed.batch))?;
-                }
-                progress.update(read_bytes.load(Ordering::Relaxed), summary.rows);
-            }
-        }
-        Ok(())
     });
     progress.finish();
-    result?;
+    order.result()?;
+    let writer = writer.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut summary = writer.summary;
     if summary.lines == 0 {
         return Err(Error::input(names.join(" "), "no flow records: only headers or blank lines"));
     }
-    summary.outputs = encode_pool.install(|| sink.finish())?;
-    if let Some(r) = rejects {
+    let sink = writer.sink;
+    summary.outputs = match &encode_pool {
+        Some(pool) => pool.install(|| sink.finish())?,
+        None => sink.finish()?,
+    };
+    if let Some(r) = writer.rejects {
         r.finish()?;
     }
     Ok(summary)
+}
+
+/// Puts parsed blocks back in input order and lets one worker at a time write them. Whoever
+/// delivers the block that is next in order writes it and every block after it that is already
+/// here; the others go back to parsing. Memory is bounded: a worker takes no new block while
+/// `room` parsed blocks wait. That cannot stall the run: the next block in order was taken from
+/// the reader's channel before any later one, so it is being parsed, not waiting, and writing
+/// it makes room.
+struct Order<T> {
+    state: std::sync::Mutex<OrderState<T>>,
+    changed: std::sync::Condvar,
+    room: usize,
+}
+
+struct OrderState<T> {
+    pending: BTreeMap<u64, Result<T>>,
+    next: u64,
+    writing: bool,
+    /// The first error; every worker stops when it is set.
+    error: Option<Error>,
+}
+
+impl<T> Order<T> {
+    fn new(room: usize) -> Self {
+        let state = OrderState { pending: BTreeMap::new(), next: 0, writing: false, error: None };
+        Order { state: std::sync::Mutex::new(state), changed: std::sync::Condvar::new(), room }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OrderState<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until there is room for one more parsed block; false when the run has failed.
+    fn wait_for_room(&self) -> bool {
+        let mut st = self.lock();
+        while st.error.is_none() && st.pending.len() >= self.room {
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.error.is_none()
+    }
+
+    /// Hands over block `seq`; when it is this worker's turn, writes with `write` every block
+    /// that is next in order.
+    fn deliver(&self, seq: u64, parsed: Result<T>, mut write: impl FnMut(Result<T>) -> Result<()>) {
+        let mut st = self.lock();
+        st.pending.insert(seq, parsed);
+        if st.writing || st.error.is_some() {
+            return;
+        }
+        st.writing = true;
+        loop {
+            let next = st.next;
+            let Some(item) = st.pending.remove(&next) else { break };
+            st.next += 1;
+            drop(st);
+            self.changed.notify_all();
+            let done = write(item);
+            st = self.lock();
+            if let Err(e) = done {
+                st.error = Some(e);
+                st.pending.clear();
+                break;
+            }
+        }
+        st.writing = false;
+        drop(st);
+        self.changed.notify_all();
+    }
+
+    fn result(&self) -> Result<()> {
+        match self.lock().error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The writing side of a conversion: only the worker whose turn it is touches it.
+struct Writer<'a> {
+    sink: Sink,
+    rejects: Option<Rejects>,
+    summary: ConvertSummary,
+    names: &'a [String],
+    /// The input of the last block written, and where the next block starts in its line count
+    /// (blocks number their lines from 1).
+    input: usize,
+    line_base: u64,
+    progress: &'a Progress,
+    read_bytes: &'a AtomicU64,
+    encode_pool: Option<&'a rayon::ThreadPool>,
+}
+
+impl Writer<'_> {
+    /// Writes the next block in input order: its rejects (or, when strict, the error of its
+    /// first bad line), then its rows.
+    fn take(&mut self, item: Result<Parsed>) -> Result<()> {
+        let mut parsed = item?;
+        if parsed.input != self.input {
+            (self.input, self.line_base) = (parsed.input, 0);
+        }
+        for r in &mut parsed.rejects {
+            r.line += self.line_base;
+        }
+        self.line_base += parsed.physical_lines;
+        self.summary.lines += parsed.lines;
+        self.summary.rows += parsed.batch.num_rows() as u64;
+        for r in &parsed.rejects {
+            let name = &self.names[r.input];
+            match self.rejects.as_mut() {
+                Some(file) => file.write(name, r)?,
+                None => {
+                    return Err(Error::Parse {
+                        path: name.clone(),
+                        line: r.line,
+                        column: r.column.clone(),
+                        reason: r.reason.clone(),
+                    })
+                }
+            }
+        }
+        self.summary.rejected += parsed.rejects.len() as u64;
+        if parsed.batch.num_rows() > 0 {
+            let sink = &mut self.sink;
+            match self.encode_pool {
+                Some(pool) => pool.install(|| sink.write(&parsed.batch))?,
+                None => sink.write(&parsed.batch)?,
+            }
+        }
+        self.progress.update(self.read_bytes.load(Ordering::Relaxed), self.summary.rows);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+
+    /// Workers that take sequence numbers in order (as from the reader's channel), finish them
+    /// in any order and deliver them. Returns what was written, in order, the most blocks ever
+    /// waiting, how many were taken, and the result.
+    fn run(workers: usize, room: usize, items: u64, bad: Option<u64>) -> (Vec<u64>, usize, u64, Result<()>) {
+        let order = Order::new(room);
+        let taken = Mutex::new(0u64);
+        let written = Mutex::new(Vec::new());
+        let most = AtomicU64::new(0);
+        let writing = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for w in 0..workers as u64 {
+                let (order, taken, written, most, writing) = (&order, &taken, &written, &most, &writing);
+                s.spawn(move || {
+                    let mut noise = 0x9e37_79b9_7f4a_7c15u64 ^ w;
+                    while order.wait_for_room() {
+                        let seq = {
+                            let mut t = taken.lock().unwrap();
+                            if *t == items {
+                                return;
+                            }
+                            *t += 1;
+                            *t - 1
+                        };
+                        noise ^= noise << 13;
+                        noise ^= noise >> 7;
+                        noise ^= noise << 17;
+                        std::thread::sleep(std::time::Duration::from_micros(noise % 200));
+                        let item = if Some(seq) == bad { Err(Error::Usage(format!("bad {seq}"))) } else { Ok(seq) };
+                        order.deliver(seq, item, |item| {
+                            assert!(!writing.swap(true, Ordering::SeqCst), "two writers at once");
+                            most.fetch_max(order.lock().pending.len() as u64 + 1, Ordering::SeqCst);
+                            let result = item.map(|v| written.lock().unwrap().push(v));
+                            writing.store(false, Ordering::SeqCst);
+                            result
+                        });
+                    }
+                });
+            }
+        });
+        let out = written.into_inner().unwrap();
+        let taken = taken.into_inner().unwrap();
+        (out, most.load(Ordering::SeqCst) as usize, taken, order.result())
+    }
+
+    #[test]
+    fn blocks_are_written_once_in_input_order_with_bounded_waiting() {
+        for (workers, room) in [(1, 1), (2, 4), (4, 2), (8, 16)] {
+            let (written, most, _, result) = run(workers, room, 500, None);
+            assert!(result.is_ok());
+            assert_eq!(written, (0..500).collect::<Vec<_>>(), "{workers} workers, room {room}");
+            // Workers check for room before taking a block, so a few may pass the check together.
+            assert!(most <= room + workers, "{most} blocks waited with room for {room}");
+        }
+    }
+
+    #[test]
+    fn an_error_stops_every_worker_and_nothing_after_it_is_written() {
+        for workers in [1, 2, 4] {
+            let (written, _, taken, result) = run(workers, 4, 500, Some(123));
+            assert_eq!(written, (0..123).collect::<Vec<_>>());
+            // Blocks already taken are finished, but no worker takes one after the error.
+            assert!(taken <= 123 + 4 + 2 * workers as u64, "{taken} blocks taken");
+            assert!(matches!(result, Err(Error::Usage(m)) if m == "bad 123"));
+        }
+    }
 }

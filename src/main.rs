@@ -62,7 +62,7 @@ struct ConvertArgs {
     /// `path<TAB>line<TAB>column: reason<TAB>line as read`.
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
-    /// Worker threads (default: one per core), split between parsing and Parquet encoding.
+    /// Worker threads (default: one per core); each parses blocks and encodes Parquet in turn.
     #[arg(long)]
     threads: Option<usize>,
     /// No progress bar and no summary line.

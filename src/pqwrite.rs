@@ -73,6 +73,8 @@ pub struct FlowsWriter<W: Write + Send> {
     /// Rows in the unfinished row group.
     rows: usize,
     row_group: usize,
+    /// Encode a batch's columns in parallel on the current rayon pool, or one after another.
+    parallel: bool,
 }
 
 impl<W: Write + Send> FlowsWriter<W> {
@@ -88,7 +90,15 @@ impl<W: Write + Send> FlowsWriter<W> {
             ArrowWriter::try_new(out, schema.clone(), Some(props.clone()))?.into_serialized_writer()?;
         let columns = column_encoders(&factory, &schema, file.schema_descr(), &props, 0)?;
         let row_group_rows = props.max_row_group_row_count().unwrap_or(schema::ROW_GROUP_ROWS);
-        Ok(FlowsWriter { file, factory, props, schema, columns, row_group_rows, rows: 0, row_group: 0 })
+        Ok(FlowsWriter { file, factory, props, schema, columns, row_group_rows, rows: 0, row_group: 0, parallel: true })
+    }
+
+    /// Encodes each batch's columns on the calling thread, one after another, instead of in
+    /// parallel on the current rayon pool (the default). For callers that already keep every
+    /// core busy: a pool of one costs a hand-over per batch and does no work in parallel.
+    pub fn serial(mut self) -> Self {
+        self.parallel = false;
+        self
     }
 
     /// Rows buffered in the unfinished row group.
@@ -111,7 +121,12 @@ impl<W: Write + Send> FlowsWriter<W> {
 
     fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
         let fields = self.schema.fields();
-        self.columns.par_iter_mut().enumerate().try_for_each(|(i, w)| w.write(&fields[i], batch.column(i)))?;
+        let write = |(i, w): (usize, &mut ColumnEncoder)| w.write(&fields[i], batch.column(i));
+        if self.parallel {
+            self.columns.par_iter_mut().enumerate().try_for_each(write)?;
+        } else {
+            self.columns.iter_mut().enumerate().try_for_each(write)?;
+        }
         self.rows += batch.num_rows();
         Ok(())
     }
@@ -124,7 +139,11 @@ impl<W: Write + Send> FlowsWriter<W> {
         self.row_group += 1;
         let next = column_encoders(&self.factory, &self.schema, self.file.schema_descr(), &self.props, self.row_group)?;
         let writers = std::mem::replace(&mut self.columns, next);
-        let chunks = writers.into_par_iter().map(ColumnEncoder::close).collect::<Result<Vec<_>>>()?;
+        let chunks: Vec<Chunk> = if self.parallel {
+            writers.into_par_iter().map(ColumnEncoder::close).collect::<Result<_>>()?
+        } else {
+            writers.into_iter().map(ColumnEncoder::close).collect::<Result<_>>()?
+        };
         let mut rg = self.file.next_row_group()?;
         for chunk in chunks {
             match chunk {
