@@ -474,6 +474,15 @@ fn a_run_stopped_after_commit_is_rolled_forward_by_the_next_run() {
     interrupted_after("commit");
 }
 
+/// True when a `.tmp` file lies anywhere under `dir`.
+fn has_temporary_file(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        path.extension().is_some_and(|x| x == "tmp") || (path.is_dir() && has_temporary_file(&path))
+    })
+}
+
 /// Files outside `.staging` that a reader could trip on: temporary (hidden) files, and Parquet
 /// files that do not open and read to the end.
 fn assert_clean(store: &Path) {
@@ -508,13 +517,19 @@ fn a_killed_run_leaves_a_usable_store() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(child.try_wait().unwrap().is_none(), "the big run ended within 1 s: nothing was killed");
+    // Kill it while convert writes its temporary file in the staging folder: the file exists
+    // only until convert renames it, so the run is then half done whatever the machine's speed.
+    let started = std::time::Instant::now();
+    while !has_temporary_file(&f.store.join(".staging")) {
+        assert!(child.try_wait().unwrap().is_none(), "the big run ended before it was seen converting");
+        assert!(started.elapsed() < Duration::from_secs(60), "no temporary file appeared in .staging");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
-    // Killed before its commit marker (convert alone takes over a second): nothing of day 2 is
-    // visible, nothing half-written. (Past the marker, the next run would roll it forward.)
+    // Killed before its commit marker: nothing of day 2 is visible, nothing half-written.
+    // (Past the marker, the next run would roll it forward.)
     let committed = f.store.join(".staging").join(format!("date={D2}")).join("COMMIT").exists();
     if !committed {
         let after = visible(&f.store);
