@@ -4,7 +4,7 @@
 use super::batch::{BatchBuilder, Flow};
 use super::columns::{map_header, Role};
 use super::fields::{
-    byte_hits, parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, word,
+    byte_hits, high_bits, parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, word,
     TimeContext,
 };
 use super::{FieldError, LineParser, Outcome};
@@ -97,9 +97,14 @@ struct Template {
 }
 
 /// Bit i is set when `line[from + i]` is `sep`, for the (fewer than 8) bytes from `from` on.
+/// A line of 8 bytes or more is read as its last word, whose top bytes these are.
 #[inline(always)]
 fn tail_mask(line: &[u8], from: usize, sep: u8) -> u8 {
-    line[from..].iter().enumerate().fold(0, |m, (i, &c)| m | (u8::from(c == sep) << i))
+    let n = line.len();
+    if n < 8 {
+        return line[from..].iter().enumerate().fold(0, |m, (i, &c)| m | (u8::from(c == sep) << i));
+    }
+    (u16::from(high_bits(byte_hits(word(&line[n - 8..]), sep))) >> (8 - (n - from))) as u8
 }
 
 impl Template {

@@ -170,7 +170,7 @@ fn over_nine(x: u64) -> u64 {
 
 /// Bit i of the result is the high bit of byte i of `hits`.
 #[inline(always)]
-fn high_bits(hits: u64) -> u8 {
+pub(super) fn high_bits(hits: u64) -> u8 {
     ((hits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
 }
 
