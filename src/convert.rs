@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::ingest::delimited::Scratch;
 use crate::ingest::source::{self, describe_read_error, BlockReader, Input};
 use crate::ingest::{detect, parse_block, LineParser, Parsed, ReadOptions, Reject};
-use crate::output::{replace_dir, AtomicFile};
+use crate::output::{replace_dir, AtomicFile, SyncAhead};
 use crate::pqwrite::FlowsWriter;
 use crate::progress::Progress;
 use crate::schema;
@@ -128,7 +128,7 @@ type ParserFor = (Arc<dyn LineParser>, Arc<Vec<usize>>);
 
 /// Where batches go.
 enum Sink {
-    File(Box<FlowsWriter<std::fs::File>>, AtomicFile),
+    File(Box<FlowsWriter<SyncAhead>>, AtomicFile),
     Days(DaySink),
 }
 
@@ -136,7 +136,7 @@ enum Sink {
 struct DaySink {
     out: PathBuf,
     staging: tempfile::TempDir,
-    writers: BTreeMap<String, FlowsWriter<std::fs::File>>,
+    writers: BTreeMap<String, FlowsWriter<SyncAhead>>,
     schema: SchemaRef,
     /// Encode columns in parallel (`FlowsWriter::serial` when false).
     parallel: bool,
@@ -168,7 +168,7 @@ impl DaySink {
         self.bound_memory()
     }
 
-    fn writer(&mut self, day: Option<i64>) -> Result<&mut FlowsWriter<std::fs::File>> {
+    fn writer(&mut self, day: Option<i64>) -> Result<&mut FlowsWriter<SyncAhead>> {
         let key = match day {
             Some(d) => {
                 let (y, m, dd) = crate::ingest::fields::civil_from_days(d);
@@ -182,7 +182,7 @@ impl DaySink {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             let path = dir.join("part-00000.parquet");
             let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-            let w = FlowsWriter::try_new(file, self.schema.clone())?;
+            let w = FlowsWriter::try_new(SyncAhead::new(file), self.schema.clone())?;
             let w = if self.parallel { w } else { w.serial() };
             self.writers.insert(key.clone(), w);
         }
@@ -228,7 +228,7 @@ impl Sink {
             Partition::None => {
                 let f = AtomicFile::create(&opts.output)?;
                 let file = f.file().map_err(|e| Error::io(&opts.output, e))?;
-                let w = FlowsWriter::try_new(file, schema.clone())?;
+                let w = FlowsWriter::try_new(SyncAhead::new(file), schema.clone())?;
                 let w = if parallel { w } else { w.serial() };
                 Ok(Sink::File(Box::new(w), f))
             }

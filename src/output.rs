@@ -94,6 +94,57 @@ impl AtomicFile {
     }
 }
 
+/// A file being written that asks the kernel to start writing its data to disk every
+/// [`SYNC_AHEAD`] bytes. Without it, a large output sits in the page cache until the fsync
+/// before the rename, which then waits for all of it (60 ms for 170 MB here); with it, the
+/// disk writes while the conversion goes on and the fsync finds little left. Only a hint: the
+/// fsync still decides, and reports any error.
+pub struct SyncAhead {
+    file: std::fs::File,
+    written: u64,
+    started: u64,
+}
+
+/// Bytes written between two requests to start writeback.
+pub const SYNC_AHEAD: u64 = 8 << 20;
+
+impl SyncAhead {
+    pub fn new(file: std::fs::File) -> Self {
+        SyncAhead { file, written: 0, started: 0 }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn start_writeback(&mut self) {
+        use std::os::fd::AsRawFd;
+        let (from, len) = (self.started as libc::off64_t, (self.written - self.started) as libc::off64_t);
+        // SAFETY: sync_file_range only reads the descriptor, which `self.file` keeps open. It
+        // starts writeback of the range and returns without waiting; a failure is not an error
+        // (the fsync at commit writes whatever is left).
+        unsafe {
+            libc::sync_file_range(self.file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE);
+        }
+        self.started = self.written;
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn start_writeback(&mut self) {}
+}
+
+impl Write for SyncAhead {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= SYNC_AHEAD {
+            self.start_writeback();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// True when `path` exists and is neither a regular file nor a folder (following links).
 fn is_special(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
@@ -224,5 +275,28 @@ mod tests {
         assert_eq!(reader.join().unwrap(), b"rows\n");
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file beside it");
+    }
+
+    /// Writes pass through unchanged across several writeback requests, in pieces of any size.
+    #[test]
+    fn sync_ahead_writes_everything_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let data: Vec<u8> = (0..(2 * SYNC_AHEAD as usize + 12345)).map(|i| (i * 7 % 251) as u8).collect();
+        let mut out = SyncAhead::new(std::fs::File::create(&path).unwrap());
+        let mut at = 0;
+        for size in [1, 1 << 20, 3, SYNC_AHEAD as usize, 65536].iter().cycle() {
+            let end = (at + size).min(data.len());
+            out.write_all(&data[at..end]).unwrap();
+            at = end;
+            if at == data.len() {
+                break;
+            }
+        }
+        out.flush().unwrap();
+        assert_eq!(out.written, data.len() as u64);
+        assert!(out.started >= SYNC_AHEAD, "writeback was never requested");
+        drop(out);
+        assert!(std::fs::read(&path).unwrap() == data);
     }
 }

@@ -4,8 +4,8 @@
 use super::batch::{BatchBuilder, Flow};
 use super::columns::{map_header, Role};
 use super::fields::{
-    byte_hits, high_bits, parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, word,
-    TimeContext,
+    byte_hits, high_bits, parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp,
+    word, TimeContext,
 };
 use super::{FieldError, LineParser, Outcome};
 
