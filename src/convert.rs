@@ -322,10 +322,10 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let inputs: Vec<Input> = prepared.iter().map(|p| p.input.clone()).collect();
 
     let threads = opts.threads.max(1);
-    // Every worker parses; the one that completes the next batch in input order writes it. On
-    // one or two cores it encodes the batch itself while the other worker goes on parsing; with
-    // more, encoding alone would hold the others up, so it encodes the columns in parallel on
-    // a pool of half the threads.
+    // Every worker parses; the one that completes the next batch in input order writes it. With
+    // fewer than four threads it encodes the batch itself while the others go on parsing; with
+    // more, encoding on one thread would hold the others up, so it encodes the columns in
+    // parallel on a pool of half the threads.
     let encode_pool = (threads / 2 > 1).then(|| crate::thread_pool(threads / 2)).transpose()?;
     let sink = Sink::create(opts, &schema, encode_pool.is_some())?;
     let rejects = opts.rejects.as_deref().map(Rejects::create).transpose()?;
@@ -350,45 +350,47 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         encode_pool: encode_pool.as_ref(),
     });
 
-    std::thread::scope(|s| {
-        // Reader: inputs in order, cut into blocks.
-        let counter = read_bytes.clone();
-        let block_size = opts.block_size;
-        s.spawn(move || {
-            let mut seq = 0u64;
-            for (i, (input, stdin)) in inputs.iter().zip(stdin).enumerate() {
-                let (reader, head) = match stdin {
-                    Some(kept) => kept,
-                    None => match source::open(input, counter.clone()) {
-                        Ok(r) => (r, Vec::new()),
-                        Err(e) => {
-                            let _ = block_tx.send(ReadItem::Failed(seq, Box::new(e)));
-                            return;
-                        }
-                    },
-                };
-                let mut blocks = BlockReader::new(reader, i, head, block_size);
-                loop {
-                    if let Ok(buf) = spare_rx.try_recv() {
-                        blocks.recycle(buf);
+    // Reader: inputs in order, cut into blocks. It is not a scoped thread: after an error the
+    // run ends without waiting for it, which could be blocked reading a quiet stdin; it stops
+    // at its next send, since the workers' receivers are gone by then.
+    let counter = read_bytes.clone();
+    let block_size = opts.block_size;
+    let reader = std::thread::spawn(move || {
+        let mut seq = 0u64;
+        for (i, (input, stdin)) in inputs.iter().zip(stdin).enumerate() {
+            let (reader, head) = match stdin {
+                Some(kept) => kept,
+                None => match source::open(input, counter.clone()) {
+                    Ok(r) => (r, Vec::new()),
+                    Err(e) => {
+                        let _ = block_tx.send(ReadItem::Failed(seq, Box::new(e)));
+                        return;
                     }
-                    match blocks.next_block() {
-                        Ok(Some(b)) => {
-                            if block_tx.send(ReadItem::Block(seq, b)).is_err() {
-                                return;
-                            }
-                            seq += 1;
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            let err = Error::input(input.display(), describe_read_error(&e));
-                            let _ = block_tx.send(ReadItem::Failed(seq, Box::new(err)));
+                },
+            };
+            let mut blocks = BlockReader::new(reader, i, head, block_size);
+            loop {
+                if let Ok(buf) = spare_rx.try_recv() {
+                    blocks.recycle(buf);
+                }
+                match blocks.next_block() {
+                    Ok(Some(b)) => {
+                        if block_tx.send(ReadItem::Block(seq, b)).is_err() {
                             return;
                         }
+                        seq += 1;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let err = Error::input(input.display(), describe_read_error(&e));
+                        let _ = block_tx.send(ReadItem::Failed(seq, Box::new(err)));
+                        return;
                     }
                 }
             }
-        });
+        }
+    });
+    std::thread::scope(|s| {
         // Workers: blocks → batches, and in turn batches → output. When every worker has
         // returned (done, or stopped by an error) their receivers are gone and the reader's
         // next send fails, so it stops too.
@@ -397,9 +399,10 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
             let spare = spare_tx.clone();
             let (parsers, schema, order, writer) = (&parsers, &schema, &order, &writer);
             s.spawn(move || {
+                let _stop = order.stop_on_panic();
                 let mut scratch = Scratch::default();
                 while order.wait_for_room() {
-                    let Ok(item) = rx.recv() else { return };
+                    let Some(item) = order.receive(&rx) else { return };
                     let (seq, parsed) = match item {
                         ReadItem::Block(seq, b) => {
                             let (parser, map) = &parsers[b.input];
@@ -419,6 +422,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     });
     progress.finish();
     order.result()?;
+    // Every block was written, so the reader has finished.
+    let _ = reader.join();
     let writer = writer.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut summary = writer.summary;
     if summary.lines == 0 {
@@ -474,6 +479,25 @@ impl<T> Order<T> {
         st.error.is_none()
     }
 
+    /// The next block from the reader; `None` when there are no more or the run has failed.
+    /// Waits in short steps so that a worker notices a failure while the reader has nothing
+    /// to give it (a quiet stdin).
+    fn receive<B>(&self, rx: &crossbeam_channel::Receiver<B>) -> Option<B> {
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(block) => return Some(block),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if self.lock().error.is_none() => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// A guard for a worker's lifetime: if the worker panics (a bug), the run fails instead of
+    /// waiting forever for the block it held, and the panic goes on to the caller.
+    fn stop_on_panic(&self) -> StopOnPanic<'_, T> {
+        StopOnPanic(self)
+    }
+
     /// Hands over block `seq`; when it is this worker's turn, writes with `write` every block
     /// that is next in order.
     fn deliver(&self, seq: u64, parsed: Result<T>, mut write: impl FnMut(Result<T>) -> Result<()>) {
@@ -506,6 +530,19 @@ impl<T> Order<T> {
         match self.lock().error.take() {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+struct StopOnPanic<'a, T>(&'a Order<T>);
+
+impl<T> Drop for StopOnPanic<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut st = self.0.lock();
+            st.error.get_or_insert_with(|| Error::Usage("internal error: a worker thread panicked".into()));
+            drop(st);
+            self.0.changed.notify_all();
         }
     }
 }
@@ -571,39 +608,75 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
     use std::sync::Mutex;
+    use std::time::Duration;
 
-    /// Workers that take sequence numbers in order (as from the reader's channel), finish them
-    /// in any order and deliver them. Returns what was written, in order, the most blocks ever
-    /// waiting, how many were taken, and the result.
-    fn run(workers: usize, room: usize, items: u64, bad: Option<u64>) -> (Vec<u64>, usize, u64, Result<()>) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Fail {
+        Never,
+        /// Block k parses to an error (a bad line in strict mode).
+        Error(u64),
+        /// Writing block k panics.
+        PanicWriting(u64),
+        /// Parsing block k panics.
+        PanicParsing(u64),
+    }
+
+    struct Run {
+        written: Vec<u64>,
+        /// The most blocks ever waiting to be written.
+        most: usize,
+        /// Blocks the workers took from the reader.
+        taken: u64,
+        result: Result<()>,
+    }
+
+    /// `workers` take numbered blocks from a reader thread through a bounded channel, as
+    /// `convert` does, "parse" them for a random few microseconds and deliver them. `None` when
+    /// the run panicked; a run that hangs fails the test after a minute.
+    fn run(workers: usize, room: usize, items: u64, fail: Fail) -> Option<Run> {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(run_inner(workers, room, items, fail));
+        });
+        match done_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(run) => Some(run),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the run hung"),
+        }
+    }
+
+    fn run_inner(workers: usize, room: usize, items: u64, fail: Fail) -> Run {
         let order = Order::new(room);
-        let taken = Mutex::new(0u64);
+        let (tx, rx) = crossbeam_channel::bounded::<u64>(workers * 2);
+        let taken = AtomicU64::new(0);
         let written = Mutex::new(Vec::new());
         let most = AtomicU64::new(0);
         let writing = AtomicBool::new(false);
+        std::thread::spawn(move || (0..items).all(|seq| tx.send(seq).is_ok()));
         std::thread::scope(|s| {
             for w in 0..workers as u64 {
-                let (order, taken, written, most, writing) = (&order, &taken, &written, &most, &writing);
+                let (order, rx, taken, written, most, writing) =
+                    (&order, rx.clone(), &taken, &written, &most, &writing);
                 s.spawn(move || {
+                    let _stop = order.stop_on_panic();
                     let mut noise = 0x9e37_79b9_7f4a_7c15u64 ^ w;
                     while order.wait_for_room() {
-                        let seq = {
-                            let mut t = taken.lock().unwrap();
-                            if *t == items {
-                                return;
-                            }
-                            *t += 1;
-                            *t - 1
-                        };
+                        let Some(seq) = order.receive(&rx) else { return };
+                        taken.fetch_add(1, Ordering::SeqCst);
                         noise ^= noise << 13;
                         noise ^= noise >> 7;
                         noise ^= noise << 17;
-                        std::thread::sleep(std::time::Duration::from_micros(noise % 200));
-                        let item = if Some(seq) == bad { Err(Error::Usage(format!("bad {seq}"))) } else { Ok(seq) };
+                        std::thread::sleep(Duration::from_micros(noise % 200));
+                        assert!(fail != Fail::PanicParsing(seq), "parsing {seq}");
+                        let item =
+                            if fail == Fail::Error(seq) { Err(Error::Usage(format!("bad {seq}"))) } else { Ok(seq) };
                         order.deliver(seq, item, |item| {
                             assert!(!writing.swap(true, Ordering::SeqCst), "two writers at once");
                             most.fetch_max(order.lock().pending.len() as u64 + 1, Ordering::SeqCst);
-                            let result = item.map(|v| written.lock().unwrap().push(v));
+                            let result = item.map(|v| {
+                                assert!(fail != Fail::PanicWriting(v), "writing {v}");
+                                written.lock().unwrap().push(v)
+                            });
                             writing.store(false, Ordering::SeqCst);
                             result
                         });
@@ -611,30 +684,89 @@ mod tests {
                 });
             }
         });
-        let out = written.into_inner().unwrap();
-        let taken = taken.into_inner().unwrap();
-        (out, most.load(Ordering::SeqCst) as usize, taken, order.result())
+        Run {
+            written: written.into_inner().unwrap(),
+            most: most.load(Ordering::SeqCst) as usize,
+            taken: taken.load(Ordering::SeqCst),
+            result: order.result(),
+        }
     }
 
     #[test]
     fn blocks_are_written_once_in_input_order_with_bounded_waiting() {
         for (workers, room) in [(1, 1), (2, 4), (4, 2), (8, 16)] {
-            let (written, most, _, result) = run(workers, room, 500, None);
-            assert!(result.is_ok());
-            assert_eq!(written, (0..500).collect::<Vec<_>>(), "{workers} workers, room {room}");
+            let r = run(workers, room, 500, Fail::Never).expect("no panic");
+            assert!(r.result.is_ok());
+            assert_eq!(r.written, (0..500).collect::<Vec<_>>(), "{workers} workers, room {room}");
+            assert_eq!(r.taken, 500);
             // Workers check for room before taking a block, so a few may pass the check together.
-            assert!(most <= room + workers, "{most} blocks waited with room for {room}");
+            assert!(r.most <= room + workers, "{} blocks waited with room for {room}", r.most);
         }
     }
 
     #[test]
     fn an_error_stops_every_worker_and_nothing_after_it_is_written() {
         for workers in [1, 2, 4] {
-            let (written, _, taken, result) = run(workers, 4, 500, Some(123));
-            assert_eq!(written, (0..123).collect::<Vec<_>>());
-            // Blocks already taken are finished, but no worker takes one after the error.
-            assert!(taken <= 123 + 4 + 2 * workers as u64, "{taken} blocks taken");
-            assert!(matches!(result, Err(Error::Usage(m)) if m == "bad 123"));
+            let r = run(workers, 4, 500, Fail::Error(123)).expect("no panic");
+            assert_eq!(r.written, (0..123).collect::<Vec<_>>());
+            // Blocks already taken are finished, but no worker takes one after the error: at
+            // most `room` blocks after it waited, and each worker held one more.
+            assert!(r.taken <= 124 + 4 + workers as u64, "{} blocks taken", r.taken);
+            assert!(matches!(r.result, Err(Error::Usage(m)) if m == "bad 123"));
+        }
+    }
+
+    /// A bug that panics in a worker, while it parses or while it writes, ends the run with the
+    /// panic instead of leaving the other workers waiting forever.
+    #[test]
+    fn a_panic_in_a_worker_ends_the_run() {
+        for workers in [1, 2, 4] {
+            for fail in [Fail::PanicParsing(40), Fail::PanicWriting(40), Fail::PanicParsing(0)] {
+                assert!(run(workers, 4, 500, fail).is_none(), "the panic reached the caller");
+            }
+        }
+    }
+
+    /// Line numbers stay right across many small blocks and two inputs, whichever worker parses
+    /// which block: strict mode reports the first bad line in input order, and a rejects file
+    /// lists every bad line with its own file and line.
+    #[test]
+    fn bad_lines_are_numbered_across_blocks_and_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let title = "            sIP|            dIP|sPort|dPort|pro|   packets|     bytes|   flags|                  sTime| duration|sen|";
+        let line = |i: usize, ok: bool| {
+            let dip = if ok { "10.0.0.2" } else { "10.0.0.300" };
+            format!("{:>15}|{dip:>15}|{:>5}|   80|  6|         3|       180|FS PA   |2026/11/21T00:00:00.000|    1.000| S1|", "10.0.0.1", 1024 + i)
+        };
+        let write = |name: &str, lines: usize, bad: &[usize]| {
+            let mut text = format!("{title}\n");
+            for i in 2..=lines {
+                text += &line(i, !bad.contains(&i));
+                text += "\n";
+            }
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let a = write("a.rw", 300, &[]);
+        let b = write("b.rw", 200, &[77, 150]);
+        for threads in [1, 2, 4] {
+            let mut opts = ConvertOptions::new(vec![a.clone(), b.clone(), a.clone()], dir.path().join("out.parquet"));
+            opts.threads = threads;
+            opts.block_size = 300; // two lines a block
+            let _ = std::fs::remove_file(&opts.output);
+            let err = convert(&opts).unwrap_err().to_string();
+            assert!(err.ends_with("b.rw:77: dIP: bad address '10.0.0.300'"), "{threads} threads: {err}");
+            assert!(!opts.output.exists());
+
+            opts.rejects = Some(dir.path().join("rejects.txt"));
+            let summary = convert(&opts).unwrap();
+            assert_eq!((summary.lines, summary.rows, summary.rejected), (299 + 199 + 299, 795, 2));
+            let rejects = std::fs::read_to_string(dir.path().join("rejects.txt")).unwrap();
+            let at: Vec<String> =
+                rejects.lines().map(|l| l.split('\t').take(2).collect::<Vec<_>>().join(":")).collect();
+            let b = b.display();
+            assert_eq!(at, [format!("{b}:77"), format!("{b}:150")], "{threads} threads");
         }
     }
 }
