@@ -3,9 +3,9 @@
 //! One thread reads inputs in blocks of whole lines. Worker threads, one per core by default,
 //! turn blocks into Arrow batches; the worker that completes the next batch in input order
 //! writes it (and any later ones already done), so no core waits while there is work of either
-//! kind (see [`Order`]). Batches go to one file, or one file per day under hive folders. On
-//! one or two cores the writing worker encodes the columns itself; with more, it encodes them
-//! in parallel on a pool of half the threads. Channels and the queue of parsed blocks are
+//! kind (see [`Order`]). Batches go to one file, or one file per day under hive folders. With
+//! fewer than four threads the writing worker encodes the columns itself; with more, it encodes
+//! them in parallel on a pool of half the threads. Channels and the queue of parsed blocks are
 //! bounded, so memory does not grow with the input. Strict by default: the first bad line
 //! aborts the run and no output appears; with a rejects file, bad lines are kept there
 //! verbatim and counted.
