@@ -422,18 +422,18 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     });
     progress.finish();
     order.result()?;
-    // Every block was written, so the reader has finished.
-    let _ = reader.join();
+    // Every block was written, so the reader has finished. Had it panicked (a bug), its channel
+    // would have closed early and the output would lack the rest of the input: pass it on.
+    if let Err(panic) = reader.join() {
+        std::panic::resume_unwind(panic);
+    }
     let writer = writer.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut summary = writer.summary;
     if summary.lines == 0 {
         return Err(Error::input(names.join(" "), "no flow records: only headers or blank lines"));
     }
     let sink = writer.sink;
-    summary.outputs = match &encode_pool {
-        Some(pool) => pool.install(|| sink.finish())?,
-        None => sink.finish()?,
-    };
+    summary.outputs = crate::on_pool(encode_pool.as_ref(), || sink.finish())?;
     if let Some(r) = writer.rejects {
         r.finish()?;
     }
@@ -593,10 +593,7 @@ impl Writer<'_> {
         self.summary.rejected += parsed.rejects.len() as u64;
         if parsed.batch.num_rows() > 0 {
             let sink = &mut self.sink;
-            match self.encode_pool {
-                Some(pool) => pool.install(|| sink.write(&parsed.batch))?,
-                None => sink.write(&parsed.batch)?,
-            }
+            crate::on_pool(self.encode_pool, || sink.write(&parsed.batch))?;
         }
         self.progress.update(self.read_bytes.load(Ordering::Relaxed), self.summary.rows);
         Ok(())

@@ -36,8 +36,15 @@ pub fn thread_pool(n: usize) -> Result<rayon::ThreadPool> {
 
 /// Runs `f` on a pool of `threads` workers, or on the global pool (one per core) for `None`.
 pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    match threads {
-        Some(n) => thread_pool(n)?.install(f),
+    let pool = threads.map(thread_pool).transpose()?;
+    on_pool(pool.as_ref(), f)
+}
+
+/// Runs `f` on `pool` when there is one, else on the calling thread (where rayon work goes to
+/// the global pool).
+pub fn on_pool<R: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
+    match pool {
+        Some(pool) => pool.install(f),
         None => f(),
     }
 }

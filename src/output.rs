@@ -98,7 +98,8 @@ impl AtomicFile {
 /// [`SYNC_AHEAD`] bytes. Without it, a large output sits in the page cache until the fsync
 /// before the rename, which then waits for all of it (60 ms for 170 MB here); with it, the
 /// disk writes while the conversion goes on and the fsync finds little left. Only a hint: the
-/// fsync still decides, and reports any error.
+/// fsync still decides, and reports any error. Linux only (`sync_file_range`); elsewhere the
+/// writes pass straight through.
 pub struct SyncAhead {
     file: std::fs::File,
     written: u64,
@@ -113,21 +114,21 @@ impl SyncAhead {
         SyncAhead { file, written: 0, started: 0 }
     }
 
-    #[cfg(target_os = "linux")]
+    /// Asks for writeback of the bytes written since the last request.
     fn start_writeback(&mut self) {
-        use std::os::fd::AsRawFd;
-        let (from, len) = (self.started as libc::off64_t, (self.written - self.started) as libc::off64_t);
-        // SAFETY: sync_file_range only reads the descriptor, which `self.file` keeps open. It
-        // starts writeback of the range and returns without waiting; a failure is not an error
-        // (the fsync at commit writes whatever is left).
-        unsafe {
-            libc::sync_file_range(self.file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE);
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let (from, len) = (self.started as libc::off64_t, (self.written - self.started) as libc::off64_t);
+            // SAFETY: sync_file_range only reads the descriptor, which `self.file` keeps open.
+            // It starts writeback of the range and returns without waiting; a failure is not
+            // an error (the fsync at commit writes whatever is left).
+            unsafe {
+                libc::sync_file_range(self.file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE);
+            }
         }
         self.started = self.written;
     }
-
-    #[cfg(not(target_os = "linux"))]
-    fn start_writeback(&mut self) {}
 }
 
 impl Write for SyncAhead {

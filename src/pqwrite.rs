@@ -1,6 +1,7 @@
-//! The flows Parquet writer: arrow-rs's `ArrowWriter` set up with our properties, but with the
-//! columns of each row group encoded in parallel (rayon), since dictionary-encoding the addresses
-//! and zstd are otherwise a single-threaded bottleneck behind the parallel parsers. String
+//! The flows Parquet writer: arrow-rs's `ArrowWriter` set up with our properties, but driving
+//! the column writers ourselves, so that a batch's columns can be encoded in parallel on the
+//! current rayon pool (the default) or one after another ([`FlowsWriter::serial`], when the
+//! caller keeps every core busy already, as `convert` does on few cores). String
 //! columns without page statistics (addresses, flags, extra columns) are encoded by
 //! [`DictColumnWriter`], the rest by arrow-rs.
 

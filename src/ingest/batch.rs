@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::BooleanBufferBuilder;
 use arrow_array::types::{ArrowPrimitiveType, Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
 use arrow_array::{new_null_array, ArrayRef, PrimitiveArray, RecordBatch, StringArray};
-use arrow_buffer::{ArrowNativeType, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{ArrowNativeType, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::SchemaRef;
 
 use super::fields::{flags_text, IpText};
@@ -44,20 +43,20 @@ pub struct BatchBuilder {
     flags: Text,
     extras: Vec<Text>,
     extra_map: Arc<Vec<usize>>,
-    rows: usize,
 }
 
-/// A column of fixed-width values being built: plain vectors, with a validity bitmap only from
-/// the first null on (most columns of most inputs have none). Cheaper per value than Arrow's
-/// builders, which a block of rows calls a dozen times per line.
+/// A column of fixed-width values being built: a plain vector, and a validity bitmap that
+/// Arrow's `NullBufferBuilder` only materializes at the first null (most columns of most inputs
+/// have none). Cheaper per value than Arrow's array builders, which a block of rows calls a
+/// dozen times per line.
 struct Values<T: ArrowNativeType> {
     values: Vec<T>,
-    nulls: Option<BooleanBufferBuilder>,
+    nulls: NullBufferBuilder,
 }
 
 impl<T: ArrowNativeType> Values<T> {
     fn with_capacity(capacity: usize) -> Self {
-        Values { values: Vec::with_capacity(capacity), nulls: None }
+        Values { values: Vec::with_capacity(capacity), nulls: NullBufferBuilder::new(capacity) }
     }
 
     #[inline(always)]
@@ -65,71 +64,51 @@ impl<T: ArrowNativeType> Values<T> {
         match v {
             Some(v) => {
                 self.values.push(v);
-                if let Some(n) = &mut self.nulls {
-                    n.append(true);
-                }
+                self.nulls.append_non_null();
             }
-            None => self.push_null(),
+            None => {
+                self.values.push(T::default());
+                self.nulls.append_null();
+            }
         }
     }
 
-    #[cold]
-    fn push_null(&mut self) {
-        let rows = self.values.len();
-        let nulls = self.nulls.get_or_insert_with(|| {
-            let mut b = BooleanBufferBuilder::new(rows.max(64) * 2);
-            b.append_n(rows, true);
-            b
-        });
-        nulls.append(false);
-        self.values.push(T::default());
-    }
-
-    fn finish<P: ArrowPrimitiveType<Native = T>>(self) -> PrimitiveArray<P> {
-        PrimitiveArray::new(ScalarBuffer::from(self.values), self.nulls.map(|mut n| NullBuffer::new(n.finish())))
+    fn finish<P: ArrowPrimitiveType<Native = T>>(mut self) -> PrimitiveArray<P> {
+        PrimitiveArray::new(ScalarBuffer::from(self.values), self.nulls.finish())
     }
 }
 
 /// A column of text being built: the bytes of every value, their offsets, and a validity bitmap
-/// from the first null on. Checked as UTF-8 once, when finished.
+/// materialized at the first null. Checked as UTF-8 once, when finished.
 struct Text {
     data: Vec<u8>,
     offsets: Vec<i32>,
-    nulls: Option<BooleanBufferBuilder>,
+    nulls: NullBufferBuilder,
 }
 
 impl Text {
     fn with_capacity(capacity: usize, bytes: usize) -> Self {
         let mut offsets = Vec::with_capacity(capacity + 1);
         offsets.push(0);
-        Text { data: Vec::with_capacity(bytes), offsets, nulls: None }
+        Text { data: Vec::with_capacity(bytes), offsets, nulls: NullBufferBuilder::new(capacity) }
     }
 
     #[inline(always)]
     fn push(&mut self, v: &[u8]) {
         self.data.extend_from_slice(v);
         self.offsets.push(self.data.len() as i32);
-        if let Some(n) = &mut self.nulls {
-            n.append(true);
-        }
+        self.nulls.append_non_null();
     }
 
-    #[cold]
     fn push_null(&mut self) {
-        let rows = self.offsets.len() - 1;
-        let nulls = self.nulls.get_or_insert_with(|| {
-            let mut b = BooleanBufferBuilder::new(rows.max(64) * 2);
-            b.append_n(rows, true);
-            b
-        });
-        nulls.append(false);
         self.offsets.push(self.data.len() as i32);
+        self.nulls.append_null();
     }
 
-    fn finish(self) -> Result<StringArray, arrow_schema::ArrowError> {
+    fn finish(mut self) -> Result<StringArray, arrow_schema::ArrowError> {
         // A block is a few MiB of text, far from i32 offsets' 2 GiB.
         let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
-        let nulls = self.nulls.map(|mut n| NullBuffer::new(n.finish()));
+        let nulls = self.nulls.finish();
         if self.data.is_ascii() {
             // SAFETY: ASCII is valid UTF-8 and every offset into it is a character boundary;
             // the offsets start at 0, never decrease and end at the data's length (`push`).
@@ -163,7 +142,6 @@ impl BatchBuilder {
             flags: Text::with_capacity(capacity, capacity * 4),
             extras: extra_map.iter().map(|_| Text::with_capacity(capacity, capacity * 4)).collect(),
             extra_map,
-            rows: 0,
         }
     }
 
@@ -175,7 +153,7 @@ impl BatchBuilder {
     }
 
     pub fn rows(&self) -> usize {
-        self.rows
+        self.stime.values.len()
     }
 
     /// Appends one flow; the caller then appends each of its extra values with [`Self::extra`].
@@ -194,7 +172,6 @@ impl BatchBuilder {
             Some(m) => self.flags.push(flag_table()[m as usize].as_bytes()),
             None => self.flags.push_null(),
         }
-        self.rows += 1;
     }
 
     /// Appends the value of local extra column `local` for the last pushed row; an empty value
@@ -209,6 +186,7 @@ impl BatchBuilder {
 
     /// Finishes the block. Extra columns that this input does not have are all-null.
     pub fn finish(self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let rows = self.rows();
         let utc = |a: PrimitiveArray<TimestampMicrosecondType>| a.with_timezone("UTC");
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(utc(self.stime.finish())),
@@ -230,7 +208,7 @@ impl BatchBuilder {
         }
         for (i, col) in extra_cols.into_iter().enumerate() {
             let ty = self.schema.field(core + i).data_type();
-            columns.push(col.unwrap_or_else(|| new_null_array(ty, self.rows)));
+            columns.push(col.unwrap_or_else(|| new_null_array(ty, rows)));
         }
         RecordBatch::try_new(self.schema, columns)
     }
