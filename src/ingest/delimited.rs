@@ -270,7 +270,14 @@ impl Delimited {
         for (i, r) in roles.iter().enumerate() {
             if *r == Role::Extra && !names[i].trim().is_empty() {
                 extra_pos.push((i, extras.len()));
-                extras.push(crate::schema::extra_column_name(&names[i]));
+                let name = crate::schema::extra_column_name(&names[i]);
+                // rwcut abbreviates some titles (`sen`); store SiLK's field name, the name a CSV
+                // of the same flows carries, so that a store mixing both reads as one table.
+                let name = match format {
+                    "rwcut" => crate::schema::silk_field_name(&name).to_string(),
+                    _ => name,
+                };
+                extras.push(name);
             }
         }
         if let Some(clash) = extras.iter().find(|e| crate::schema::CORE_COLUMNS.contains(&e.as_str())) {
