@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/flowlens
+# The Python that creates the virtual environment; the tests and benchmarks run in .venv.
 PYTHON ?= python3
+VENV_PYTHON := .venv/bin/python
+REQUIREMENTS := tests/python/requirements.txt
 
-.PHONY: help build release test test-rust test-python lint fmt bench demo fuzz fixtures clean
+.PHONY: help build release test test-rust test-python venv lint fmt bench demo fuzz fixtures clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,8 +23,20 @@ test: test-rust test-python ## All tests: Rust unit + CLI tests, then Python int
 test-rust: ## Rust unit, property and CLI tests
 	$(CARGO) test --release
 
-test-python: release ## pyarrow / pandas / Polars / DuckDB read our Parquet; SQL reports match flowlens
-	FLOWLENS=$(BIN) $(PYTHON) -m pytest -q tests/python
+test-python: release venv ## pyarrow / pandas / Polars / DuckDB read our Parquet; SQL reports match flowlens
+	FLOWLENS=$(BIN) $(VENV_PYTHON) -m pytest -q -rs tests/python
+
+# .venv/requirements.txt is the stamp: a copy of the requirements the environment was made from.
+# The environment is made again when they differ or its Python no longer runs; pip is told to
+# refuse to install outside a virtual environment.
+venv: ## Python virtual environment .venv from tests/python/requirements.txt (re-created when that file changes)
+	@if cmp -s $(REQUIREMENTS) .venv/requirements.txt && $(VENV_PYTHON) -c '' 2>/dev/null; then exit 0; fi; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+		echo "make venv: $(PYTHON) cannot create a virtual environment (Debian: apt-get install python3-venv; .ci/run does)" >&2; exit 1; }; \
+	echo "make venv: creating .venv from $(REQUIREMENTS)"; \
+	rm -rf .venv && $(PYTHON) -m venv .venv && \
+	$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check --require-virtualenv -r $(REQUIREMENTS) && \
+	cp $(REQUIREMENTS) .venv/requirements.txt
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -30,15 +45,15 @@ lint: ## rustfmt check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-bench: release ## Criterion benches and the end-to-end comparison with DuckDB (writes BENCHMARKS.md)
+bench: release venv ## Criterion benches and the end-to-end comparison with DuckDB (writes BENCHMARKS.md)
 	$(CARGO) bench --bench parse
 	$(CARGO) bench --bench ports
 	$(CARGO) bench --bench formats
-	$(PYTHON) scripts/bench.py
-	$(PYTHON) scripts/bench_ports.py
-	$(PYTHON) scripts/bench_servers.py --write
-	$(PYTHON) scripts/bench_daily.py --write
-	$(PYTHON) scripts/bench_formats.py --write
+	$(VENV_PYTHON) scripts/bench.py
+	$(VENV_PYTHON) scripts/bench_ports.py
+	$(VENV_PYTHON) scripts/bench_servers.py --write
+	$(VENV_PYTHON) scripts/bench_daily.py --write
+	$(VENV_PYTHON) scripts/bench_formats.py --write
 
 demo: release ## Run the nightly job (daily) on the sample archive in data/ and show the reports
 	@bash scripts/demo.sh
@@ -56,5 +71,6 @@ fuzz: ## Fuzz each exporter parser for FUZZ_SECONDS seconds (nightly toolchain +
 fixtures: ## Regenerate tests/data/formats from real traffic (root; nfdump softflowd argus tcpdump ssh)
 	bash scripts/make-fixtures.sh
 
-clean: ## Remove build outputs
+clean: ## Remove build outputs and the Python virtual environment
 	$(CARGO) clean
+	rm -rf .venv
