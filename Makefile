@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV_PYTHON := .venv/bin/python
 REQUIREMENTS := tests/python/requirements.txt
 
-.PHONY: help build release test test-rust test-python venv lint fmt bench demo fuzz fixtures clean
+.PHONY: help build release install test test-rust test-python venv lint fmt bench demo fuzz fixtures clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,6 +17,13 @@ build: ## Debug build
 
 release: ## Optimized build (target/release/flowlens)
 	$(CARGO) build --release
+
+# Where `make install` puts bin/flowlens: cargo's own root (~/.cargo, whose bin rustup puts on
+# PATH) unless PREFIX is given, e.g. PREFIX=/usr/local.
+PREFIX ?=
+
+install: ## Put flowlens on PATH: cargo install into ~/.cargo/bin, or PREFIX/bin (make install PREFIX=/usr/local)
+	$(CARGO) install --path . --locked $(if $(PREFIX),--root $(PREFIX))
 
 test: test-rust test-python ## All tests: Rust unit + CLI tests, then Python interop tests
 
