@@ -5,11 +5,11 @@ string, copied verbatim into README.md (a test checks), executed with `store` bo
 path; what it computes is checked against numbers taken without flowlens or the library under
 test: the sample archives' own text (rows, bytes per host) and the servers CSVs of the store.
 
-A second, mixed store adds days written from other exporters' columns (issue 19): a CSV day
-whose files have a `sensor` column and not the rwcut days' `sen`, and flows without start times
-(the null partition) with a `vlan` column. The snippets must read every row and every column of
-it, with nulls where a file lacks a column: Polars used to fail on the extra column, pyarrow to
-drop the columns the first file lacks.
+A second, mixed store adds days whose files have other columns (issue 19), as days converted
+from different exporters do: a CSV day without the rwcut days' sensor column and with a `site`
+column, and flows without start times (the null partition) with a `vlan` column. The snippets
+must read every row and every column of it, with nulls where a file lacks a column: Polars used
+to fail on a column the first file lacks, pyarrow to drop it.
 """
 
 import collections
@@ -199,11 +199,12 @@ def test_readme_carries_the_snippets():
 # ---------------------------------------------------------------------------------------------
 # A store mixing exporters: the snippets read every row and every column of every file.
 
-# What is compared, row by row: every column a source has that is not a time.
-KEY = ["date", "sip", "dip", "sport", "dport", "proto", "packets", "bytes", "sen", "sensor", "vlan"]
+# What is compared, row by row: every column a source has that is not a time, and the date.
+KEY = ["date", "sip", "dip", "sport", "dport", "proto", "packets", "bytes", "sensor", "site", "vlan"]
 RWCUT_NAMES = {"sIP": "sip", "dIP": "dip", "sPort": "sport", "dPort": "dport", "pro": "proto",
-               "packets": "packets", "bytes": "bytes", "sen": "sen"}
+               "packets": "packets", "bytes": "bytes", "sen": "sensor"}
 INTS = {"sport", "dport", "proto", "packets", "bytes"}
+SITES = ["dc1", "dc2", "lab"]
 # Flows without start times, as another exporter might give them: `convert --partition day`
 # files them under date=__HIVE_DEFAULT_PARTITION__, read back as a null date.
 TIMELESS_CSV = """\
@@ -214,11 +215,12 @@ sip,dip,sport,dport,proto,packets,bytes,vlan
 """
 
 
-def key(row):
-    """A row (a dict of any library's values, missing columns absent) as a tuple of KEY."""
+def key(row, sensor="sensor"):
+    """A row (a dict of any library's values, missing columns absent) as a tuple of KEY; `sensor`
+    names the column that holds rwcut's `sen` in the row."""
     out = []
     for name in KEY:
-        v = row.get(name)
+        v = row.get(sensor if name == "sensor" else name)
         if v is None or v == "":
             out.append(None)
         elif name in INTS:
@@ -228,9 +230,22 @@ def key(row):
     return tuple(out)
 
 
+def stored_names(sensor):
+    """KEY's columns as the store names them."""
+    return {sensor if name == "sensor" else name for name in KEY}
+
+
+def schemas(store):
+    """The column names of each flows file of the store, by its date= folder."""
+    import pyarrow.parquet as pq
+
+    return {f.parent.name: set(pq.read_schema(f).names) for f in (store / "flows").glob("*/*.parquet")}
+
+
 @pytest.fixture(scope="module")
 def mixed(flowlens, tmp_path_factory):
-    """(store path, Counter of the KEY tuples of its flows, read from the sources without flowlens)."""
+    """(store path, Counter of the KEY tuples of its flows, from the sources read without flowlens,
+    the name of the rwcut days' sensor column)."""
     d = tmp_path_factory.mktemp("mixed")
     store = d / "store"
     want = collections.Counter()
@@ -238,40 +253,48 @@ def mixed(flowlens, tmp_path_factory):
         flowlens("daily", "--store", store, "--date", day, "--local", "10.0.0.0/16", "--quiet", sample(day))
         want.update(key({RWCUT_NAMES[k]: v for k, v in r.items() if k in RWCUT_NAMES} | {"date": day})
                     for r in archive_rows(day))
-    # gen's CSV carries `sensor` where the rwcut days have `sen`.
+    # rwcut's `sen` is stored as `sen`, or under SiLK's name `sensor` by a flowlens that renames
+    # rwcut's abbreviated titles: either way a column the CSV day lacks.
+    sensor = "sensor" if "sensor" in schemas(store)[f"date={DAYS[0]}"] else "sen"
+    # The CSV day: generated flows without their sensor column, with a site column.
+    generated = d / "gen.csv"
+    flowlens("gen", "--rows", 2000, "--seed", 7, "--format", "csv", "--start", CSV_DAY, "-o", generated)
+    with open(generated, newline="") as f:
+        rows = [{k: v for k, v in r.items() if k != "sensor"} | {"site": SITES[i % 3]}
+                for i, r in enumerate(csv.DictReader(f))]
     day3 = d / "day3.csv"
-    flowlens("gen", "--rows", 2000, "--seed", 7, "--format", "csv", "--start", CSV_DAY, "-o", day3)
+    with open(day3, "w", newline="") as f:
+        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out.writeheader()
+        out.writerows(rows)
     flowlens("daily", "--store", store, "--date", CSV_DAY, "--local", "10.0.0.0/16", "--quiet", day3)
-    with open(day3, newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert "sensor" in rows[0] and "sen" not in rows[0]
     want.update(key(r | {"date": CSV_DAY}) for r in rows)
     timeless = d / "timeless.csv"
     timeless.write_text(TIMELESS_CSV)
     flowlens("convert", timeless, "-o", store / "flows", "--partition", "day", "-q")
-    assert (store / "flows" / "date=__HIVE_DEFAULT_PARTITION__").is_dir()
     want.update(key(r) for r in csv.DictReader(TIMELESS_CSV.splitlines()))
-    return store, want
+    return store, want, sensor
 
 
 def test_mixed_store_is_mixed(mixed):
     """The store has what the tests below are about: files whose columns differ."""
-    import pyarrow.parquet as pq
-
-    store, want = mixed
-    names = {f.parent.name: set(pq.read_schema(f).names) for f in (store / "flows").glob("*/*.parquet")}
-    assert names[f"date={DAYS[0]}"] >= {"sen"} and not names[f"date={DAYS[0]}"] & {"sensor", "vlan"}
-    assert names[f"date={CSV_DAY}"] >= {"sensor"} and not names[f"date={CSV_DAY}"] & {"sen", "vlan"}
-    assert names["date=__HIVE_DEFAULT_PARTITION__"] >= {"vlan"}
+    store, want, sensor = mixed
+    names = schemas(store)
+    assert set(names) == {f"date={DAYS[0]}", f"date={DAYS[1]}", f"date={CSV_DAY}", "date=__HIVE_DEFAULT_PARTITION__"}
+    for day in DAYS:
+        assert sensor in names[f"date={day}"] and not names[f"date={day}"] & {"site", "vlan"}
+    assert "site" in names[f"date={CSV_DAY}"] and not names[f"date={CSV_DAY}"] & {sensor, "vlan"}
+    assert "vlan" in names["date=__HIVE_DEFAULT_PARTITION__"]
+    assert not names["date=__HIVE_DEFAULT_PARTITION__"] & {sensor, "site"}
     assert sum(want.values()) == 2 * 15000 + 2000 + 3
 
 
 def test_duckdb_snippet_reads_a_mixed_store(mixed):
-    store, want = mixed
+    store, want, sensor = mixed
     ns = run(DUCKDB_SNIPPET, store)
     flows = ns["flows"]
-    assert set(KEY) <= set(flows.columns)
-    got = collections.Counter(key(dict(zip(flows.columns, r))) for r in flows.fetchall())
+    assert stored_names(sensor) <= set(flows.columns)
+    got = collections.Counter(key(dict(zip(flows.columns, r)), sensor) for r in flows.fetchall())
     assert got == want
     per_day = ns["per_day"]
     got_days = {None if str(d) == "NaT" else str(d)[:10]: n for d, n in zip(per_day["date"], per_day["flows"])}
@@ -279,24 +302,24 @@ def test_duckdb_snippet_reads_a_mixed_store(mixed):
 
 
 def test_pyarrow_snippet_reads_a_mixed_store(mixed):
-    store, want = mixed
+    store, want, sensor = mixed
     ns = run(PYARROW_SNIPPET, store)
     table = ns["flows"].to_table()
-    assert set(KEY) <= set(table.schema.names)
+    assert stored_names(sensor) <= set(table.schema.names)
     assert str(table.schema.field("date").type) == "string"
-    assert collections.Counter(key(r) for r in table.to_pylist()) == want
+    assert collections.Counter(key(r, sensor) for r in table.to_pylist()) == want
     assert len(ns["day"]) == sum(n for k, n in want.items() if k[0] == "2026-11-21")
 
 
 def test_polars_snippet_reads_a_mixed_store(mixed):
     import polars as pl
 
-    store, want = mixed
+    store, want, sensor = mixed
     ns = run(POLARS_SNIPPET, store)
     flows = ns["flows"].collect()
-    assert set(KEY) <= set(flows.columns)
+    assert stored_names(sensor) <= set(flows.columns)
     assert flows.schema["date"] == pl.Date
-    assert collections.Counter(key(r) for r in flows.iter_rows(named=True)) == want
+    assert collections.Counter(key(r, sensor) for r in flows.iter_rows(named=True)) == want
     web = collections.defaultdict(lambda: [0, 0])
     for k, n in want.items():
         if k[1] == "10.0.1.16":
