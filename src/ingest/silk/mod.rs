@@ -385,7 +385,7 @@ impl Decoder {
         if raw.records_len > MAX_BLOCK {
             return Err(err(format!("block of {} bytes: more than {MAX_BLOCK}", raw.records_len)));
         }
-        if raw.records_len % size != 0 {
+        if !raw.records_len.is_multiple_of(size) {
             return Err(err(format!("block of {} bytes does not hold whole {size}-byte records", raw.records_len)));
         }
         let records: &[u8] = match self.header.compression {

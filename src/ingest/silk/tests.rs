@@ -207,57 +207,106 @@ pub(crate) fn repeated(bytes: &[u8], times: usize) -> Vec<u8> {
     out
 }
 
-/// Rows/s of the decoder against the text path on the same flows (one thread each; both build
-/// the same Arrow rows). `cargo test --release --lib silk_speed -- --ignored --nocapture`
+/// Rows/s of the decoder against the text path on the same flows, one thread each, each as
+/// convert's workers run it: the text cut by `source::BlockReader` into 2 MiB blocks and parsed
+/// by `parse_block`; the rw file cut by [`BlockReader`] and decoded by `decode_block`; both
+/// into one finished Arrow batch per block. Best of three.
+/// `cargo test --release --lib silk_speed -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn silk_speed() {
     let conf = conf();
     let rows_wanted = 1_000_000usize;
-    for (file, records) in
-        [("g5-routing-v1-lzo1x-L.rw", 601usize), ("in-S3_20261121.09", 157), ("g5-ipv6-v1-none-L.rw", 601)]
-    {
+    let files = [("g5-routing-v1-lzo1x-L.rw", 601usize), ("in-S3_20261121.09", 157), ("g5-ipv6-v1-none-L.rw", 601)];
+    for (file, records) in files {
         let times = rows_wanted / records;
         let big = repeated(&read(file), times);
-        let text = read(&format!("{file}.txt"));
-        let nl = text.iter().position(|&c| c == b'\n').unwrap() + 1;
-        let mut big_text = text.clone();
-        for _ in 1..times {
-            big_text.extend_from_slice(&text[nl..]);
-        }
-        let best = |f: &dyn Fn() -> usize| {
-            (0..3)
-                .map(|_| {
-                    let t = std::time::Instant::now();
-                    let n = f();
-                    (n, t.elapsed().as_secs_f64())
-                })
-                .fold((0, f64::MAX), |a, b| (b.0, a.1.min(b.1)))
-        };
-        let (n_bin, t_bin) = best(&|| decode_all(&big, Some(conf.clone())).unwrap().num_rows());
-        let (n_txt, t_txt) = best(&|| {
-            let parser = detect(&big_text, &ReadOptions::default()).unwrap().unwrap();
-            let mut scratch = TextScratch::default();
-            let mut rows = 0;
-            // Blocks of 16k lines, as convert's workers take them.
-            let lines: Vec<&[u8]> = big_text[nl..].split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
-            for chunk in lines.chunks(16 * 1024) {
-                let mut b = BatchBuilder::for_parser(parser.as_ref(), chunk.len());
-                for l in chunk {
-                    parser.parse_line(l, &mut b, &mut scratch).unwrap();
-                }
-                rows += b.finish().unwrap().num_rows();
+        for text_file in [format!("{file}.txt"), format!("{file}.fields.txt")] {
+            let text = read(&text_file);
+            let nl = text.iter().position(|&c| c == b'\n').unwrap() + 1;
+            let mut big_text = text.clone();
+            for _ in 1..times {
+                big_text.extend_from_slice(&text[nl..]);
             }
-            rows
-        });
-        assert_eq!(n_bin, n_txt);
+            let best = |f: &dyn Fn() -> usize| {
+                (0..3)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        let n = f();
+                        (n, t.elapsed().as_secs_f64())
+                    })
+                    .fold((0, f64::MAX), |a, b| (b.0, a.1.min(b.1)))
+            };
+            let (n_bin, t_bin) = best(&|| {
+                let mut r = &big[..];
+                let decoder = Decoder::new(SilkHeader::read(&mut r).unwrap(), Some(conf.clone())).unwrap();
+                let mut blocks = BlockReader::new(decoder.header(), r);
+                let schema = crate::schema::flow_schema(&extra_columns());
+                let map = Arc::new((0..EXTRA_COLUMNS.len()).collect::<Vec<_>>());
+                let mut scratch = Scratch::default();
+                let mut rows = 0;
+                while let Some(raw) = blocks.next_block().unwrap() {
+                    let mut out = BatchBuilder::new(schema.clone(), map.clone(), raw.records_len / 50);
+                    decoder.decode_block(&raw, &mut out, &mut scratch).unwrap();
+                    rows += out.finish().unwrap().num_rows();
+                }
+                rows
+            });
+            let (n_txt, t_txt) = best(&|| {
+                let opts = ReadOptions::default();
+                let parser = detect(&big_text, &opts).unwrap().unwrap();
+                let schema = crate::schema::flow_schema(parser.extras());
+                let map = Arc::new((0..parser.extras().len()).collect::<Vec<_>>());
+                let reader: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(big_text.clone()));
+                let mut blocks = crate::ingest::source::BlockReader::new(reader, 0, Vec::new(), 2 << 20);
+                let mut scratch = TextScratch::default();
+                let mut rows = 0;
+                while let Some(block) = blocks.next_block().unwrap() {
+                    let p =
+                        crate::ingest::parse_block(parser.as_ref(), &block, &schema, &map, true, &mut scratch).unwrap();
+                    assert!(p.rejects.is_empty());
+                    rows += p.batch.num_rows();
+                }
+                rows
+            });
+            assert_eq!(n_bin, n_txt);
+            println!(
+                "{file} ({:.1} MB) vs {text_file} ({:.1} MB), {n_bin} rows: binary {:.2} M rows/s, text {:.2} M rows/s: {:.1}x",
+                big.len() as f64 / 1e6,
+                big_text.len() as f64 / 1e6,
+                n_bin as f64 / t_bin / 1e6,
+                n_txt as f64 / t_txt / 1e6,
+                t_txt / t_bin
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore]
+fn silk_decompress_speed() {
+    for file in ["g5-routing-v1-lzo1x-L.rw", "g5-routing-v1-zlib-B.rw", "g5-routing-v3-snappy-B.rw"] {
+        let big = repeated(&read(file), 1663);
+        let mut r = &big[..];
+        let h = SilkHeader::read(&mut r).unwrap();
+        let mut blocks = BlockReader::new(&h, r);
+        let mut raws = Vec::new();
+        while let Some(b) = blocks.next_block().unwrap() {
+            raws.push(b);
+        }
+        let t = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let mut total = 0;
+        for raw in &raws {
+            buf.resize(raw.records_len, 0);
+            total += decompress(h.compression, &raw.data, &mut buf).unwrap();
+        }
+        let s = t.elapsed().as_secs_f64();
         println!(
-            "{file} x{times}: {n_bin} rows, {:.1} MB binary, {:.1} MB text; binary {:.2} M rows/s, text {:.2} M rows/s: {:.1}x",
-            big.len() as f64 / 1e6,
-            big_text.len() as f64 / 1e6,
-            n_bin as f64 / t_bin / 1e6,
-            n_txt as f64 / t_txt / 1e6,
-            t_txt / t_bin
+            "{file}: {} blocks, {:.0} MB out in {s:.3}s: {:.0} MB/s",
+            raws.len(),
+            total as f64 / 1e6,
+            total as f64 / 1e6 / s
         );
     }
 }
