@@ -372,6 +372,12 @@ impl Decoder {
         &self.header
     }
 
+    /// The records a block holds by its own account: what is lost when it cannot be decoded
+    /// (for a `--rejects` summary).
+    pub fn record_count(&self, raw: &RawBlock) -> u64 {
+        (raw.records_len / usize::from(self.header.record_size).max(1)) as u64
+    }
+
     /// Decompresses one block and appends a row per record to `out` (whose extra columns
     /// 0..10 are [`EXTRA_COLUMNS`]). Returns the rows appended. On an error nothing is appended.
     pub fn decode_block(

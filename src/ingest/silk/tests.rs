@@ -148,10 +148,14 @@ fn unsupported_formats_and_broken_blocks_are_clear_errors() {
     let mut b = bytes.clone();
     b[h..h + 4].copy_from_slice(&(MAX_BLOCK as u32 + 1).to_be_bytes());
     assert!(err(&b).contains("more than the 1048576"), "{}", err(&b));
-    // Compressed bytes that are not zlib.
+    // Compressed bytes that are not zlib; the block still says how many records it held.
     let mut b = bytes.clone();
     b[h + 8] ^= 0xff;
     assert!(err(&b).contains("zlib block does not decompress"), "{}", err(&b));
+    let mut r = &b[..];
+    let d = Decoder::new(SilkHeader::read(&mut r).unwrap(), None).unwrap();
+    let raw = BlockReader::new(d.header(), r).next_block().unwrap().unwrap();
+    assert_eq!(d.record_count(&raw), 601);
     // An uncompressed file cut inside a record.
     let plain = read("g5-ipv6-v1-none-L.rw");
     let e = err(&plain[..plain.len() - 5]);
