@@ -13,6 +13,7 @@ pub mod delimited;
 pub mod fields;
 pub mod nfdump;
 pub mod rwcut;
+pub mod silk;
 pub mod source;
 pub mod table;
 pub mod zeek;
