@@ -777,7 +777,7 @@ mod tests {
             Arc::new(UInt16Array::from_iter_values(MIXED.iter().map(|f| f.2))),
             Arc::new(UInt16Array::from_iter_values(MIXED.iter().map(|f| f.3))),
             Arc::new(UInt8Array::from_iter_values(MIXED.iter().map(|f| f.4))),
-            Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i))),
+            Arc::new(Int64Array::from_iter_values(0..n as i64)),
             Arc::new(Int64Array::from_iter_values((0..n).map(|_| 40))),
             arrow_array::new_null_array(&DataType::Utf8, n),
         ];

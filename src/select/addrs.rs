@@ -85,7 +85,7 @@ impl AddrSet {
             while start < end {
                 // The largest octet-aligned block that starts at `start` and fits.
                 let mut size: u64 = 1;
-                while size < (1 << 32) && start % (size << 8) == 0 && start + (size << 8) <= end {
+                while size < (1 << 32) && start.is_multiple_of(size << 8) && start + (size << 8) <= end {
                     size <<= 8;
                 }
                 let octets = (start as u32).to_be_bytes();
