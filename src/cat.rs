@@ -12,8 +12,9 @@ use crate::error::{Error, Result};
 use crate::ingest::columns::{role_of, Role};
 use crate::ingest::fields::parse_flags;
 use crate::output::TextOut;
-use crate::scan::{self, TimeRange};
+use crate::scan;
 use crate::schema::*;
+use crate::select::Selection;
 use crate::text::{format_duration, format_flags, format_time, rwcut_column, Kind, TextWriter};
 
 pub struct CatOptions {
@@ -22,8 +23,8 @@ pub struct CatOptions {
     /// Unpadded output separated by this character.
     pub delimiter: Option<char>,
     pub titles: bool,
-    /// `--from`/`--to`: only flows starting in this range.
-    pub range: TimeRange,
+    /// Only these flows (`--from/--to`, addresses, ports, protocols).
+    pub select: Selection,
 }
 
 /// Pseudo-column computed from stime and etime.
@@ -61,8 +62,8 @@ fn resolve_field(name: &str, available: &[String]) -> Result<String> {
 const BATCH_ROWS: usize = 8192;
 
 pub fn cat(inputs: &[PathBuf], opts: &CatOptions, output: Option<&Path>) -> Result<()> {
-    let files = scan::list_parquet_range(inputs, &opts.range)?;
-    // With every file outside the range, the columns (titles, --fields) are still those of the
+    let files = scan::list_parquet_range(inputs, &opts.select.range)?;
+    // With every file outside the time range, the columns (titles, --fields) are still those of the
     // files, so that an empty range prints what a range with flows would, without rows.
     let listed = if files.is_empty() { scan::list_parquet(inputs)? } else { files.clone() };
     let available: Vec<String> = scan::union_schema(&listed)?.iter().map(|f| f.name().clone()).collect();
@@ -87,7 +88,7 @@ pub fn cat(inputs: &[PathBuf], opts: &CatOptions, output: Option<&Path>) -> Resu
     }
     for file in &files {
         // A file without a column prints it empty.
-        let src = scan::open_flows(file, &[], &needed, false, &opts.range)?;
+        let src = scan::open_flows(file, &[], &needed, false, &opts.select)?;
         for &rg in src.row_groups() {
             for batch in src.read_row_group(rg, BATCH_ROWS)? {
                 print_batch(&batch?, &fields, &mut writer, &mut out).map_err(io)?;

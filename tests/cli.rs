@@ -759,6 +759,42 @@ fn from_after_to_and_bad_dates_are_usage_errors() {
             .args(["--to", "2026-11-31"])
             .assert()
             .code(2)
-            .stderr(predicate::str::contains("--to '2026-11-31' is not a date: use YYYY-MM-DD"));
+            .stderr(predicate::str::contains("--to '2026-11-31' is not a date or time: use YYYY-MM-DD"));
+    }
+}
+
+/// A bad selection value stops every reading command before it reads, with exit status 2 and
+/// a message naming the option and the value.
+#[test]
+fn bad_selection_values_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("small.rw");
+    flowlens().args(["gen", "--rows", "200", "-o"]).arg(&input).assert().success();
+    let pq = dir.path().join("small.parquet");
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&pq).arg("-q").assert().success();
+    let cases: [(&[&str], &str); 9] = [
+        (&["--dport", "70000"], "--dport: '70000' is not a port (0-65535) or a range LOW-HIGH"),
+        (&["--sport", "22,80-"], "--sport: '80-' is not a port (0-65535) or a range LOW-HIGH"),
+        (&["--aport", "none"], "--aport 'none' names no port"),
+        (
+            &["--saddress", "10.0.0.0/33"],
+            "--saddress: '10.0.0.0/33' is not an address or network: the prefix length must be 0-32 for IPv4, not '33'",
+        ),
+        (&["--daddress", "2001:db8::/129"], "--daddress: '2001:db8::/129' is not an address or network"),
+        (&["--any-address", "10.0.0.1,example.com"], "--any-address: 'example.com' is not an address or network"),
+        (&["--proto", "tcp,300"], "--proto: '300' is not a protocol (a number 0-255, a range LOW-HIGH or a name"),
+        (&["--from", "2026-11-21T25:00"], "--from '2026-11-21T25:00' is not a date or time"),
+        (
+            &["--from", "2026-11-21T10:01", "--to", "2026-11-21T10:00"],
+            "--from 2026-11-21T10:01 is after --to 2026-11-21T10:00: the range would be empty",
+        ),
+    ];
+    for cmd in ["cat", "ports", "servers"] {
+        for (args, message) in cases {
+            let out = flowlens().arg(cmd).arg(&pq).args(args).assert().code(2).get_output().clone();
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert!(stderr.contains(message), "{cmd} {args:?}: {stderr}");
+            assert!(out.stdout.is_empty(), "{cmd} {args:?} printed before failing");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use flowlens::cat::{cat, CatOptions};
 use flowlens::convert::{convert, ConvertOptions};
-use flowlens::scan::TimeRange;
+use flowlens::select::Selection;
 use flowlens::text::{rwcut_column, RwcutRow, TextWriter, RWCUT_FIELDS};
 use proptest::prelude::*;
 
@@ -101,7 +101,7 @@ proptest! {
         let pq = dir.path().join("f.parquet");
         convert_file(&input, &pq, 2, 0);
         let back = dir.path().join("back.rw");
-        cat(&[pq], &CatOptions { fields: None, delimiter: None, titles: true, range: TimeRange::all() }, Some(&back)).unwrap();
+        cat(&[pq], &CatOptions { fields: None, delimiter: None, titles: true, select: Selection::all() }, Some(&back)).unwrap();
         prop_assert_eq!(std::fs::read_to_string(&back).unwrap(), text);
     }
 
