@@ -144,6 +144,39 @@ fn rwcut_default_fields_39_wide_with_ipv6_and_icmp() {
     assert_eq!(times(&b, "etime")[0], Some(t + 9_000));
 }
 
+/// Issue 19: `cat` padded IPv6 addresses to 15 characters (rwcut pads to 39 when the data
+/// holds IPv6), and printed empty flags as 8 spaces with --delimited (rwcut --no-columns
+/// prints them packed, `FSPA`, and nothing for none).
+#[test]
+fn cat_pads_ipv6_as_rwcut_and_packs_flags_when_delimited() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("v6.rw");
+    std::fs::write(&input, RWCUT_39).unwrap();
+    let pq = dir.path().join("v6.parquet");
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&pq).assert().success();
+    let printed = flowlens().arg("cat").arg(&pq).assert().success().get_output().stdout.clone();
+    let printed = String::from_utf8(printed).unwrap();
+    let bars = |l: &str| l.match_indices('|').map(|(i, _)| i).collect::<Vec<_>>();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| bars(l) == bars(lines[0])), "columns do not line up:\n{printed}");
+    assert_eq!(lines[0].find('|'), Some(39), "{printed}");
+    // IPv4-only data keeps rwcut's 15 characters.
+    let v4 = dir.path().join("v4.rw");
+    std::fs::write(&v4, RWCUT_39.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    flowlens().arg("convert").arg(&v4).arg("-o").arg(&pq).assert().success();
+    let printed = flowlens().arg("cat").arg(&pq).assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8(printed).unwrap().find('|'), Some(15));
+    // --delimited: flags packed, none empty.
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&pq).assert().success();
+    flowlens()
+        .args(["cat", "--fields", "sip,flags", "--delimited", "--no-titles"])
+        .arg(&pq)
+        .assert()
+        .success()
+        .stdout("10.30.16.172|FSPA\n2001:db8::1|\n");
+}
+
 #[test]
 fn rwcut_subsets_separators_and_timestamp_formats() {
     let dir = tempfile::tempdir().unwrap();

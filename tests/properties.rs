@@ -59,9 +59,10 @@ fn row() -> impl Strategy<Value = Row> {
         })
 }
 
-/// rwcut text as `flowlens cat` prints it.
+/// rwcut text as `flowlens cat` prints it: addresses 39 wide when one is IPv6, as rwcut does.
 fn rwcut_text(rows: &[Row]) -> String {
-    let mut w = TextWriter::new(RWCUT_FIELDS.iter().map(|c| rwcut_column(c, 15)).collect(), None);
+    let width = if rows.iter().any(|r| r.sip.is_ipv6() || r.dip.is_ipv6()) { 39 } else { 15 };
+    let mut w = TextWriter::new(RWCUT_FIELDS.iter().map(|c| rwcut_column(c, width)).collect(), None);
     let mut out = Vec::new();
     w.titles(&mut out).unwrap();
     for r in rows {
