@@ -10,6 +10,7 @@ pub mod cat;
 pub mod convert;
 pub mod daily;
 pub mod error;
+pub mod findings;
 pub mod gen;
 pub mod ingest;
 pub mod interrupt;

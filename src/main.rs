@@ -28,6 +28,7 @@ enum Command {
     Gen(GenArgs),
     Ports(PortsArgs),
     Servers(ServersArgs),
+    Findings(FindingsArgs),
     Daily(DailyArgs),
 }
 
@@ -496,6 +497,76 @@ impl ServersArgs {
     }
 }
 
+/// Say what the port report shows by eye: scanners, scanned addresses, P2P, possible
+/// compromises and busy servers, one row per host and tag, with evidence.
+///
+/// Tags: scanner (horizontal, vertical or both; mostly unanswered), scan-target (probed from
+/// outside; "dark" when it never sends), p2p, possible-compromise (bulk serving between high
+/// ports, IRC or beaconing, outbound scanning: confidence by the number of signals) and server
+/// (from the servers evaluation). "Answered" is decided from the flows themselves (a reply
+/// between the same endpoints within a window); flags and `side` only add evidence. Thresholds
+/// are data (built-in: data/findings.toml; --rules FILE replaces it); docs/findings.md gives the
+/// exact definitions. With --local, local hosts are candidates, and outside scanners of local
+/// addresses are still reported.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  flowlens findings store/flows --local 128.32.0.0/16 \\
+      --from 2026-11-21 --to 2026-11-21
+  flowlens findings flows.parquet --format csv -o findings.csv
+  flowlens findings flows.parquet --rules my-findings.toml --format json
+  flowlens findings flows.parquet --format parquet -o findings.parquet
+  flowlens ports store/flows --local 128.32.0.0/16 --findings")]
+struct FindingsArgs {
+    /// Parquet files or folders (hive partitions are read recursively).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// A local network (CIDR, IPv4 or IPv6); repeatable. Without it every address is a candidate.
+    #[arg(long, value_name = "CIDR")]
+    local: Vec<String>,
+    /// Thresholds from FILE (TOML, every key of data/findings.toml) instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Server rules from FILE (for the server tag) instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    server_rules: Option<PathBuf>,
+    /// Host names from a hosts(5) file (`address name [aliases]`) for the hostname column.
+    #[arg(long, value_name = "FILE")]
+    hosts: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: flowlens::findings::FindingsFormat,
+    /// Write to FILE instead of stdout (required for parquet).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No summary line on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    select: SelectArgs,
+}
+
+impl FindingsArgs {
+    fn report_options(&self) -> anyhow::Result<flowlens::findings::ReportOptions> {
+        let mut r = flowlens::findings::ReportOptions::default();
+        if let Some(p) = &self.rules {
+            r.rules = flowlens::findings::FindingRules::from_file(p)?;
+        }
+        if let Some(p) = &self.server_rules {
+            r.servers.rules = flowlens::servers::Rules::from_file(p)?;
+        }
+        if let Some(p) = &self.hosts {
+            r.hosts = flowlens::ports::names::read_hosts_file(p)?;
+        }
+        r.local = parse_nets("--local", &self.local)?;
+        r.servers.local = r.local.clone();
+        r.select = self.select.selection()?;
+        Ok(r)
+    }
+}
+
 /// The nightly job: convert a day's archive into a store, then its port report, its servers,
 /// new-server alerts and the inventory of every server ever seen.
 ///
@@ -661,6 +732,28 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             if a.fail_on_new && s.new.unwrap_or(0) > 0 {
                 return Ok(1);
+            }
+        }
+        Command::Findings(a) => {
+            let report = a.report_options()?;
+            let opts = flowlens::findings::FindingsOptions {
+                inputs: a.inputs,
+                report,
+                format: a.format,
+                output: a.output,
+                threads: a.threads,
+            };
+            let r = flowlens::findings::run(&opts)?;
+            if !a.quiet {
+                let counts: Vec<String> = r.counts().iter().map(|(t, n)| format!("{n} {t}")).collect();
+                eprintln!(
+                    "flowlens findings: {} rows in {} file(s), {} host conversations; {} rows: {}",
+                    r.stats.rows,
+                    r.stats.files,
+                    r.stats.conversations,
+                    r.findings.len(),
+                    counts.join(", ")
+                );
             }
         }
         Command::Daily(a) => {

@@ -324,3 +324,21 @@ pub fn run(opts: &ServersOptions) -> Result<RunSummary> {
         new,
     })
 }
+
+/// Context from the findings (docs/findings.md section 8): a port of a host tagged `p2p` that
+/// was answered only in P2P-shaped exchanges is not a service, whatever rule its number
+/// matches (a random BitTorrent port that happens to be 3306). Its rows leave the report; with
+/// `list` they stay as `ambiguous` rows that say why. Returns how many rows were set aside.
+pub fn set_aside_p2p_ports(report: &mut Report, ports: &[(IpAddr, u16, u8)], list: bool) -> usize {
+    let mut n = 0;
+    report.servers.retain_mut(|s| {
+        if s.confidence == Confidence::Ambiguous || ports.binary_search(&(s.server, s.port, s.proto)).is_err() {
+            return true;
+        }
+        n += 1;
+        s.confidence = Confidence::Ambiguous;
+        s.evidence = format!("{}; not a service: port of a p2p host, answered only in P2P-shaped exchanges", s.evidence);
+        list
+    });
+    n
+}
