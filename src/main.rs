@@ -155,7 +155,8 @@ struct CatArgs {
 #[command(after_help = "Examples:
   flowlens gen --rows 100000 --seed 7 > day.rw
   flowlens gen --rows 1000000 --format csv -o flows.csv
-  flowlens gen --rows 50000 --days 2 --start 2026-11-20 -o archive/flows.rw")]
+  flowlens gen --rows 50000 --days 2 --start 2026-11-20 -o archive/flows.rw
+  flowlens gen --rows 100000 --plant --findings-truth planted.csv -o day.rw")]
 struct GenArgs {
     /// Number of flow rows.
     #[arg(long, default_value_t = 100_000)]
@@ -178,6 +179,14 @@ struct GenArgs {
     /// Also write the ground truth (server, port, proto, service) as CSV to FILE.
     #[arg(long, value_name = "FILE")]
     truth: Option<PathBuf>,
+    /// Also plant the port report seed's Section 2 examples (busy server, kazaa host, hacked
+    /// host, scanned dark address), two scanners and the findings' traps (NAT, backup, NTP,
+    /// resets, resolver), on top of --rows.
+    #[arg(long)]
+    plant: bool,
+    /// With --plant: write the planted hosts and the tags they must get (host,role,tags) to FILE.
+    #[arg(long, value_name = "FILE", requires = "plant")]
+    findings_truth: Option<PathBuf>,
     /// Write to FILE instead of stdout.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -822,8 +831,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     .with_context(|| format!("--local '{}' is not an IPv4 network such as 10.0.0.0/16", a.local))?,
                 start_day: start,
                 days: a.days.max(1),
+                plant: a.plant,
             };
-            flowlens::gen::generate(&opts, a.output.as_deref(), a.truth.as_deref())?;
+            flowlens::gen::generate_with_findings(
+                &opts,
+                a.output.as_deref(),
+                a.truth.as_deref(),
+                a.findings_truth.as_deref(),
+            )?;
         }
     }
     Ok(0)

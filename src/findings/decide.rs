@@ -19,6 +19,9 @@ pub struct Ctx<'a> {
     pub local_given: bool,
     /// Port names for the evidence.
     pub services: &'a crate::services::Services,
+    /// `(server, port, proto)` that the servers evaluation ties to a control channel (FTP
+    /// data, PPTP's GRE): proven services, never P2P-shaped.
+    pub tied: &'a std::collections::HashSet<(IpAddr, u16, u8)>,
 }
 
 /// One conversation from the host's point of view, oriented.
@@ -392,9 +395,12 @@ pub fn scan_target(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<Finding> {
     })
 }
 
-fn p2p_shaped(v: &View, ctx: &Ctx) -> bool {
+fn p2p_shaped(host: IpAddr, v: &View, ctx: &Ctx) -> bool {
     let r = &ctx.rules.p2p;
+    let peer = ctx.addrs[v.peer as usize];
     v.answered
+        && !ctx.tied.contains(&(host, v.hport, v.proto))
+        && !ctx.tied.contains(&(peer, v.pport, v.proto))
         && (v.proto == 6 || v.proto == 17)
         && ((v.hport >= r.high_port && v.pport >= r.high_port)
             || r.known_ports.contains(v.hport)
@@ -404,13 +410,17 @@ fn p2p_shaped(v: &View, ctx: &Ctx) -> bool {
 /// Section 5: p2p. Also returns the host's ports answered only in P2P-shaped exchanges.
 pub fn p2p(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<(Finding, Vec<(u16, u8)>)> {
     let r = &ctx.rules.p2p;
-    let shaped: Vec<&View> = views.iter().filter(|v| p2p_shaped(v, ctx)).collect();
+    let shaped: Vec<&View> = views.iter().filter(|v| p2p_shaped(host, v, ctx)).collect();
     let mut peers: Vec<u32> = shaped.iter().map(|v| v.peer).collect();
     peers.sort_unstable();
     peers.dedup();
     let out: u64 = shaped.iter().map(|v| v.conv.out.bytes).sum();
     let inn: u64 = shaped.iter().map(|v| v.conv.inn.bytes).sum();
-    if (peers.len() as u64) < r.min_peers || out < r.min_bytes_each_way || inn < r.min_bytes_each_way {
+    if (peers.len() as u64) < r.min_peers
+        || out < r.min_bytes_each_way
+        || inn < r.min_bytes_each_way
+        || (out.min(inn) as f64) < r.min_smaller_share * out.max(inn) as f64
+    {
         return None;
     }
     let ratio_ok = |ips: usize, ports: usize| {
@@ -500,7 +510,7 @@ pub fn p2p(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<(Finding, Vec<(u16
     );
     // Ports of the host answered only in P2P-shaped exchanges (the servers' context).
     let mut hp: Vec<(u16, u8, bool)> =
-        views.iter().filter(|v| v.answered && !v.host_init).map(|v| (v.hport, v.proto, p2p_shaped(v, ctx))).collect();
+        views.iter().filter(|v| v.answered && !v.host_init).map(|v| (v.hport, v.proto, p2p_shaped(host, v, ctx))).collect();
     hp.sort_unstable();
     let ports = hp.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).filter(|r| r.iter().all(|x| x.2)).map(|r| (r[0].0, r[0].1));
     let ports: Vec<(u16, u8)> = ports.collect();

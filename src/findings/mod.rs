@@ -173,7 +173,15 @@ impl Report {
 /// parallel, and adds the `server` tag from the servers report (section 7).
 pub fn decide_all(merged: &Merged, filter: &HostFilter, opts: &ReportOptions, servers: &[crate::servers::Server]) -> Report {
     let local: Vec<bool> = merged.addrs.iter().map(|a| filter.contains(*a)).collect();
+    let tied_rules: Vec<&str> =
+        opts.servers.rules.rules.iter().filter(|r| r.tie.is_some()).map(|r| r.name.as_str()).collect();
+    let tied: std::collections::HashSet<(IpAddr, u16, u8)> = servers
+        .iter()
+        .filter(|s| s.confidence != crate::servers::Confidence::Ambiguous && tied_rules.contains(&s.rule.as_str()))
+        .map(|s| s.key())
+        .collect();
     let ctx = decide::Ctx {
+        tied: &tied,
         rules: &opts.rules,
         addrs: &merged.addrs,
         local: &local,
@@ -275,6 +283,17 @@ pub fn build_report(files: &[PathBuf], opts: &ReportOptions) -> Result<(Report, 
     report.stats = stats;
     crate::servers::set_aside_p2p_ports(&mut servers, &report.p2p_ports, opts.servers.ambiguous);
     Ok((report, servers))
+}
+
+/// The `(host, port, proto)` that the servers report must set aside as P2P (docs/findings.md
+/// section 8), for `flowlens servers`. Reads the files (the servers' own scan is separate until
+/// the shared scan lands).
+pub fn p2p_context(files: &[PathBuf], servers: &crate::servers::ReportOptions, report: &crate::servers::Report) -> Result<Vec<(IpAddr, u16, u8)>> {
+    let opts = ReportOptions { local: servers.local.clone(), select: servers.select.clone(), servers: servers.clone(), ..ReportOptions::default() };
+    let filter = HostFilter::new(&opts.local);
+    let consumer = Findings::new(opts.rules.clone(), HostFilter::new(&opts.local));
+    let (merged, _) = aggregate::evaluate(files, &consumer, &opts.select)?;
+    Ok(decide_all(&merged, &filter, &opts, &report.servers).p2p_ports)
 }
 
 /// Everything `flowlens findings` needs.

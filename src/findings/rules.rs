@@ -56,6 +56,7 @@ pub struct P2p {
     pub high_port: u16,
     pub min_peers: u64,
     pub min_bytes_each_way: u64,
+    pub min_smaller_share: f64,
     pub ip_port_ratio: f64,
     pub min_tcp_udp_peers: u64,
     #[serde(deserialize_with = "ports")]
@@ -139,6 +140,7 @@ impl FindingRules {
         for (name, v) in [
             ("scanner.min_failed_share", s.min_failed_share),
             ("scan_target.min_probe_share", self.scan_target.min_probe_share),
+            ("p2p.min_smaller_share", self.p2p.min_smaller_share),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{name} = {v}: a share between 0 and 1"));
