@@ -199,3 +199,48 @@ fn formats_carry_the_same_rows() {
     // Parquet needs a file.
     flowlens().arg("findings").arg(&p.parquet).args(["--format", "parquet"]).assert().code(2);
 }
+
+fn convert(dir: &TempDir, input: &Path) -> PathBuf {
+    let out = dir.path().join(format!("{}.parquet", input.file_name().unwrap().to_string_lossy()));
+    flowlens().args(["convert", "-q"]).arg(input).arg("-o").arg(&out).assert().success();
+    out
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// tests/data/findings/SOURCES: nmap against a dark network and a live host, with benign
+/// downloads, DNS and a backup upload, captured and exported by real tools.
+#[test]
+fn real_nmap_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let pq = convert(&dir, &repo("tests/data/findings/nmap-lab.nfdump.csv"));
+    let rows = findings_csv(&pq, &[]);
+    let got = tags(&rows);
+    assert_eq!(got.get("10.78.0.1"), Some(&set(&["scanner"])), "{rows:?}");
+    assert_eq!(got.get("10.78.0.2"), Some(&set(&["scan-target"])), "{rows:?}");
+    assert_eq!(got.get("10.78.0.5"), None, "{rows:?}");
+    assert_eq!(got.get("10.78.0.6"), None, "{rows:?}");
+    let scanner = rows.iter().find(|r| r["tag"] == "scanner").unwrap();
+    assert!(scanner["evidence"].starts_with("kind=both"), "{scanner:?}");
+    let rows = findings_csv(&pq, &["--local", "10.79.0.0/24"]);
+    assert_eq!(tags(&rows), BTreeMap::from([("10.78.0.1".to_string(), set(&["scanner"]))]), "{rows:?}");
+}
+
+/// The exporter fixtures of scripts/make-fixtures.sh: a connect scan of 14 closed ports, and
+/// benign services.
+#[test]
+fn real_fixture_scan_and_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = convert(&dir, &repo("tests/data/formats/nfdump-scan.csv"));
+    let got = tags(&findings_csv(&scan, &[]));
+    assert_eq!(got.get("10.77.0.1"), Some(&set(&["scanner"])), "{got:?}");
+    assert_eq!(got.get("10.77.0.2"), Some(&set(&["scan-target"])), "{got:?}");
+    let services = convert(&dir, &repo("tests/data/formats/nfdump-services.csv"));
+    for (host, t) in tags(&findings_csv(&services, &[])) {
+        for threat in THREATS {
+            assert!(!t.contains(threat), "{host} {t:?}");
+        }
+    }
+}

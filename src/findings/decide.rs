@@ -581,7 +581,7 @@ pub fn compromise(host: IpAddr, host_local: bool, views: &[View], scan: Option<&
         used.extend(serve.iter().copied());
     }
     // IRC-like control channel.
-    let irc: Vec<&View> = views.iter().filter(|v| v.host_init && v.answered && r.irc_ports.contains(v.pport)).collect();
+    let irc: Vec<&View> = views.iter().filter(|v| v.host_init && v.established && r.irc_ports.contains(v.pport)).collect();
     if !irc.is_empty() {
         let v = irc[0];
         let flows: u64 = irc.iter().map(|v| v.conv.out.flows).sum();
