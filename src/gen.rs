@@ -824,14 +824,31 @@ pub fn planted_flows(opts: &GenOptions) -> (Vec<GenFlow>, Vec<Planted>) {
     let dark = h(5004);
     let sources = [ext(&mut rng), ext(&mut rng), ext(&mut rng)];
     let t0 = at(&mut rng);
-    let probes: [(u16, u8, u64, u64, u32); 6] =
-        [(137, 17, 1, 78, 18), (2048, 1, 2, 102, 4), (21, 6, 4, 240, 1), (445, 6, 3, 144, 3), (1433, 6, 2, 96, 1), (80, 6, 2, 96, 2)];
+    let probes: [(u16, u8, u64, u64, u32); 6] = [
+        (137, 17, 1, 78, 18),
+        (2048, 1, 2, 102, 4),
+        (21, 6, 4, 240, 1),
+        (445, 6, 3, 144, 3),
+        (1433, 6, 2, 96, 1),
+        (80, 6, 2, 96, 2),
+    ];
     for (k, &(port, proto, packets, bytes, n)) in probes.iter().enumerate() {
         for j in 0..n {
             let s = sources[(k + j as usize) % 3];
             let sp = if proto == 1 { 0 } else { ephemeral(&mut rng) };
             let flags = if proto == 6 { SYN } else { 0 };
-            f.push(flow(s, dark, sp, port, proto, packets, bytes, flags, t0 + (k as i64 * 40 + j as i64) * 3_000_000, 0));
+            f.push(flow(
+                s,
+                dark,
+                sp,
+                port,
+                proto,
+                packets,
+                bytes,
+                flags,
+                t0 + (k as i64 * 40 + j as i64) * 3_000_000,
+                0,
+            ));
         }
     }
     truth.push(Planted { host: dark, role: "example4", tags: &["scan-target"] });

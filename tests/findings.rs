@@ -83,7 +83,10 @@ fn planted(rows: u32) -> Planted {
     let truth = lines
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (f[0].to_string(), (f[1].to_string(), f[2].split(';').filter(|s| !s.is_empty()).map(String::from).collect()))
+            (
+                f[0].to_string(),
+                (f[1].to_string(), f[2].split(';').filter(|s| !s.is_empty()).map(String::from).collect()),
+            )
         })
         .collect();
     Planted { dir, parquet, truth }
@@ -99,7 +102,12 @@ fn the_seed_examples_and_the_traps_are_read_as_the_seed_reads_them() {
         let got = tags(&rows);
         for (host, (role, want)) in &p.truth {
             let have = got.get(host).cloned().unwrap_or_default();
-            assert_eq!(&have, want, "{role} {host} (local {local}): {:?}", rows.iter().filter(|r| &r["host"] == host).collect::<Vec<_>>());
+            assert_eq!(
+                &have,
+                want,
+                "{role} {host} (local {local}): {:?}",
+                rows.iter().filter(|r| &r["host"] == host).collect::<Vec<_>>()
+            );
         }
         let by = |role: &str| {
             let host = p.truth.iter().find(|(_, (r, _))| r == role).unwrap().0;
@@ -151,7 +159,8 @@ fn a_p2p_hosts_random_port_is_not_reported_as_a_server() {
     let plain = servers(&[]);
     assert!(!plain.lines().any(|l| l.starts_with(&format!("{kazaa},3306,"))), "{plain}");
     let listed = servers(&["--ambiguous"]);
-    let line = listed.lines().find(|l| l.starts_with(&format!("{kazaa},3306,6,mysql"))).expect("listed with --ambiguous");
+    let line =
+        listed.lines().find(|l| l.starts_with(&format!("{kazaa},3306,6,mysql"))).expect("listed with --ambiguous");
     assert!(line.contains("port of a p2p host") && line.ends_with(",ambiguous"), "{line}");
 }
 
@@ -181,7 +190,12 @@ fn user_thresholds_replace_the_builtin_ones() {
 fn formats_carry_the_same_rows() {
     let p = planted(10_000);
     let csv = findings_csv(&p.parquet, &["--local", "10.0.0.0/16"]);
-    let out = flowlens().arg("findings").arg(&p.parquet).args(["--local", "10.0.0.0/16", "--format", "json", "-q"]).output().unwrap();
+    let out = flowlens()
+        .arg("findings")
+        .arg(&p.parquet)
+        .args(["--local", "10.0.0.0/16", "--format", "json", "-q"])
+        .output()
+        .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let arr = json.as_array().unwrap();
     assert_eq!(arr.len(), csv.len());
@@ -191,7 +205,13 @@ fn formats_carry_the_same_rows() {
         assert_eq!(j["explanation"], c["explanation"].as_str());
     }
     let pq = p.dir.path().join("f.parquet");
-    flowlens().arg("findings").arg(&p.parquet).args(["--local", "10.0.0.0/16", "--format", "parquet", "-q", "-o"]).arg(&pq).assert().success();
+    flowlens()
+        .arg("findings")
+        .arg(&p.parquet)
+        .args(["--local", "10.0.0.0/16", "--format", "parquet", "-q", "-o"])
+        .arg(&pq)
+        .assert()
+        .success();
     assert!(std::fs::metadata(&pq).unwrap().len() > 0);
     let table = flowlens().arg("findings").arg(&p.parquet).args(["--local", "10.0.0.0/16", "-q"]).output().unwrap();
     let table = String::from_utf8(table.stdout).unwrap();

@@ -322,7 +322,10 @@ fn counter_col(batch: &RecordBatch, name: &str, path: &Path) -> Result<Option<ar
         Some(c) => Ok(Some(
             c.as_primitive_opt::<Int64Type>()
                 .ok_or_else(|| {
-                    input_err(path, format!("column '{name}' is {}; the flows schema stores it as Int64", c.data_type()))
+                    input_err(
+                        path,
+                        format!("column '{name}' is {}; the flows schema stores it as Int64", c.data_type()),
+                    )
                 })?
                 .clone(),
         )),
@@ -379,7 +382,8 @@ impl Findings {
         };
         let icmp = &u8_eq(&proto, 1)? | &u8_eq(&proto, 58)?;
         let tcp = u8_eq(&proto, 6)?;
-        let times = |name: &str| batch.column_by_name(name).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>());
+        let times =
+            |name: &str| batch.column_by_name(name).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>());
         let (stime, etime) = (times(STIME), times(ETIME));
         let side = batch.column_by_name(SIDE).and_then(|c| c.as_string_opt::<i32>()).map(|s| -> Result<_> {
             Ok((

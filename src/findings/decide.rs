@@ -60,25 +60,25 @@ impl View<'_> {
 pub fn orient<'a>(host: u32, k: &Key, c: &'a Conv, rules: &FindingRules) -> View<'a> {
     let b = c.bits;
     let (out, inn) = (&c.out, &c.inn);
-    let host_init = if b & (bits::OUT_ECHO | bits::IN_ECHO) != 0 && (b & bits::OUT_ECHO == 0) != (b & bits::IN_ECHO == 0)
-    {
-        b & bits::OUT_ECHO != 0
-    } else if b & (bits::OUT_ORIG | bits::IN_RESP) != 0 && b & (bits::IN_ORIG | bits::OUT_RESP) == 0 {
-        true
-    } else if b & (bits::IN_ORIG | bits::OUT_RESP) != 0 && b & (bits::OUT_ORIG | bits::IN_RESP) == 0 {
-        false
-    } else if inn.flows == 0 || out.flows == 0 {
-        inn.flows == 0
-    } else if (b & bits::OUT_SYN != 0) != (b & bits::IN_SYN != 0) {
-        b & bits::OUT_SYN != 0
-    } else if out.first != inn.first {
-        out.first < inn.first
-    } else if k.hport() != k.pport() {
-        // Same start: the client is the end on the higher (ephemeral) port.
-        k.hport() > k.pport()
-    } else {
-        host < k.peer()
-    };
+    let host_init =
+        if b & (bits::OUT_ECHO | bits::IN_ECHO) != 0 && (b & bits::OUT_ECHO == 0) != (b & bits::IN_ECHO == 0) {
+            b & bits::OUT_ECHO != 0
+        } else if b & (bits::OUT_ORIG | bits::IN_RESP) != 0 && b & (bits::IN_ORIG | bits::OUT_RESP) == 0 {
+            true
+        } else if b & (bits::IN_ORIG | bits::OUT_RESP) != 0 && b & (bits::OUT_ORIG | bits::IN_RESP) == 0 {
+            false
+        } else if inn.flows == 0 || out.flows == 0 {
+            inn.flows == 0
+        } else if (b & bits::OUT_SYN != 0) != (b & bits::IN_SYN != 0) {
+            b & bits::OUT_SYN != 0
+        } else if out.first != inn.first {
+            out.first < inn.first
+        } else if k.hport() != k.pport() {
+            // Same start: the client is the end on the higher (ephemeral) port.
+            k.hport() > k.pport()
+        } else {
+            host < k.peer()
+        };
     let (init, reply) = if host_init { (out, inn) } else { (inn, out) };
     let w = (rules.answers.reply_window as i64).saturating_mul(1_000_000);
     let timed = init.first != i64::MAX && reply.first != i64::MAX;
@@ -132,11 +132,7 @@ fn count_ports(mut v: Vec<(u16, u8)>) -> Vec<(u16, u8, u64)> {
 }
 
 fn pct(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        0
-    } else {
-        (a * 100 + b / 2) / b
-    }
+    (a * 100 + b / 2).checked_div(b).unwrap_or(0)
 }
 
 fn share(a: u64, b: u64) -> f64 {
@@ -289,11 +285,9 @@ pub fn scanner(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<ScanResult> {
     }
     let list = port_list(ports.clone(), 6, ctx);
     let explanation = match (kind, victim) {
-        (ScanKind::Vertical, Some((peer, all, bad))) => format!(
-            "probed {all} ports of {} ({list}); {}% of them failed",
-            name(ctx, peer),
-            pct(bad, all)
-        ),
+        (ScanKind::Vertical, Some((peer, all, bad))) => {
+            format!("probed {all} ports of {} ({list}); {}% of them failed", name(ctx, peer), pct(bad, all))
+        }
         (ScanKind::Both, Some((peer, all, _))) => format!(
             "probed {peers} addresses on {} ports ({list}) and {all} ports of {}; {}% of the addresses never answered",
             ports.len(),
@@ -509,10 +503,14 @@ pub fn p2p(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<(Finding, Vec<(u16
         signals.join(", ")
     );
     // Ports of the host answered only in P2P-shaped exchanges (the servers' context).
-    let mut hp: Vec<(u16, u8, bool)> =
-        views.iter().filter(|v| v.answered && !v.host_init).map(|v| (v.hport, v.proto, p2p_shaped(host, v, ctx))).collect();
+    let mut hp: Vec<(u16, u8, bool)> = views
+        .iter()
+        .filter(|v| v.answered && !v.host_init)
+        .map(|v| (v.hport, v.proto, p2p_shaped(host, v, ctx)))
+        .collect();
     hp.sort_unstable();
-    let ports = hp.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).filter(|r| r.iter().all(|x| x.2)).map(|r| (r[0].0, r[0].1));
+    let ports =
+        hp.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).filter(|r| r.iter().all(|x| x.2)).map(|r| (r[0].0, r[0].1));
     let ports: Vec<(u16, u8)> = ports.collect();
     let (first_seen, last_seen) = span(&shaped);
     Some((
@@ -531,7 +529,13 @@ pub fn p2p(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<(Finding, Vec<(u16
 }
 
 /// Section 6: possible-compromise; `scan` is the host's own scanner result.
-pub fn compromise(host: IpAddr, host_local: bool, views: &[View], scan: Option<&ScanResult>, ctx: &Ctx) -> Option<Finding> {
+pub fn compromise(
+    host: IpAddr,
+    host_local: bool,
+    views: &[View],
+    scan: Option<&ScanResult>,
+    ctx: &Ctx,
+) -> Option<Finding> {
     let r = &ctx.rules.compromise;
     let high = ctx.rules.p2p.high_port;
     let mut signals: Vec<String> = Vec::new();
@@ -581,7 +585,8 @@ pub fn compromise(host: IpAddr, host_local: bool, views: &[View], scan: Option<&
         used.extend(serve.iter().copied());
     }
     // IRC-like control channel.
-    let irc: Vec<&View> = views.iter().filter(|v| v.host_init && v.established && r.irc_ports.contains(v.pport)).collect();
+    let irc: Vec<&View> =
+        views.iter().filter(|v| v.host_init && v.established && r.irc_ports.contains(v.pport)).collect();
     if !irc.is_empty() {
         let v = irc[0];
         let flows: u64 = irc.iter().map(|v| v.conv.out.flows).sum();

@@ -127,7 +127,8 @@ pub fn json(rows: &[Finding]) -> Result<String> {
 pub fn table(rows: &[Finding]) -> String {
     let host_w = rows.iter().map(|r| r.host.to_string().len()).max().unwrap_or(0).max(15);
     let name_w = rows.iter().map(|r| escape_control(&r.hostname).chars().count()).max().unwrap_or(0).clamp(8, 24);
-    let mut s = format!("{:<host_w$}  {:<name_w$}  {:<19}  {:<10}  Explanation\n", "Host", "Hostname", "Tag", "Confidence");
+    let mut s =
+        format!("{:<host_w$}  {:<name_w$}  {:<19}  {:<10}  Explanation\n", "Host", "Hostname", "Tag", "Confidence");
     for r in rows {
         let name: String = escape_control(&r.hostname).chars().take(name_w).collect();
         let _ = writeln!(
@@ -159,7 +160,8 @@ pub fn to_batch(rows: &[Finding]) -> Result<RecordBatch> {
     let mut first = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     let mut last = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     for r in rows {
-        let vals = [&r.host.to_string(), &r.hostname, r.tag.as_str(), r.confidence.as_str(), &r.evidence, &r.explanation];
+        let vals =
+            [&r.host.to_string(), &r.hostname, r.tag.as_str(), r.confidence.as_str(), &r.evidence, &r.explanation];
         for (b, v) in text.iter_mut().zip(vals) {
             b.append_value(v);
         }

@@ -56,7 +56,9 @@ impl Tag {
     }
 
     pub fn parse(s: &str) -> Option<Tag> {
-        [Tag::Scanner, Tag::ScanTarget, Tag::P2p, Tag::PossibleCompromise, Tag::Server].into_iter().find(|t| t.as_str() == s)
+        [Tag::Scanner, Tag::ScanTarget, Tag::P2p, Tag::PossibleCompromise, Tag::Server]
+            .into_iter()
+            .find(|t| t.as_str() == s)
     }
 }
 
@@ -171,7 +173,12 @@ impl Report {
 
 /// Decides every host of the merged state (sections 2-6 of docs/findings.md), shards in
 /// parallel, and adds the `server` tag from the servers report (section 7).
-pub fn decide_all(merged: &Merged, filter: &HostFilter, opts: &ReportOptions, servers: &[crate::servers::Server]) -> Report {
+pub fn decide_all(
+    merged: &Merged,
+    filter: &HostFilter,
+    opts: &ReportOptions,
+    servers: &[crate::servers::Server],
+) -> Report {
     let local: Vec<bool> = merged.addrs.iter().map(|a| filter.contains(*a)).collect();
     let tied_rules: Vec<&str> =
         opts.servers.rules.rules.iter().filter(|r| r.tie.is_some()).map(|r| r.name.as_str()).collect();
@@ -188,7 +195,8 @@ pub fn decide_all(merged: &Merged, filter: &HostFilter, opts: &ReportOptions, se
         local_given: !filter.is_everything(),
         services: &opts.services,
     };
-    let parts: Vec<(Vec<Finding>, Vec<(IpAddr, u16, u8)>)> = merged
+    type Part = (Vec<Finding>, Vec<(IpAddr, u16, u8)>);
+    let parts: Vec<Part> = merged
         .shards
         .par_iter()
         .map(|convs| {
@@ -213,7 +221,7 @@ pub fn decide_all(merged: &Merged, filter: &HostFilter, opts: &ReportOptions, se
     for f in report.findings.iter_mut() {
         f.hostname = opts.hosts.get(&f.host).cloned().unwrap_or_default();
     }
-    report.findings.sort_by(|a, b| (a.host, a.tag).cmp(&(b.host, b.tag)));
+    report.findings.sort_by_key(|f| (f.host, f.tag));
     report
 }
 
@@ -249,13 +257,20 @@ fn server_rows(
             };
             let evidence = rows
                 .iter()
-                .map(|r| format!("{} clients={} flows_in={} bytes_out={}", label(r), r.clients, r.flows_in, r.bytes_out))
+                .map(|r| {
+                    format!("{} clients={} flows_in={} bytes_out={}", label(r), r.clients, r.flows_in, r.bytes_out)
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
-            let explanation = format!(
-                "answers {}",
-                rows.iter().take(6).map(|r| format!("{} clients on {}", r.clients, label(r))).collect::<Vec<_>>().join(", ")
-            ) + &if rows.len() > 6 { format!(" and {} more services", rows.len() - 6) } else { String::new() };
+            let explanation =
+                format!(
+                    "answers {}",
+                    rows.iter()
+                        .take(6)
+                        .map(|r| format!("{} clients on {}", r.clients, label(r)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ) + &if rows.len() > 6 { format!(" and {} more services", rows.len() - 6) } else { String::new() };
             Finding {
                 host,
                 hostname: String::new(),
@@ -288,8 +303,17 @@ pub fn build_report(files: &[PathBuf], opts: &ReportOptions) -> Result<(Report, 
 /// The `(host, port, proto)` that the servers report must set aside as P2P (docs/findings.md
 /// section 8), for `flowlens servers`. Reads the files (the servers' own scan is separate until
 /// the shared scan lands).
-pub fn p2p_context(files: &[PathBuf], servers: &crate::servers::ReportOptions, report: &crate::servers::Report) -> Result<Vec<(IpAddr, u16, u8)>> {
-    let opts = ReportOptions { local: servers.local.clone(), select: servers.select.clone(), servers: servers.clone(), ..ReportOptions::default() };
+pub fn p2p_context(
+    files: &[PathBuf],
+    servers: &crate::servers::ReportOptions,
+    report: &crate::servers::Report,
+) -> Result<Vec<(IpAddr, u16, u8)>> {
+    let opts = ReportOptions {
+        local: servers.local.clone(),
+        select: servers.select.clone(),
+        servers: servers.clone(),
+        ..ReportOptions::default()
+    };
     let filter = HostFilter::new(&opts.local);
     let consumer = Findings::new(opts.rules.clone(), HostFilter::new(&opts.local));
     let (merged, _) = aggregate::evaluate(files, &consumer, &opts.select)?;

@@ -340,7 +340,8 @@ pub fn set_aside_p2p_ports(report: &mut Report, ports: &[(IpAddr, u16, u8)], lis
         }
         n += 1;
         s.confidence = Confidence::Ambiguous;
-        s.evidence = format!("{}; not a service: port of a p2p host, answered only in P2P-shaped exchanges", s.evidence);
+        s.evidence =
+            format!("{}; not a service: port of a p2p host, answered only in P2P-shaped exchanges", s.evidence);
         list
     });
     n
