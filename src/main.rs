@@ -267,6 +267,8 @@ struct PortsArgs {
     quiet: bool,
     #[command(flatten)]
     select: SelectArgs,
+    #[command(flatten)]
+    memory: MemoryArgs,
 }
 
 impl PortsArgs {
@@ -308,6 +310,7 @@ impl PortsArgs {
         opts.output = self.output;
         opts.threads = self.threads;
         opts.select = self.select.selection()?;
+        opts.memory = self.memory.memory(self.quiet)?;
         Ok(opts)
     }
 }
@@ -375,6 +378,33 @@ struct ServersArgs {
     quiet: bool,
     #[command(flatten)]
     select: SelectArgs,
+    #[command(flatten)]
+    memory: MemoryArgs,
+}
+
+/// The reports' memory budget.
+#[derive(Args)]
+#[command(next_help_heading = "Memory")]
+struct MemoryArgs {
+    /// How much the aggregation may hold (512M, 2G, …); past it, the state spills to
+    /// --temp-dir and is merged back one shard at a time, with the same output.
+    #[arg(long, value_name = "SIZE", default_value = "1G")]
+    memory: String,
+    /// Where spill files go (default: $TMPDIR, else /tmp); removed when the run ends.
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
+}
+
+impl MemoryArgs {
+    fn memory(&self, quiet: bool) -> anyhow::Result<flowlens::aggregate::Memory> {
+        let bytes = flowlens::aggregate::parse_size(&self.memory).map_err(|e| anyhow::anyhow!("--memory: {e}"))?;
+        if let Some(d) = &self.temp_dir {
+            if !d.is_dir() {
+                bail!("--temp-dir {}: not a folder; create it or name another", d.display());
+            }
+        }
+        Ok(flowlens::aggregate::Memory { bytes, temp_dir: self.temp_dir.clone(), quiet })
+    }
 }
 
 /// CIDR networks from the command line.
@@ -492,6 +522,7 @@ impl ServersArgs {
         r.select = self.select.selection()?;
         r.eval.ignore_flags = self.ignore_flags;
         r.ambiguous = self.ambiguous;
+        r.memory = self.memory.memory(self.quiet)?;
         Ok(r)
     }
 }
@@ -558,6 +589,8 @@ struct DailyArgs {
     /// No progress bar and no summary lines on stderr.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    memory: MemoryArgs,
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -687,6 +720,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 allow_other_days: a.allow_other_days,
                 threads: a.threads,
                 quiet: a.quiet,
+                memory: a.memory.memory(a.quiet)?,
                 fail_after: std::env::var("FLOWLENS_DAILY_FAIL_AFTER").ok(),
             };
             let quiet = a.quiet;
