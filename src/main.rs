@@ -201,6 +201,8 @@ struct GenArgs {
   flowlens ports store/flows --local 10.0.0.0/8 \\
       --from 2026-11-20 --to 2026-11-21
   flowlens ports store/flows --local 10.0.0.0/8 --dport 22 --proto tcp
+  flowlens ports store/flows --local 10.0.0.0/8 --memory 2G \\
+      --temp-dir /var/tmp
   flowlens ports flows.parquet --any-address 10.0.0.5,2001:db8::/64 \\
       --from 2026-11-21T08:00+01:00 --to 2026-11-21T17:59+01:00")]
 struct PortsArgs {
@@ -332,6 +334,7 @@ impl PortsArgs {
   flowlens servers store/flows --from 2026-11-20 --to 2026-11-21 --format json
   flowlens servers store/flows --local 10.0.0.0/8 --proto udp --aport 53,123 \\
       --from 2026-11-21T12:00
+  flowlens servers huge-day.parquet --memory 512M
   flowlens servers --sql > servers.sql      # the same rules as DuckDB SQL")]
 struct ServersArgs {
     /// Parquet files or folders (hive partitions are read recursively).
@@ -404,6 +407,14 @@ impl MemoryArgs {
             }
         }
         Ok(flowlens::aggregate::Memory { bytes, temp_dir: self.temp_dir.clone(), quiet })
+    }
+}
+
+/// The summary line's note on spilling: empty when nothing spilled.
+fn spilled(runs: u64, bytes: u64) -> String {
+    match runs {
+        0 => String::new(),
+        n => format!("; spilled {n} run(s), {} MiB", bytes.div_ceil(1 << 20)),
     }
 }
 
@@ -545,6 +556,8 @@ impl ServersArgs {
   flowlens daily --store store --date 2026-11-21 --local 10.0.0.0/8 \\
       day.rw.gz --json
   flowlens daily --store store --date 2014-06-01 data/sei/ssh-linux.txt
+  flowlens daily --store S --date 2026-11-21 /archive/2026-11-21/ \\
+      --memory 4G
   # crontab (% is special there):
   # 15 1 * * * D=$(date -d yesterday +\\%F); flowlens daily \\
   #     --store /var/lib/flowlens --date $D /archive/$D/ --fail-on-new")]
@@ -640,7 +653,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if !quiet {
                 eprintln!(
                     "flowlens ports: {} rows in {} file(s), {} groups, {} hosts; {} hosts and {} rows reported \
-                     (read {:.2} s, summary {:.2} s)",
+                     (read {:.2} s, summary {:.2} s){}",
                     s.stats.rows,
                     s.stats.files,
                     s.stats.groups,
@@ -648,7 +661,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     s.hosts_reported,
                     s.rows_reported,
                     s.stats.scan_time.as_secs_f64(),
-                    s.stats.summary_time.as_secs_f64()
+                    s.stats.summary_time.as_secs_f64(),
+                    spilled(s.stats.spills, s.stats.spilled_bytes)
                 );
                 if let Some(d) = &s.dns {
                     eprintln!(
@@ -688,8 +702,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     ),
                 };
                 eprintln!(
-                    "flowlens servers: {} rows in {} file(s), {} row groups, {} conversations, {} candidates; {} servers{new}{amb}",
-                    s.stats.rows, s.stats.files, s.stats.row_groups, s.stats.conversations, s.stats.candidates, s.servers
+                    "flowlens servers: {} rows in {} file(s), {} row groups, {} conversations, {} candidates; {} servers{new}{amb}{}",
+                    s.stats.rows, s.stats.files, s.stats.row_groups, s.stats.conversations, s.stats.candidates, s.servers,
+                    spilled(s.stats.spills, s.stats.spilled_bytes)
                 );
             }
             if a.fail_on_new && s.new.unwrap_or(0) > 0 {

@@ -176,3 +176,32 @@ fn bad_budgets_and_temp_dirs_are_clear_errors() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--temp-dir /nonexistent/spill: not a folder"));
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Ctrl-C while spill files exist: the process dies of the signal and the spill folder goes.
+#[test]
+fn interrupted_while_spilling_leaves_no_spill_files() {
+    let d = data();
+    let temp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("flowlens"))
+        .args(["servers", "--format", "csv", "-o", "/dev/null", "--threads", "1", "--memory", TINY, "-q"])
+        .args(&d.files)
+        .args(&d.files)
+        .arg("--temp-dir")
+        .arg(temp.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(temp.path()).unwrap().count() == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was seen spilling");
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "no spill folder appeared");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // SAFETY: kill only sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert!(status.signal() == Some(libc::SIGINT) || status.code() == Some(130), "{status:?}");
+    assert_eq!(std::fs::read_dir(temp.path()).unwrap().count(), 0, "the spill folder is removed on Ctrl-C");
+}
+
