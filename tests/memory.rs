@@ -204,4 +204,3 @@ fn interrupted_while_spilling_leaves_no_spill_files() {
     assert!(status.signal() == Some(libc::SIGINT) || status.code() == Some(130), "{status:?}");
     assert_eq!(std::fs::read_dir(temp.path()).unwrap().count(), 0, "the spill folder is removed on Ctrl-C");
 }
-

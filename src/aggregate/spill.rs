@@ -129,21 +129,21 @@ impl Spill {
         Ok(())
     }
 
-    /// The records of `shard` from every run, one buffer per run.
-    pub fn read_shard(&self, shard: usize) -> Result<Vec<Vec<u8>>> {
+    /// Calls `f` with the records of `shard` of each run in turn (one run's in memory at a time).
+    pub fn for_each_run(&self, shard: usize, mut f: impl FnMut(&[u8])) -> Result<()> {
         let ranges: Vec<(PathBuf, u64, u64)> =
             lock(&self.inner).runs.iter().map(|r| (r.path.clone(), r.offsets[shard], r.offsets[shard + 1])).collect();
-        let mut out = Vec::with_capacity(ranges.len());
+        let mut buf = Vec::new();
         for (path, from, to) in ranges {
             if from == to {
                 continue;
             }
             let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let mut buf = vec![0u8; (to - from) as usize];
+            buf.resize((to - from) as usize, 0);
             file.read_exact_at(&mut buf, from).map_err(|e| Error::io(&path, e))?;
-            out.push(buf);
+            f(&buf);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -196,12 +196,14 @@ mod tests {
         assert_eq!(spill.runs(), 2);
         let read = |shard| -> Vec<u64> {
             let mut v = Vec::new();
-            for buf in spill.read_shard(shard).unwrap() {
-                let mut f = Fields(&buf);
-                while !f.0.is_empty() {
-                    v.push(f.u64());
-                }
-            }
+            spill
+                .for_each_run(shard, |buf| {
+                    let mut f = Fields(buf);
+                    while !f.0.is_empty() {
+                        v.push(f.u64());
+                    }
+                })
+                .unwrap();
             v
         };
         assert!(read(0).is_empty());

@@ -575,7 +575,7 @@ impl Groups {
             .into_par_iter()
             .enumerate()
             .map_init(&init, |scratch, (i, parts)| -> Result<(Vec<R>, u64)> {
-                let (v4, v6) = merge(parts, &spill.read_shard(i)?);
+                let (v4, v6) = merge(parts, |base| spill.for_each_run(i, |run| base.absorb(run)))?;
                 let groups = (v4.len() + v6.len()) as u64;
                 let mut out = Vec::new();
                 let (hosts, grouped) = by_host(&v4, |k| (*k >> 32) as u32, |k| *k as u32);
@@ -605,14 +605,13 @@ impl Groups {
 type V4Groups = Vec<(u64, Traffic)>;
 type V6Groups = Vec<((u128, u32), Traffic)>;
 
-/// Merges one shard's partial states (the largest absorbs the others) and its spill runs.
-fn merge(mut parts: Vec<Shard>, spilled: &[Vec<u8>]) -> (V4Groups, V6Groups) {
+/// Merges one shard's partial states (the largest absorbs the others) and, through `spilled`,
+/// its spill runs.
+fn merge(mut parts: Vec<Shard>, spilled: impl FnOnce(&mut Shard) -> Result<()>) -> Result<(V4Groups, V6Groups)> {
     parts.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut it = parts.into_iter();
     let mut base = it.next().unwrap_or_default();
-    for run in spilled {
-        base.absorb(run);
-    }
+    spilled(&mut base)?;
     for part in it {
         for (k, t) in part.v4.into_groups() {
             base.v4.entry(k).add(&t);
@@ -621,7 +620,7 @@ fn merge(mut parts: Vec<Shard>, spilled: &[Vec<u8>]) -> (V4Groups, V6Groups) {
             base.v6_entry(k).add(&t);
         }
     }
-    (base.v4.into_groups(), base.v6)
+    Ok((base.v4.into_groups(), base.v6))
 }
 
 /// Hosts with the range of their groups, and the groups.
