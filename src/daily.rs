@@ -43,6 +43,7 @@ use chrono::NaiveDate;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::aggregate::{self, Memory, ScanOptions};
 use crate::convert::{self, ConvertOptions};
 use crate::error::{Error, Result};
 use crate::ingest::ReadOptions;
@@ -70,6 +71,8 @@ pub struct DailyOptions {
     pub allow_other_days: bool,
     /// No progress bar (it shows only when stderr is a terminal anyway).
     pub quiet: bool,
+    /// `--memory`, `--temp-dir`: the budget of the reports' one scan of the day.
+    pub memory: Memory,
     /// Test hook: fail after this stage (`convert`, `ports`, `servers`, `commit`), as a crash would.
     pub fail_after: Option<String>,
 }
@@ -444,10 +447,48 @@ fn run_day(
     }
     let day_files = vec![stage.flows.clone()];
 
-    // 2. the port report.
+    // 2. one read of the day for every report: ports and servers aggregate side by side.
     let t = Instant::now();
     let filter = HostFilter::new(&opts.local);
-    let report = crate::with_threads(opts.threads, || ports::build_report(&day_files, &filter, &opts.ports, None))?;
+    let mut sopts = opts.servers.clone();
+    sopts.local = opts.local.clone();
+    sopts.ambiguous = false;
+    let memory = Memory { quiet: opts.quiet || opts.memory.quiet, ..opts.memory.clone() };
+    let (groups, evaluation) = crate::with_threads(opts.threads, || {
+        let ports_agg = ports::Aggregation::new(&filter, &memory);
+        let evaluator = servers::Evaluator::new(&sopts.rules, &sopts.eval, &filter, &memory);
+        let columns = ports::aggregate::columns().union(&servers::eval::columns());
+        let scan_opts = ScanOptions { select: &sopts.select, memory: &memory, quiet: memory.quiet };
+        let (workers, scan) =
+            aggregate::scan(&day_files, &columns, &scan_opts, || (ports_agg.worker(), evaluator.worker()))?;
+        let (pw, sw): (Vec<_>, Vec<_>) = workers.into_iter().unzip();
+        let partials = ports::Aggregation::partials(pw);
+        let evaluation = evaluator.finish(servers::Evaluator::partials(sw), &scan)?;
+        Ok((ports_agg.groups(partials, &scan), evaluation))
+    })?;
+    finish(
+        StageSummary {
+            stage: "scan",
+            seconds: t.elapsed().as_secs_f64(),
+            detail: format!(
+                "{} rows read once for ports and servers{}",
+                groups.stats.rows,
+                match groups.stats.spills + evaluation.stats.spills {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} spill run(s), {} MiB",
+                        (groups.stats.spilled_bytes + evaluation.stats.spilled_bytes) >> 20
+                    ),
+                }
+            ),
+            rows: None,
+        },
+        &mut stages,
+    );
+
+    // 3. the port report.
+    let t = Instant::now();
+    let report = crate::with_threads(opts.threads, || ports::report_from_groups(groups, &opts.ports, None))?;
     let addrs: Vec<IpAddr> = report.hosts.iter().map(|h| h.addr).collect();
     let (names, _) = ports::names::host_names(&addrs, &NameOptions::default())?;
     mkparent(&stage.ports_parquet)?;
@@ -471,12 +512,9 @@ fn run_day(
     );
     fail_point(opts, "ports")?;
 
-    // 3. servers, new against every other day of the store.
+    // 4. servers, new against every other day of the store.
     let t = Instant::now();
-    let mut sopts = opts.servers.clone();
-    sopts.local = opts.local.clone();
-    sopts.ambiguous = false;
-    let mut rep = crate::with_threads(opts.threads, || servers::build_report(&day_files, &sopts))?;
+    let mut rep = servers::report_from_evaluation(evaluation, &sopts);
     // Known: a server of any other day of the store (so that re-running a day, or running an
     // earlier day after later ones, never calls a server the store already knows new).
     let mut known = Baseline::default();
@@ -500,7 +538,7 @@ fn run_day(
     );
     fail_point(opts, "servers")?;
 
-    // 4. commit: the marker makes the run final, then the files move into place.
+    // 5. commit: the marker makes the run final, then the files move into place.
     let t = Instant::now();
     drop(uncommitted);
     let marker = AtomicFile::create(&staging.join(COMMIT))?;

@@ -6,6 +6,7 @@
 //! `select::Selection`), `cat` prints it as
 //! rwcut text and `gen` makes realistic synthetic flows.
 
+pub mod aggregate;
 pub mod cat;
 pub mod convert;
 pub mod daily;

@@ -211,6 +211,8 @@ struct GenArgs {
   flowlens ports store/flows --local 10.0.0.0/8 \\
       --from 2026-11-20 --to 2026-11-21
   flowlens ports store/flows --local 10.0.0.0/8 --dport 22 --proto tcp
+  flowlens ports store/flows --local 10.0.0.0/8 --memory 2G \\
+      --temp-dir /var/tmp
   flowlens ports flows.parquet --any-address 10.0.0.5,2001:db8::/64 \\
       --from 2026-11-21T08:00+01:00 --to 2026-11-21T17:59+01:00")]
 struct PortsArgs {
@@ -277,6 +279,8 @@ struct PortsArgs {
     quiet: bool,
     #[command(flatten)]
     select: SelectArgs,
+    #[command(flatten)]
+    memory: MemoryArgs,
 }
 
 impl PortsArgs {
@@ -318,6 +322,7 @@ impl PortsArgs {
         opts.output = self.output;
         opts.threads = self.threads;
         opts.select = self.select.selection()?;
+        opts.memory = self.memory.memory(self.quiet)?;
         Ok(opts)
     }
 }
@@ -339,6 +344,7 @@ impl PortsArgs {
   flowlens servers store/flows --from 2026-11-20 --to 2026-11-21 --format json
   flowlens servers store/flows --local 10.0.0.0/8 --proto udp --aport 53,123 \\
       --from 2026-11-21T12:00
+  flowlens servers huge-day.parquet --memory 512M
   flowlens servers --sql > servers.sql      # the same rules as DuckDB SQL")]
 struct ServersArgs {
     /// Parquet files or folders (hive partitions are read recursively).
@@ -385,6 +391,41 @@ struct ServersArgs {
     quiet: bool,
     #[command(flatten)]
     select: SelectArgs,
+    #[command(flatten)]
+    memory: MemoryArgs,
+}
+
+/// The reports' memory budget.
+#[derive(Args)]
+#[command(next_help_heading = "Memory")]
+struct MemoryArgs {
+    /// How much the aggregation may hold (512M, 2G, …); past it, the state spills to
+    /// --temp-dir and is merged back one shard at a time, with the same output.
+    #[arg(long, value_name = "SIZE", default_value = "1G")]
+    memory: String,
+    /// Where spill files go (default: $TMPDIR, else /tmp); removed when the run ends.
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
+}
+
+impl MemoryArgs {
+    fn memory(&self, quiet: bool) -> anyhow::Result<flowlens::aggregate::Memory> {
+        let bytes = flowlens::aggregate::parse_size(&self.memory).map_err(|e| anyhow::anyhow!("--memory: {e}"))?;
+        if let Some(d) = &self.temp_dir {
+            if !d.is_dir() {
+                bail!("--temp-dir {}: not a folder; create it or name another", d.display());
+            }
+        }
+        Ok(flowlens::aggregate::Memory { bytes, temp_dir: self.temp_dir.clone(), quiet })
+    }
+}
+
+/// The summary line's note on spilling: empty when nothing spilled.
+fn spilled(runs: u64, bytes: u64) -> String {
+    match runs {
+        0 => String::new(),
+        n => format!("; spilled {n} run(s), {} MiB", bytes.div_ceil(1 << 20)),
+    }
 }
 
 /// CIDR networks from the command line.
@@ -502,6 +543,7 @@ impl ServersArgs {
         r.select = self.select.selection()?;
         r.eval.ignore_flags = self.ignore_flags;
         r.ambiguous = self.ambiguous;
+        r.memory = self.memory.memory(self.quiet)?;
         Ok(r)
     }
 }
@@ -594,6 +636,8 @@ impl FindingsArgs {
   flowlens daily --store store --date 2026-11-21 --local 10.0.0.0/8 \\
       day.rw.gz --json
   flowlens daily --store store --date 2014-06-01 data/sei/ssh-linux.txt
+  flowlens daily --store S --date 2026-11-21 /archive/2026-11-21/ \\
+      --memory 4G
   # crontab (% is special there):
   # 15 1 * * * D=$(date -d yesterday +\\%F); flowlens daily \\
   #     --store /var/lib/flowlens --date $D /archive/$D/ --fail-on-new")]
@@ -638,6 +682,8 @@ struct DailyArgs {
     /// No progress bar and no summary lines on stderr.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    memory: MemoryArgs,
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -687,7 +733,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if !quiet {
                 eprintln!(
                     "flowlens ports: {} rows in {} file(s), {} groups, {} hosts; {} hosts and {} rows reported \
-                     (read {:.2} s, summary {:.2} s)",
+                     (read {:.2} s, summary {:.2} s){}",
                     s.stats.rows,
                     s.stats.files,
                     s.stats.groups,
@@ -695,7 +741,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     s.hosts_reported,
                     s.rows_reported,
                     s.stats.scan_time.as_secs_f64(),
-                    s.stats.summary_time.as_secs_f64()
+                    s.stats.summary_time.as_secs_f64(),
+                    spilled(s.stats.spills, s.stats.spilled_bytes)
                 );
                 if let Some(d) = &s.dns {
                     eprintln!(
@@ -735,8 +782,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     ),
                 };
                 eprintln!(
-                    "flowlens servers: {} rows in {} file(s), {} row groups, {} conversations, {} candidates; {} servers{new}{amb}",
-                    s.stats.rows, s.stats.files, s.stats.row_groups, s.stats.conversations, s.stats.candidates, s.servers
+                    "flowlens servers: {} rows in {} file(s), {} row groups, {} conversations, {} candidates; {} servers{new}{amb}{}",
+                    s.stats.rows, s.stats.files, s.stats.row_groups, s.stats.conversations, s.stats.candidates, s.servers,
+                    spilled(s.stats.spills, s.stats.spilled_bytes)
                 );
             }
             if a.fail_on_new && s.new.unwrap_or(0) > 0 {
@@ -789,6 +837,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 allow_other_days: a.allow_other_days,
                 threads: a.threads,
                 quiet: a.quiet,
+                memory: a.memory.memory(a.quiet)?,
                 fail_after: std::env::var("FLOWLENS_DAILY_FAIL_AFTER").ok(),
             };
             let quiet = a.quiet;

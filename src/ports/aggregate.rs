@@ -1,4 +1,5 @@
-//! Flows Parquet → per-host `(sport, dport)` groups, in parallel.
+//! Flows Parquet → per-host `(sport, dport)` groups, in parallel: the ports report's
+//! [`Worker`] of the shared scan ([`crate::aggregate`]).
 //!
 //! The unit of work is one row group of one file ([`scan::FlowSource`], which skips the row
 //! groups the selection rules out and filters the rows it does not keep). Addresses are read as
@@ -13,12 +14,16 @@
 //! halves the time of a flow log where most groups are one ephemeral port. The state is split
 //! into shards by host, so that the merge and everything after it (the `*` collapse, ranking)
 //! runs shard by shard in parallel, and a host's groups are all in one shard. Memory is
-//! proportional to the distinct (host, sport, dport) groups, not to the rows.
+//! proportional to the distinct (host, sport, dport) groups, not to the rows; past the memory
+//! budget a worker writes its shards to a spill run and starts again, and the merge reads each
+//! shard's runs back with its in-memory parts, one shard per thread at a time. What is not
+//! spilled: each worker's table of the IPv6 addresses it has seen (16 bytes and a map entry per
+//! distinct IPv6 host address).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ahash::AHashMap;
 use arrow_array::cast::AsArray;
@@ -30,13 +35,11 @@ use rayon::prelude::*;
 
 use super::table::GroupTable;
 use super::Traffic;
+use crate::aggregate::spill::Fields;
+use crate::aggregate::{self, Columns, Memory, ScanOptions, Spill, Worker};
 use crate::error::{Error, Result};
-use crate::scan::{self, FlowSource};
 use crate::schema::{BYTES, DIP, DPORT, PACKETS, SIP, SPORT};
 use crate::select::Selection;
-
-/// Rows per batch handed to the hot loop.
-const BATCH_ROWS: usize = 64 * 1024;
 /// log2 of the number of host shards.
 const SHARD_BITS: u32 = 8;
 const SHARDS: usize = 1 << SHARD_BITS;
@@ -48,6 +51,11 @@ const V6_TAG: u64 = 1 << 32;
 /// The columns the report reads, in the order a file without them is told about (a file that is
 /// not a flows file usually has some address column but no ports).
 const COLUMNS: [&str; 6] = [SPORT, DPORT, PACKETS, BYTES, SIP, DIP];
+
+/// The columns the ports report reads.
+pub fn columns() -> Columns {
+    Columns::new(&COLUMNS, &[])
+}
 
 /// Which addresses are hosts of the report: those inside the `--local` networks, or all.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +100,9 @@ pub struct ScanStats {
     /// Distinct (host, sport, dport) groups after the merge: what memory is proportional to.
     pub groups: u64,
     pub hosts: u64,
+    /// Runs written to spill files, and their bytes.
+    pub spills: u64,
+    pub spilled_bytes: u64,
     /// Time spent reading and grouping, and merging and summarizing.
     pub scan_time: std::time::Duration,
     pub summary_time: std::time::Duration,
@@ -115,6 +126,47 @@ impl Shard {
         self.v4.len() + self.v6.len()
     }
 
+    fn held_bytes(&self) -> usize {
+        // A hash map entry: the key and id, and about one control byte per slot at 7/8 load.
+        self.v4.held_bytes()
+            + self.v6_ids.capacity() * (std::mem::size_of::<((u128, u32), usize)>() + 1)
+            + self.v6.capacity() * std::mem::size_of::<((u128, u32), Traffic)>()
+    }
+
+    /// Appends the shard's groups as spill records: the IPv4 count, the IPv4 groups
+    /// (key, counters), then the IPv6 groups (address, ports, counters).
+    fn encode(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&(self.v4.len() as u64).to_le_bytes());
+        for (k, t) in self.v4.groups() {
+            buf.extend_from_slice(&k.to_le_bytes());
+            encode_traffic(t, buf);
+        }
+        for ((ip, ports), t) in &self.v6 {
+            buf.extend_from_slice(&ip.to_le_bytes());
+            buf.extend_from_slice(&ports.to_le_bytes());
+            encode_traffic(t, buf);
+        }
+    }
+
+    /// Adds the groups of one spill run's records of this shard.
+    fn absorb(&mut self, buf: &[u8]) {
+        const V4: usize = 8 + TRAFFIC_BYTES;
+        const V6: usize = 16 + 4 + TRAFFIC_BYTES;
+        let mut f = Fields(buf);
+        let n4 = f.u64() as usize;
+        let (v4, v6) = f.0.split_at((n4 * V4).min(f.0.len()));
+        for rec in v4.chunks_exact(V4) {
+            let mut f = Fields(rec);
+            let k = f.u64();
+            self.v4.entry(k).add(&decode_traffic(&mut f));
+        }
+        for rec in v6.chunks_exact(V6) {
+            let mut f = Fields(rec);
+            let (ip, ports) = (f.u128(), f.u32());
+            self.v6_entry((ip, ports)).add(&decode_traffic(&mut f));
+        }
+    }
+
     #[inline]
     fn v6_entry(&mut self, key: (u128, u32)) -> &mut Traffic {
         let groups = &mut self.v6;
@@ -124,6 +176,18 @@ impl Shard {
         });
         &mut self.v6[id].1
     }
+}
+
+const TRAFFIC_BYTES: usize = 5 * 8;
+
+fn encode_traffic(t: &Traffic, buf: &mut Vec<u8>) {
+    for v in [t.flows, t.in_packets, t.in_bytes, t.out_packets, t.out_bytes] {
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+fn decode_traffic(f: &mut Fields<'_>) -> Traffic {
+    Traffic { flows: f.u64(), in_packets: f.u64(), in_bytes: f.u64(), out_packets: f.u64(), out_bytes: f.u64() }
 }
 
 /// A worker's partial state.
@@ -393,60 +457,112 @@ fn add_batch(
     Ok(())
 }
 
-fn read_unit(src: &FlowSource, row_group: usize, state: &mut State, filter: &HostFilter) -> Result<()> {
-    let mut caches = UnitCaches::default();
-    for batch in src.read_row_group(row_group, BATCH_ROWS)? {
-        add_batch(&batch?, state, &mut caches, filter, src.path())?;
+/// The ports report's aggregation over one scan: its host filter and its spill files.
+pub struct Aggregation {
+    filter: HostFilter,
+    spill: Spill,
+}
+
+/// One thread's part of an [`Aggregation`].
+pub struct PortsWorker<'a> {
+    state: State,
+    caches: UnitCaches,
+    agg: &'a Aggregation,
+}
+
+impl Worker for PortsWorker<'_> {
+    fn add_batch(&mut self, batch: &RecordBatch, path: &Path) -> Result<()> {
+        add_batch(batch, &mut self.state, &mut self.caches, &self.agg.filter, path)
     }
-    Ok(())
+
+    fn end_unit(&mut self) {
+        self.caches = UnitCaches::default();
+    }
+
+    fn held_bytes(&self) -> usize {
+        let st = &self.state;
+        st.shards.iter().map(Shard::held_bytes).sum::<usize>()
+            + st.v6_ids.capacity() * (std::mem::size_of::<(u128, u32)>() + 1)
+            + st.v6_addrs.capacity() * 16
+    }
+
+    fn spill(&mut self) -> Result<()> {
+        let shards = &self.state.shards;
+        self.agg.spill.write_run(|i, buf| shards[i].encode(buf))?;
+        for s in &mut self.state.shards {
+            *s = Shard::default();
+        }
+        Ok(())
+    }
+}
+
+/// What the workers left in memory, by shard.
+pub struct Partials {
+    shards: Vec<Vec<Shard>>,
+}
+
+impl Aggregation {
+    pub fn new(filter: &HostFilter, memory: &Memory) -> Self {
+        Aggregation { filter: filter.clone(), spill: Spill::new("ports", SHARDS, memory) }
+    }
+
+    pub fn worker(&self) -> PortsWorker<'_> {
+        PortsWorker { state: State::new(), caches: UnitCaches::default(), agg: self }
+    }
+
+    /// Takes the workers' states apart by shard.
+    pub fn partials(workers: Vec<PortsWorker<'_>>) -> Partials {
+        let mut shards: Vec<Vec<Shard>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        for w in workers {
+            for (i, s) in w.state.shards.into_iter().enumerate() {
+                if !s.is_empty() {
+                    shards[i].push(s);
+                }
+            }
+        }
+        Partials { shards }
+    }
+
+    /// The groups to summarize, with the scan's figures.
+    pub fn groups(self, partials: Partials, scan: &aggregate::ScanStats) -> Groups {
+        let stats = ScanStats {
+            files: scan.files,
+            row_groups: scan.row_groups,
+            rows: scan.rows,
+            spills: self.spill.runs() as u64,
+            spilled_bytes: self.spill.bytes(),
+            scan_time: scan.scan_time,
+            ..Default::default()
+        };
+        Groups { shards: partials.shards, spill: self.spill, stats }
+    }
 }
 
 /// The merged groups, by shard; see [`Groups::for_each_host`].
 pub struct Groups {
     shards: Vec<Vec<Shard>>,
+    spill: Spill,
     pub stats: ScanStats,
 }
 
 /// Reads the flows of `files` that `select` keeps in parallel (on the current rayon pool) and
-/// groups them per host.
-pub fn aggregate(files: &[PathBuf], filter: &HostFilter, select: &Selection) -> Result<Groups> {
-    let start = std::time::Instant::now();
-    let sources: Vec<FlowSource> =
-        files.par_iter().map(|p| scan::open_flows(p, &COLUMNS, &[], true, select)).collect::<Result<_>>()?;
-    let units: Vec<(usize, usize)> =
-        sources.iter().enumerate().flat_map(|(i, s)| s.row_groups().iter().map(move |&g| (i, g))).collect();
-    let pool: Mutex<Vec<State>> = Mutex::new(Vec::new());
-    units.par_iter().try_for_each(|&(i, g)| -> Result<()> {
-        let mut state = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(State::new);
-        read_unit(&sources[i], g, &mut state, filter)?;
-        if let Ok(mut p) = pool.lock() {
-            p.push(state);
-        }
-        Ok(())
-    })?;
-    let states = pool.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut stats = ScanStats { files: sources.len(), row_groups: units.len(), ..Default::default() };
-    let mut shards: Vec<Vec<Shard>> = (0..SHARDS).map(|_| Vec::new()).collect();
-    for st in states {
-        stats.rows += st.rows;
-        for (i, s) in st.shards.into_iter().enumerate() {
-            if !s.is_empty() {
-                shards[i].push(s);
-            }
-        }
-    }
-    stats.scan_time = start.elapsed();
-    Ok(Groups { shards, stats })
+/// groups them per host, within `memory`.
+pub fn aggregate(files: &[PathBuf], filter: &HostFilter, select: &Selection, memory: &Memory) -> Result<Groups> {
+    let agg = Aggregation::new(filter, memory);
+    let opts = ScanOptions { select, memory, quiet: memory.quiet };
+    let (workers, scan) = aggregate::scan(files, &columns(), &opts, || agg.worker())?;
+    let partials = Aggregation::partials(workers);
+    Ok(agg.groups(partials, &scan))
 }
 
 /// One host's groups: `(sport << 16 | dport, traffic)`, each key once, in no particular order.
 pub type HostGroups<'a> = &'a [(u32, Traffic)];
 
 impl Groups {
-    /// Merges each shard and calls `f` for every host with its groups, shards in parallel.
-    /// `init` makes a worker's scratch space. Returns the results in no particular order and
-    /// updates `stats.groups` and `stats.hosts`.
-    pub fn for_each_host<S, R, I, F>(&mut self, init: I, f: F) -> Vec<R>
+    /// Merges each shard (its parts in memory and in spill files) and calls `f` for every host
+    /// with its groups, shards in parallel. `init` makes a worker's scratch space. Returns the
+    /// results in no particular order and updates `stats.groups` and `stats.hosts`.
+    pub fn for_each_host<S, R, I, F>(&mut self, init: I, f: F) -> Result<Vec<R>>
     where
         R: Send,
         I: Fn() -> S + Sync + Send,
@@ -454,10 +570,12 @@ impl Groups {
     {
         let start = std::time::Instant::now();
         let shards = std::mem::take(&mut self.shards);
+        let spill = &self.spill;
         let per_shard: Vec<(Vec<R>, u64)> = shards
             .into_par_iter()
-            .map_init(&init, |scratch, parts| {
-                let (v4, v6) = merge(parts);
+            .enumerate()
+            .map_init(&init, |scratch, (i, parts)| -> Result<(Vec<R>, u64)> {
+                let (v4, v6) = merge(parts, |base| spill.for_each_run(i, |run| base.absorb(run)))?;
                 let groups = (v4.len() + v6.len()) as u64;
                 let mut out = Vec::new();
                 let (hosts, grouped) = by_host(&v4, |k| (*k >> 32) as u32, |k| *k as u32);
@@ -470,9 +588,9 @@ impl Groups {
                 for (host, range) in hosts {
                     out.push(f(scratch, IpAddr::V6(Ipv6Addr::from(host)), &grouped[range]));
                 }
-                (out, groups)
+                Ok((out, groups))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let mut all = Vec::new();
         for (out, groups) in per_shard {
             self.stats.groups += groups;
@@ -480,20 +598,20 @@ impl Groups {
             all.extend(out);
         }
         self.stats.summary_time += start.elapsed();
-        all
+        Ok(all)
     }
 }
 
 type V4Groups = Vec<(u64, Traffic)>;
 type V6Groups = Vec<((u128, u32), Traffic)>;
 
-/// Merges one shard's partial states (the largest absorbs the others).
-fn merge(mut parts: Vec<Shard>) -> (V4Groups, V6Groups) {
+/// Merges one shard's partial states (the largest absorbs the others) and, through `spilled`,
+/// its spill runs.
+fn merge(mut parts: Vec<Shard>, spilled: impl FnOnce(&mut Shard) -> Result<()>) -> Result<(V4Groups, V6Groups)> {
     parts.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut it = parts.into_iter();
-    let Some(mut base) = it.next() else {
-        return (Vec::new(), Vec::new());
-    };
+    let mut base = it.next().unwrap_or_default();
+    spilled(&mut base)?;
     for part in it {
         for (k, t) in part.v4.into_groups() {
             base.v4.entry(k).add(&t);
@@ -502,7 +620,7 @@ fn merge(mut parts: Vec<Shard>) -> (V4Groups, V6Groups) {
             base.v6_entry(k).add(&t);
         }
     }
-    (base.v4.into_groups(), base.v6)
+    Ok((base.v4.into_groups(), base.v6))
 }
 
 /// Hosts with the range of their groups, and the groups.

@@ -24,8 +24,9 @@ use crate::scan;
 use crate::select::Selection;
 use crate::services::Services;
 
+use crate::aggregate::Memory;
 pub use crate::select::PortSet;
-pub use aggregate::{HostFilter, ScanStats};
+pub use aggregate::{Aggregation, Groups, HostFilter, ScanStats};
 pub use names::NameOptions;
 pub use summarize::SummaryOptions;
 
@@ -111,6 +112,8 @@ pub struct PortsOptions {
     pub threads: Option<usize>,
     /// Only these flows (`--from/--to`, addresses, ports, protocols), selected before grouping.
     pub select: Selection,
+    /// `--memory`, `--temp-dir`.
+    pub memory: Memory,
 }
 
 impl PortsOptions {
@@ -126,6 +129,7 @@ impl PortsOptions {
             output: None,
             threads: None,
             select: Selection::all(),
+            memory: Memory::default(),
         }
     }
 }
@@ -137,28 +141,35 @@ pub struct Report {
     pub stats: ScanStats,
 }
 
-/// Reads all the flows and builds the report (without names), on the current rayon pool.
+/// Reads all the flows and builds the report (without names), on the current rayon pool,
+/// within the default memory budget.
 pub fn build_report(
     files: &[PathBuf],
     filter: &HostFilter,
     opts: &SummaryOptions,
     top_hosts: Option<usize>,
 ) -> Result<Report> {
-    build_report_selected(files, filter, opts, top_hosts, &Selection::all())
+    let memory = Memory { quiet: true, ..Memory::default() };
+    build_report_selected(files, filter, opts, top_hosts, &Selection::all(), &memory)
 }
 
-/// [`build_report`] over the flows of `select` only.
+/// [`build_report`] over the flows of `select` only, within `memory`.
 pub fn build_report_selected(
     files: &[PathBuf],
     filter: &HostFilter,
     opts: &SummaryOptions,
     top_hosts: Option<usize>,
     select: &Selection,
+    memory: &Memory,
 ) -> Result<Report> {
-    let mut groups = aggregate::aggregate(files, filter, select)?;
+    report_from_groups(aggregate::aggregate(files, filter, select, memory)?, opts, top_hosts)
+}
+
+/// The report from the grouped flows (of [`aggregate::aggregate`], or of a shared scan).
+pub fn report_from_groups(mut groups: Groups, opts: &SummaryOptions, top_hosts: Option<usize>) -> Result<Report> {
     let mut hosts = groups.for_each_host(summarize::Scratch::default, |scratch, addr, g| {
         summarize::summarize_host(addr, g, opts, scratch)
-    });
+    })?;
     hosts.sort_unstable_by(summarize::host_order);
     if let Some(k) = top_hosts {
         hosts.truncate(k);
@@ -183,7 +194,7 @@ pub fn run(opts: &PortsOptions) -> Result<RunSummary> {
     let files = scan::list_parquet_range(&opts.inputs, &opts.select.range)?;
     let filter = HostFilter::new(&opts.local);
     let report = crate::with_threads(opts.threads, || {
-        build_report_selected(&files, &filter, &opts.summary, opts.top_hosts, &opts.select)
+        build_report_selected(&files, &filter, &opts.summary, opts.top_hosts, &opts.select, &opts.memory)
     })?;
     let addrs: Vec<IpAddr> = report.hosts.iter().map(|h| h.addr).collect();
     let (names, dns) = names::host_names(&addrs, &opts.names)?;

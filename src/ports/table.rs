@@ -61,6 +61,12 @@ impl GroupTable {
         &self.groups
     }
 
+    /// Bytes allocated: the slots and the groups.
+    pub fn held_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.groups.capacity() * std::mem::size_of::<(u64, Traffic)>()
+    }
+
     /// Asks the CPU to start loading the slot where `key` would be found.
     #[inline(always)]
     pub fn prefetch(&self, key: u64) {

@@ -25,16 +25,15 @@ use arrow_ord::cmp;
 use rayon::prelude::*;
 
 use super::rules::{Bounds, PortRanges, Rule, Rules};
+use crate::aggregate::spill::Fields;
+use crate::aggregate::{self, Columns, Memory, ScanOptions, Spill, Worker};
 use crate::error::{Error, Result};
 use crate::ingest::bidir::{ORIG, RESP, SIDE};
 use crate::ports::HostFilter;
-use crate::scan;
 use crate::schema::{BYTES, DIP, DPORT, ETIME, FLAGS, PACKETS, PROTO, SIP, SPORT, STIME};
 use crate::select::Selection;
 
-/// Rows per batch handed to the kernels.
-const BATCH_ROWS: usize = 64 * 1024;
-const SHARD_BITS: u32 = 6;
+const SHARD_BITS: u32 = 8;
 const SHARDS: usize = 1 << SHARD_BITS;
 
 /// The columns the rules read; `side` and `flags` only when a file has them.
@@ -90,9 +89,11 @@ impl ConvKey {
     fn candidate(&self) -> u64 {
         (self.0 >> 48) as u64
     }
+    /// The shard: by server address only, so that a control rule's conversations and those of
+    /// the rules tied to it (same server) are decided together.
     #[inline]
     fn shard(&self) -> usize {
-        (self.candidate().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SHARD_BITS)) as usize
+        ((self.server() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SHARD_BITS)) as usize
     }
 }
 
@@ -119,9 +120,9 @@ impl Interner {
         }
     }
 
-    fn into_addrs(self) -> Vec<IpAddr> {
-        let (_, addrs) = self.inner.into_inner().unwrap_or_else(|e| e.into_inner());
-        addrs.into_iter().map(code_addr).collect()
+    fn addrs(&self) -> Vec<IpAddr> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.iter().map(|&c| code_addr(c)).collect()
     }
 }
 
@@ -157,7 +158,39 @@ impl Default for Conv {
     }
 }
 
+/// Bytes of a conversation's spill record: the key and ten 8-byte fields.
+const CONV_RECORD: usize = 16 + 10 * 8;
+
 impl Conv {
+    fn encode(&self, key: ConvKey, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&key.0.to_le_bytes());
+        for v in [self.req_flows, self.req_packets, self.req_bytes, self.rep_flows, self.rep_packets, self.rep_bytes] {
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+        buf.extend_from_slice(&self.first.to_le_bytes());
+        buf.extend_from_slice(&self.last.to_le_bytes());
+        buf.extend_from_slice(&self.orig.to_le_bytes());
+        buf.extend_from_slice(&self.synack.to_le_bytes());
+    }
+
+    fn decode(rec: &[u8]) -> (ConvKey, Conv) {
+        let mut f = Fields(rec);
+        let key = ConvKey(f.u128());
+        let conv = Conv {
+            req_flows: f.u64(),
+            req_packets: f.u64(),
+            req_bytes: f.u64(),
+            rep_flows: f.u64(),
+            rep_packets: f.u64(),
+            rep_bytes: f.u64(),
+            first: f.i64(),
+            last: f.i64(),
+            orig: f.u64(),
+            synack: f.u64(),
+        };
+        (key, conv)
+    }
+
     fn merge(&mut self, o: &Conv) {
         self.req_flows += o.req_flows;
         self.req_packets = self.req_packets.wrapping_add(o.req_packets);
@@ -232,9 +265,12 @@ pub struct EvalStats {
     pub rows: u64,
     pub conversations: u64,
     pub candidates: u64,
+    /// Runs written to spill files, and their bytes.
+    pub spills: u64,
+    pub spilled_bytes: u64,
 }
 
-/// Every candidate of every rule (servers or not) and the ambiguous pairs.
+/// The candidates that are servers, under every rule, and the ambiguous pairs.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
     pub candidates: Vec<Candidate>,
@@ -703,174 +739,276 @@ fn eval_batch(
     Ok(())
 }
 
-/// Reads the flows files and evaluates the rules, on the current rayon pool.
-/// `filter`: the `--local` networks (conversations of servers outside them are not kept, except
-/// under rules with symmetric conversations).
+/// The columns the rules read: those a flows file must have, and the optional ones (`side`,
+/// `flags`, the counters and the times) where a file has them.
+pub fn columns() -> Columns {
+    let optional: Vec<&'static str> = COLUMNS.iter().copied().filter(|c| !REQUIRED.contains(c)).collect();
+    Columns::new(&REQUIRED, &optional)
+}
+
+/// The servers evaluation over one scan: the rules, the address interner shared by the
+/// workers, and the spill files.
+pub struct Evaluator<'a> {
+    rules: &'a Rules,
+    opts: EvalOptions,
+    filter: HostFilter,
+    interner: Interner,
+    spill: Spill,
+}
+
+/// One thread's part of an [`Evaluator`].
+pub struct ServersWorker<'a> {
+    ev: &'a Evaluator<'a>,
+    state: State,
+    caches: Caches,
+}
+
+impl Worker for ServersWorker<'_> {
+    fn add_batch(&mut self, batch: &RecordBatch, path: &Path) -> Result<()> {
+        let ev = self.ev;
+        eval_batch(batch, &ev.interner, &ev.filter, ev.rules, &ev.opts, &mut self.caches, &mut self.state, path)
+    }
+
+    fn end_unit(&mut self) {
+        self.caches = Caches::default();
+    }
+
+    fn held_bytes(&self) -> usize {
+        // A hash map entry and about one control byte per slot.
+        self.state.shards.iter().map(|m| m.capacity() * (std::mem::size_of::<(ConvKey, Conv)>() + 1)).sum()
+    }
+
+    fn spill(&mut self) -> Result<()> {
+        let shards = &self.state.shards;
+        self.ev.spill.write_run(|i, buf| {
+            for (k, c) in &shards[i] {
+                c.encode(*k, buf);
+            }
+        })?;
+        for m in &mut self.state.shards {
+            *m = AHashMap::new();
+        }
+        Ok(())
+    }
+}
+
+/// What the workers left in memory, by shard, and the rows they read.
+pub struct Partials {
+    shards: Vec<Vec<AHashMap<ConvKey, Conv>>>,
+    rows: u64,
+}
+
+impl<'a> Evaluator<'a> {
+    /// `filter`: the `--local` networks (conversations of servers outside them are not kept,
+    /// except under rules with symmetric conversations).
+    pub fn new(rules: &'a Rules, opts: &EvalOptions, filter: &HostFilter, memory: &Memory) -> Self {
+        Evaluator {
+            rules,
+            opts: *opts,
+            filter: filter.clone(),
+            interner: Interner::default(),
+            spill: Spill::new("servers", SHARDS, memory),
+        }
+    }
+
+    pub fn worker(&'a self) -> ServersWorker<'a> {
+        ServersWorker { ev: self, state: State::new(), caches: Caches::default() }
+    }
+
+    /// Takes the workers' states apart by shard.
+    pub fn partials(workers: Vec<ServersWorker<'_>>) -> Partials {
+        let mut shards: Vec<Vec<AHashMap<ConvKey, Conv>>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let mut rows = 0;
+        for w in workers {
+            rows += w.state.rows;
+            for (i, m) in w.state.shards.into_iter().enumerate() {
+                if !m.is_empty() {
+                    shards[i].push(m);
+                }
+            }
+        }
+        Partials { shards, rows }
+    }
+
+    /// Merges each shard (in memory and spilled) and decides its candidates, shards in parallel.
+    pub fn finish(&self, partials: Partials, scan: &aggregate::ScanStats) -> Result<Evaluation> {
+        let rules = self.rules;
+        let addrs = self.interner.addrs();
+        let per_shard: Vec<(Vec<Candidate>, Vec<Symmetric>, u64, u64)> = partials
+            .shards
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, maps)| -> Result<_> {
+                let mut maps = maps.into_iter();
+                let mut acc = maps.next().unwrap_or_default();
+                for m in maps {
+                    for (k, v) in m {
+                        acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
+                    }
+                }
+                self.spill.for_each_run(i, |run| {
+                    for rec in run.chunks_exact(CONV_RECORD) {
+                        let (k, v) = Conv::decode(rec);
+                        acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
+                    }
+                })?;
+                // Sorted by candidate, then client.
+                let mut v: Vec<(ConvKey, Conv)> = acc.into_iter().collect();
+                v.sort_unstable_by_key(|(k, _)| *k);
+                let n = v.len() as u64;
+                let (mut cands, sym) = decide_shard(&v, rules, &addrs);
+                // Only servers are kept: a day has a candidate for nearly every (host, port)
+                // that some rule matches (4.4M at 60M rows), and nothing reads the others.
+                let all = cands.len() as u64;
+                cands.retain(|c| c.is_server);
+                Ok((cands, sym, n, all))
+            })
+            .collect::<Result<_>>()?;
+        let mut candidates = Vec::new();
+        let mut symmetric = Vec::new();
+        let (mut conversations, mut all) = (0, 0);
+        for (c, s, n, a) in per_shard {
+            candidates.extend(c);
+            symmetric.extend(s);
+            conversations += n;
+            all += a;
+        }
+        let ambiguous = ambiguous_pairs(&candidates, symmetric);
+        let stats = EvalStats {
+            files: scan.files,
+            row_groups: scan.row_groups,
+            rows: partials.rows,
+            conversations,
+            candidates: all,
+            spills: self.spill.runs() as u64,
+            spilled_bytes: self.spill.bytes(),
+        };
+        Ok(Evaluation { candidates, ambiguous, stats })
+    }
+}
+
+/// Reads the flows files and evaluates the rules, on the current rayon pool, within `memory`.
+/// `filter`: the `--local` networks (see [`Evaluator::new`]).
 pub fn evaluate(
     files: &[PathBuf],
     rules: &Rules,
     select: &Selection,
     opts: &EvalOptions,
     filter: &HostFilter,
+    memory: &Memory,
 ) -> Result<Evaluation> {
-    // `side`, `flags`, the counters and the times are optional: read those each file has.
-    let optional: Vec<&str> = COLUMNS.iter().copied().filter(|c| !REQUIRED.contains(c)).collect();
-    let sources: Vec<scan::FlowSource> =
-        files.par_iter().map(|p| scan::open_flows(p, &REQUIRED, &optional, true, select)).collect::<Result<_>>()?;
-    let units: Vec<(usize, usize)> =
-        sources.iter().enumerate().flat_map(|(i, s)| s.row_groups().iter().map(move |&rg| (i, rg))).collect();
-    let pool: Mutex<Vec<State>> = Mutex::new(Vec::new());
-    let interner = Interner::default();
-    units.par_iter().try_for_each(|&(i, rg)| -> Result<()> {
-        let src = &sources[i];
-        let mut state = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(State::new);
-        let mut caches = Caches::default();
-        let result = (|| {
-            for batch in src.read_row_group(rg, BATCH_ROWS)? {
-                eval_batch(&batch?, &interner, filter, rules, opts, &mut caches, &mut state, src.path())?;
-            }
-            Ok(())
-        })();
-        if let Ok(mut p) = pool.lock() {
-            p.push(state);
-        }
-        result
-    })?;
-    let states = pool.into_inner().unwrap_or_default();
-    let rows = states.iter().map(|s| s.rows).sum();
-    let mut shards: Vec<Vec<AHashMap<ConvKey, Conv>>> = (0..SHARDS).map(|_| Vec::new()).collect();
-    for s in states {
-        for (i, m) in s.shards.into_iter().enumerate() {
-            shards[i].push(m);
-        }
-    }
-    // Merge each shard and sort its conversations by candidate, then client.
-    let shards: Vec<Vec<(ConvKey, Conv)>> = shards
-        .into_par_iter()
-        .map(|maps| {
-            let mut maps = maps.into_iter();
-            let mut acc = maps.next().unwrap_or_default();
-            for m in maps {
-                for (k, v) in m {
-                    acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
-                }
-            }
-            let mut v: Vec<(ConvKey, Conv)> = acc.into_iter().collect();
-            v.sort_unstable_by_key(|(k, _)| *k);
-            v
-        })
-        .collect();
-    let conversations = shards.iter().map(|s| s.len() as u64).sum();
-    let addrs = interner.into_addrs();
-    let mut ev = decide(&shards, rules, &addrs);
-    ev.stats = EvalStats {
-        files: files.len(),
-        row_groups: units.len(),
-        rows,
-        conversations,
-        candidates: ev.candidates.len() as u64,
-    };
-    Ok(ev)
+    let ev = Evaluator::new(rules, opts, filter, memory);
+    let scan_opts = ScanOptions { select, memory, quiet: memory.quiet };
+    let (workers, scan) = aggregate::scan(files, &columns(), &scan_opts, || ev.worker())?;
+    let partials = Evaluator::partials(workers);
+    ev.finish(partials, &scan)
 }
 
 /// Control pairs of one rule: `(server, client)` → the interval of their control traffic.
 type ControlPairs = AHashMap<(u8, u32, u32), (i64, i64)>;
 
-/// Sections 4, 5 and 7 of docs/servers.md over the merged, sorted conversations.
-fn decide(shards: &[Vec<(ConvKey, Conv)>], rules: &Rules, addrs: &[IpAddr]) -> Evaluation {
+/// A symmetric answered conversation whose server end is not a server under its rule: an
+/// ambiguous pair unless its client end is one.
+struct Symmetric {
+    rule: usize,
+    proto: u8,
+    port: u16,
+    server: IpAddr,
+    client: IpAddr,
+    flows: u64,
+    first: i64,
+    last: i64,
+}
+
+/// Sections 4, 5 and 7 of docs/servers.md over one shard's merged, sorted conversations (a
+/// shard holds every conversation of its servers): the untied rules first, then the rules
+/// tied to their control pairs; and the symmetric conversations for section 7.
+fn decide_shard(convs: &[(ConvKey, Conv)], rules: &Rules, addrs: &[IpAddr]) -> (Vec<Candidate>, Vec<Symmetric>) {
     let tied = |r: u8| rules.rules[r as usize].tie;
     let controls: AHashSet<u8> = rules.rules.iter().filter_map(|r| r.tie.map(|t| t as u8)).collect();
-    // Pass 1: untied rules.
-    let first: Vec<(Vec<Candidate>, ControlPairs)> = shards
-        .par_iter()
-        .map(|convs| {
-            let mut out = Vec::new();
-            let mut pairs = ControlPairs::new();
-            for run in candidate_runs(convs) {
-                let key = run[0].0;
-                if tied(key.rule()).is_some() {
-                    continue;
-                }
-                let rule = &rules.rules[key.rule() as usize];
-                let cand = candidate(run, rule, addrs, |_| true);
-                if cand.is_server && controls.contains(&key.rule()) {
-                    for (k, c) in run.iter().filter(|(_, c)| answered(c, rule)) {
-                        let e = pairs.entry((k.rule(), k.server(), k.client())).or_insert((i64::MAX, i64::MIN));
-                        e.0 = e.0.min(c.first);
-                        e.1 = e.1.max(c.last);
-                    }
-                }
-                out.push(cand);
-            }
-            (out, pairs)
-        })
-        .collect();
     let mut candidates = Vec::new();
     let mut pairs = ControlPairs::new();
-    for (c, p) in first {
-        candidates.extend(c);
-        pairs.extend(p);
-    }
-    // Pass 2: rules tied to a control rule.
-    let second: Vec<Vec<Candidate>> = shards
-        .par_iter()
-        .map(|convs| {
-            let mut out = Vec::new();
-            for run in candidate_runs(convs) {
-                let key = run[0].0;
-                let Some(t) = tied(key.rule()) else { continue };
-                let rule = &rules.rules[key.rule() as usize];
-                let keep = |(k, c): &(ConvKey, Conv)| {
-                    pairs.get(&(t as u8, k.server(), k.client())).is_some_and(|&(f, l)| {
-                        c.first <= l.saturating_add(rule.tie_slack_us) && c.last >= f.saturating_sub(rule.tie_slack_us)
-                    })
-                };
-                let cand = candidate(run, rule, addrs, keep);
-                if cand.clients > 0 {
-                    out.push(cand);
-                }
+    let mut symmetric = Vec::new();
+    // Pass 1: untied rules.
+    for run in candidate_runs(convs) {
+        let key = run[0].0;
+        if tied(key.rule()).is_some() {
+            continue;
+        }
+        let rule = &rules.rules[key.rule() as usize];
+        let cand = candidate(run, rule, addrs, |_| true);
+        if cand.is_server && controls.contains(&key.rule()) {
+            for (k, c) in run.iter().filter(|(_, c)| answered(c, rule)) {
+                let e = pairs.entry((k.rule(), k.server(), k.client())).or_insert((i64::MAX, i64::MIN));
+                e.0 = e.0.min(c.first);
+                e.1 = e.1.max(c.last);
             }
-            out
-        })
-        .collect();
-    candidates.extend(second.into_iter().flatten());
+        }
+        if !cand.is_server {
+            for (k, c) in run.iter().filter(|(k, c)| k.cport() == k.port() && answered(c, rule)) {
+                symmetric.push(Symmetric {
+                    rule: k.rule() as usize,
+                    proto: k.proto(),
+                    port: k.port(),
+                    server: addrs[k.server() as usize],
+                    client: addrs[k.client() as usize],
+                    flows: c.req_flows + c.rep_flows,
+                    first: c.first,
+                    last: c.last,
+                });
+            }
+        }
+        candidates.push(cand);
+    }
+    // Pass 2: rules tied to a control rule (the control pairs are of this shard's servers).
+    for run in candidate_runs(convs) {
+        let key = run[0].0;
+        let Some(t) = tied(key.rule()) else { continue };
+        let rule = &rules.rules[key.rule() as usize];
+        let keep = |(k, c): &(ConvKey, Conv)| {
+            pairs.get(&(t as u8, k.server(), k.client())).is_some_and(|&(f, l)| {
+                c.first <= l.saturating_add(rule.tie_slack_us) && c.last >= f.saturating_sub(rule.tie_slack_us)
+            })
+        };
+        let cand = candidate(run, rule, addrs, keep);
+        if cand.clients > 0 {
+            candidates.push(cand);
+        }
+    }
+    (candidates, symmetric)
+}
+
+/// Section 7: symmetric answered conversations whose two ends are both not servers.
+fn ambiguous_pairs(candidates: &[Candidate], symmetric: Vec<Symmetric>) -> Vec<Ambiguous> {
     let servers: AHashSet<(usize, u8, IpAddr, u16)> =
         candidates.iter().filter(|c| c.is_server).map(|c| (c.rule, c.proto, c.server, c.port)).collect();
-    // Section 7: symmetric answered conversations whose two ends are both not servers.
     let mut amb: AHashMap<(usize, u8, u16, IpAddr, IpAddr), Ambiguous> = AHashMap::new();
-    for convs in shards {
-        for (k, c) in convs {
-            let rule = &rules.rules[k.rule() as usize];
-            if rule.tie.is_some() || k.cport() != k.port() || !answered(c, rule) {
-                continue;
-            }
-            let (s, cl) = (addrs[k.server() as usize], addrs[k.client() as usize]);
-            let (r, proto, port) = (k.rule() as usize, k.proto(), k.port());
-            if servers.contains(&(r, proto, s, port)) || servers.contains(&(r, proto, cl, port)) {
-                continue;
-            }
-            let (a, b) = if s <= cl { (s, cl) } else { (cl, s) };
-            let e = amb.entry((r, proto, port, a, b)).or_insert(Ambiguous {
-                rule: r,
-                proto,
-                port,
-                a,
-                b,
-                flows: 0,
-                first: None,
-                last: None,
-            });
-            // Each exchange appears under both orientations: count its flows once, from the lower end.
-            if s == a {
-                e.flows += c.req_flows + c.rep_flows;
-            }
-            e.first = opt_min(e.first, c.first);
-            e.last = opt_max(e.last, c.last);
+    for x in symmetric {
+        let (s, cl) = (x.server, x.client);
+        if servers.contains(&(x.rule, x.proto, cl, x.port)) {
+            continue;
         }
+        let (a, b) = if s <= cl { (s, cl) } else { (cl, s) };
+        let e = amb.entry((x.rule, x.proto, x.port, a, b)).or_insert(Ambiguous {
+            rule: x.rule,
+            proto: x.proto,
+            port: x.port,
+            a,
+            b,
+            flows: 0,
+            first: None,
+            last: None,
+        });
+        // Each exchange appears under both orientations: count its flows once, from the lower end.
+        if s == a {
+            e.flows += x.flows;
+        }
+        e.first = opt_min(e.first, x.first);
+        e.last = opt_max(e.last, x.last);
     }
     let mut ambiguous: Vec<Ambiguous> = amb.into_values().collect();
     ambiguous.sort_by_key(|x| (x.a, x.b, x.port, x.proto, x.rule));
-    Evaluation { candidates, ambiguous, stats: EvalStats::default() }
+    ambiguous
 }
 
 fn opt_min(a: Option<i64>, t: i64) -> Option<i64> {

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use crate::aggregate::Memory;
 use crate::error::{Error, Result};
 use crate::ports::HostFilter;
 use crate::scan;
@@ -26,7 +27,7 @@ use crate::select::Selection;
 use crate::services::Services;
 
 pub use baseline::Baseline;
-pub use eval::{EvalOptions, EvalStats, Evaluation};
+pub use eval::{EvalOptions, EvalStats, Evaluation, Evaluator};
 pub use rules::{Rule, Rules, ServiceName};
 
 /// How sure a row is.
@@ -125,6 +126,8 @@ pub struct ReportOptions {
     pub eval: EvalOptions,
     /// List ambiguous symmetric pairs as rows too.
     pub ambiguous: bool,
+    /// `--memory`, `--temp-dir`.
+    pub memory: Memory,
 }
 
 impl Default for ReportOptions {
@@ -136,6 +139,7 @@ impl Default for ReportOptions {
             select: Selection::all(),
             eval: EvalOptions::default(),
             ambiguous: false,
+            memory: Memory::default(),
         }
     }
 }
@@ -269,9 +273,15 @@ pub fn rows(ev: &Evaluation, opts: &ReportOptions) -> Vec<Server> {
 
 /// Reads the flows and builds the report, on the current rayon pool.
 pub fn build_report(files: &[PathBuf], opts: &ReportOptions) -> Result<Report> {
-    let ev = eval::evaluate(files, &opts.rules, &opts.select, &opts.eval, &HostFilter::new(&opts.local))?;
+    let filter = HostFilter::new(&opts.local);
+    let ev = eval::evaluate(files, &opts.rules, &opts.select, &opts.eval, &filter, &opts.memory)?;
+    Ok(report_from_evaluation(ev, opts))
+}
+
+/// The report from an evaluation (of [`eval::evaluate`], or of a shared scan).
+pub fn report_from_evaluation(ev: Evaluation, opts: &ReportOptions) -> Report {
     let servers = rows(&ev, opts);
-    Ok(Report { servers, ambiguous_pairs: ev.ambiguous.len(), stats: ev.stats })
+    Report { servers, ambiguous_pairs: ev.ambiguous.len(), stats: ev.stats }
 }
 
 /// Everything `flowlens servers` needs.
