@@ -597,6 +597,8 @@ struct FindingsArgs {
     quiet: bool,
     #[command(flatten)]
     select: SelectArgs,
+    #[command(flatten)]
+    memory: MemoryArgs,
 }
 
 impl FindingsArgs {
@@ -614,6 +616,7 @@ impl FindingsArgs {
         r.local = parse_nets("--local", &self.local)?;
         r.servers.local = r.local.clone();
         r.select = self.select.selection()?;
+        r.servers.memory = self.memory.memory(self.quiet)?;
         Ok(r)
     }
 }
@@ -804,12 +807,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if !a.quiet {
                 let counts: Vec<String> = r.counts().iter().map(|(t, n)| format!("{n} {t}")).collect();
                 eprintln!(
-                    "flowlens findings: {} rows in {} file(s), {} host conversations; {} rows: {}",
+                    "flowlens findings: {} rows in {} file(s), {} host conversations; {} rows: {}{}",
                     r.stats.rows,
                     r.stats.files,
                     r.stats.conversations,
                     r.findings.len(),
-                    counts.join(", ")
+                    counts.join(", "),
+                    spilled(r.stats.spills, r.stats.spilled_bytes)
                 );
             }
         }

@@ -2,15 +2,17 @@
 //! two ends that can be a candidate, to a per-worker map of *host conversations*
 //! `(host, peer, host port, peer port, proto)` sharded by a hash of the host. Keys and values
 //! are plain integers (fixed size, so a shard can be written to a spill file as it is).
-//! [`Findings::finish`] merges shard `i` of every worker, shards in parallel, and hands each
-//! host's conversations, sorted, to [`super::decide`].
-//!
-//! Until the shared scan (`src/aggregate/`, issue 17) lands, [`evaluate`] drives this consumer
-//! itself (`scan::open_flows`, row groups in parallel), as `servers::eval::evaluate` does.
+//! It is a [`Worker`] of the shared scan ([`crate::aggregate`]): past the memory budget a worker
+//! writes its shards to a spill run. [`Findings::merged_shard`] merges shard `i` of every
+//! worker and of every run, sorted, for [`super::decide_all`] to hand each host's
+//! conversations to [`super::decide`], one shard per thread at a time.
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
+
+use crate::aggregate::spill::Fields;
+use crate::aggregate::{Columns, Memory, Spill, Worker};
 
 use ahash::AHashMap;
 use arrow_array::cast::AsArray;
@@ -18,20 +20,22 @@ use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType, UInt16T
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, Scalar, StringArray, UInt16Array, UInt8Array};
 use arrow_buffer::BooleanBuffer;
 use arrow_ord::cmp;
-use rayon::prelude::*;
 
 use super::rules::FindingRules;
 use crate::error::{Error, Result};
 use crate::ingest::bidir::{ORIG, RESP, SIDE};
 use crate::ports::HostFilter;
-use crate::scan;
 use crate::schema::{BYTES, DIP, DPORT, ETIME, FLAGS, PACKETS, PROTO, SIP, SPORT, STIME};
-use crate::select::Selection;
 
 const SHARD_BITS: u32 = 6;
 /// Shards per worker state (by host hash).
 pub const SHARDS: usize = 1 << SHARD_BITS;
-const BATCH_ROWS: usize = 64 * 1024;
+
+/// The columns the findings read.
+pub fn columns() -> Columns {
+    let optional: Vec<&'static str> = COLUMNS.iter().copied().filter(|c| !REQUIRED.contains(c)).collect();
+    Columns::new(&REQUIRED, &optional)
+}
 
 /// The columns the findings read; all but the addresses, ports and proto are optional.
 pub const COLUMNS: [&str; 11] = [SIP, DIP, SPORT, DPORT, PROTO, PACKETS, BYTES, STIME, ETIME, SIDE, FLAGS];
@@ -125,7 +129,37 @@ pub struct Conv {
     pub bits: u16,
 }
 
+/// Bytes of a conversation's spill record: the key, two halves of five 8-byte fields, the bits.
+const RECORD: usize = 16 + 2 * 5 * 8 + 2;
+
+impl Half {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        for v in [self.flows, self.packets, self.bytes, self.first as u64, self.last as u64] {
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    fn decode(f: &mut Fields<'_>) -> Half {
+        Half { flows: f.u64(), packets: f.u64(), bytes: f.u64(), first: f.i64(), last: f.i64() }
+    }
+}
+
 impl Conv {
+    fn encode(&self, key: Key, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&key.0.to_le_bytes());
+        self.out.encode(buf);
+        self.inn.encode(buf);
+        buf.extend_from_slice(&self.bits.to_le_bytes());
+    }
+
+    fn decode(rec: &[u8]) -> (Key, Conv) {
+        let mut f = Fields(rec);
+        let key = Key(f.u128());
+        let out = Half::decode(&mut f);
+        let inn = Half::decode(&mut f);
+        let bits = u16::from_le_bytes([f.0[0], f.0[1]]);
+        (key, Conv { out, inn, bits })
+    }
+
     fn merge(&mut self, o: &Conv) {
         self.out.merge(&o.out);
         self.inn.merge(&o.inn);
@@ -292,19 +326,46 @@ pub struct Findings {
     pub rules: FindingRules,
     pub filter: HostFilter,
     interner: Interner,
+    spill: Spill,
 }
 
-/// The merged host conversations, by shard, each sorted by key, and the addresses by id.
-pub struct Merged {
-    pub shards: Vec<Vec<(Key, Conv)>>,
-    pub addrs: Vec<IpAddr>,
-    pub rows: u64,
+/// One thread's part of a [`Findings`] aggregation.
+pub struct FindingsWorker<'a> {
+    f: &'a Findings,
+    state: State,
 }
 
-impl Merged {
-    pub fn conversations(&self) -> usize {
-        self.shards.iter().map(Vec::len).sum()
+impl Worker for FindingsWorker<'_> {
+    fn add_batch(&mut self, batch: &RecordBatch, path: &Path) -> Result<()> {
+        self.f.add_batch(batch, path, &mut self.state)
     }
+
+    fn end_unit(&mut self) {
+        self.state.caches = Caches::default();
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.state.size()
+    }
+
+    fn spill(&mut self) -> Result<()> {
+        let shards = &self.state.shards;
+        self.f.spill.write_run(|i, buf| {
+            for (k, c) in &shards[i] {
+                c.encode(*k, buf);
+            }
+        })?;
+        for m in &mut self.state.shards {
+            *m = AHashMap::new();
+        }
+        Ok(())
+    }
+}
+
+/// What the workers left in memory, by shard, and the rows they read.
+pub struct Partials {
+    pub shards: Vec<Vec<AHashMap<Key, Conv>>>,
+    pub rows: u64,
 }
 
 fn port_col(batch: &RecordBatch, name: &str, path: &Path) -> Result<UInt16Array> {
@@ -344,8 +405,60 @@ fn u8_eq(col: &UInt8Array, v: u8) -> Result<BooleanBuffer> {
 }
 
 impl Findings {
-    pub fn new(rules: FindingRules, filter: HostFilter) -> Self {
-        Findings { rules, filter, interner: Interner::default() }
+    pub fn new(rules: FindingRules, filter: HostFilter, memory: &Memory) -> Self {
+        Findings { rules, filter, interner: Interner::default(), spill: Spill::new("findings", SHARDS, memory) }
+    }
+
+    pub fn worker(&self) -> FindingsWorker<'_> {
+        FindingsWorker { f: self, state: self.new_state() }
+    }
+
+    /// Takes the workers' states apart by shard.
+    pub fn partials(workers: Vec<FindingsWorker<'_>>) -> Partials {
+        let mut shards: Vec<Vec<AHashMap<Key, Conv>>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let mut rows = 0;
+        for w in workers {
+            rows += w.state.rows;
+            for (i, m) in w.state.shards.into_iter().enumerate() {
+                if !m.is_empty() {
+                    shards[i].push(m);
+                }
+            }
+        }
+        Partials { shards, rows }
+    }
+
+    /// Every address by id.
+    pub fn addrs(&self) -> Vec<IpAddr> {
+        self.interner.addrs()
+    }
+
+    /// Runs written to spill files, and their bytes.
+    pub fn spilled(&self) -> (u64, u64) {
+        (self.spill.runs() as u64, self.spill.bytes())
+    }
+
+    /// Shard `i` merged from the workers' `maps` and the spill runs, sorted by key (so by host,
+    /// then peer).
+    pub fn merged_shard(&self, i: usize, maps: Vec<AHashMap<Key, Conv>>) -> Result<Vec<(Key, Conv)>> {
+        let mut maps = maps;
+        maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        let mut maps = maps.into_iter();
+        let mut acc = maps.next().unwrap_or_default();
+        for m in maps {
+            for (k, v) in m {
+                acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
+            }
+        }
+        self.spill.for_each_run(i, |run| {
+            for rec in run.chunks_exact(RECORD) {
+                let (k, v) = Conv::decode(rec);
+                acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
+            }
+        })?;
+        let mut v: Vec<(Key, Conv)> = acc.into_iter().collect();
+        v.sort_unstable_by_key(|(k, _)| *k);
+        Ok(v)
     }
 
     pub fn new_state(&self) -> State {
@@ -462,34 +575,6 @@ impl Findings {
         state.rows += n as u64;
         Ok(())
     }
-
-    /// Merges the workers' states, shard by shard in parallel; each shard's conversations
-    /// come out sorted by key (so by host, then peer).
-    pub fn finish(&self, states: Vec<State>) -> Merged {
-        let rows = states.iter().map(|s| s.rows).sum();
-        let mut shards: Vec<Vec<AHashMap<Key, Conv>>> = (0..SHARDS).map(|_| Vec::new()).collect();
-        for s in states {
-            for (i, m) in s.shards.into_iter().enumerate() {
-                shards[i].push(m);
-            }
-        }
-        let shards = shards
-            .into_par_iter()
-            .map(|maps| {
-                let mut maps = maps.into_iter();
-                let mut acc = maps.next().unwrap_or_default();
-                for m in maps {
-                    for (k, v) in m {
-                        acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
-                    }
-                }
-                let mut v: Vec<(Key, Conv)> = acc.into_iter().collect();
-                v.sort_unstable_by_key(|(k, _)| *k);
-                v
-            })
-            .collect();
-        Merged { shards, addrs: self.interner.addrs(), rows }
-    }
 }
 
 /// The bits as the other end sees them.
@@ -520,44 +605,9 @@ pub struct ScanStats {
     pub row_groups: usize,
     pub rows: u64,
     pub conversations: u64,
-    /// Peak of the workers' states' approximate heap bytes (summed at the end of the scan).
-    pub state_bytes: u64,
-}
-
-/// The private driver (until the shared scan lands): reads the files, row groups in parallel,
-/// into per-worker states, and merges them.
-pub fn evaluate(files: &[PathBuf], consumer: &Findings, select: &Selection) -> Result<(Merged, ScanStats)> {
-    let optional: Vec<&str> = COLUMNS.iter().copied().filter(|c| !REQUIRED.contains(c)).collect();
-    let sources: Vec<scan::FlowSource> =
-        files.par_iter().map(|p| scan::open_flows(p, &REQUIRED, &optional, true, select)).collect::<Result<_>>()?;
-    let units: Vec<(usize, usize)> =
-        sources.iter().enumerate().flat_map(|(i, s)| s.row_groups().iter().map(move |&rg| (i, rg))).collect();
-    let pool: Mutex<Vec<State>> = Mutex::new(Vec::new());
-    units.par_iter().try_for_each(|&(i, rg)| -> Result<()> {
-        let src = &sources[i];
-        let mut state = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(|| consumer.new_state());
-        let result = (|| {
-            for batch in src.read_row_group(rg, BATCH_ROWS)? {
-                consumer.add_batch(&batch?, src.path(), &mut state)?;
-            }
-            Ok(())
-        })();
-        if let Ok(mut p) = pool.lock() {
-            p.push(state);
-        }
-        result
-    })?;
-    let states = pool.into_inner().unwrap_or_default();
-    let state_bytes = states.iter().map(|s| s.size() as u64).sum();
-    let merged = consumer.finish(states);
-    let stats = ScanStats {
-        files: files.len(),
-        row_groups: units.len(),
-        rows: merged.rows,
-        conversations: merged.conversations() as u64,
-        state_bytes,
-    };
-    Ok((merged, stats))
+    /// Runs written to spill files, and their bytes.
+    pub spills: u64,
+    pub spilled_bytes: u64,
 }
 
 #[cfg(test)]

@@ -210,8 +210,16 @@ pub fn scanner(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<ScanResult> {
     let horiz = |secs: u64| {
         max_per_window(failed.iter().map(|v| ((v.pport, v.proto), epoch(v.halves().0.first, secs), v.peer)).collect())
     };
+    // Grouped by the victim's address, not its id: ids follow the order the scan met the
+    // addresses in, which varies between runs, and a tie must pick the same victim every time.
     let vert = |secs: u64| {
-        max_per_window(failed.iter().map(|v| (v.peer, epoch(v.halves().0.first, secs), (v.pport, v.proto))).collect())
+        max_per_window(
+            failed
+                .iter()
+                .map(|v| ((ctx.addrs[v.peer as usize], v.peer), epoch(v.halves().0.first, secs), (v.pport, v.proto)))
+                .collect(),
+        )
+        .map(|(n, (_, peer))| (n, peer))
     };
     let (hz, hs) = (horiz(r.zeek_window), horiz(r.slips_window));
     let (vz, vs) = (vert(r.zeek_window), vert(r.slips_window));

@@ -25,7 +25,7 @@ use crate::scan;
 use crate::select::Selection;
 use crate::services::Services;
 
-pub use aggregate::{Findings, Merged, ScanStats};
+pub use aggregate::{Findings, Partials, ScanStats};
 pub use rules::FindingRules;
 
 /// A host's behaviour.
@@ -171,15 +171,18 @@ impl Report {
     }
 }
 
-/// Decides every host of the merged state (sections 2-6 of docs/findings.md), shards in
-/// parallel, and adds the `server` tag from the servers report (section 7).
+/// Merges and decides every host, shard by shard in parallel (sections 2-6 of
+/// docs/findings.md; one shard's conversations in memory per thread), and adds the `server`
+/// tag from the servers report (section 7).
 pub fn decide_all(
-    merged: &Merged,
+    findings: &Findings,
+    partials: Partials,
     filter: &HostFilter,
     opts: &ReportOptions,
     servers: &[crate::servers::Server],
-) -> Report {
-    let local: Vec<bool> = merged.addrs.iter().map(|a| filter.contains(*a)).collect();
+) -> Result<Report> {
+    let addrs = findings.addrs();
+    let local: Vec<bool> = addrs.iter().map(|a| filter.contains(*a)).collect();
     let tied_rules: Vec<&str> =
         opts.servers.rules.rules.iter().filter(|r| r.tie.is_some()).map(|r| r.name.as_str()).collect();
     let tied: std::collections::HashSet<(IpAddr, u16, u8)> = servers
@@ -190,31 +193,34 @@ pub fn decide_all(
     let ctx = decide::Ctx {
         tied: &tied,
         rules: &opts.rules,
-        addrs: &merged.addrs,
+        addrs: &addrs,
         local: &local,
         local_given: !filter.is_everything(),
         services: &opts.services,
     };
-    type Part = (Vec<Finding>, Vec<(IpAddr, u16, u8)>);
-    let parts: Vec<Part> = merged
+    type Part = (Vec<Finding>, Vec<(IpAddr, u16, u8)>, u64);
+    let parts: Vec<Part> = partials
         .shards
-        .par_iter()
-        .map(|convs| {
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, maps)| -> Result<Part> {
+            let convs = findings.merged_shard(i, maps)?;
             let mut rows = Vec::new();
             let mut ports = Vec::new();
             for run in convs.chunk_by(|a, b| a.0.host() == b.0.host()) {
                 let id = run[0].0.host();
                 let (f, p) = decide::host(id, run, &ctx);
                 rows.extend(f);
-                ports.extend(p.into_iter().map(|(port, proto)| (merged.addrs[id as usize], port, proto)));
+                ports.extend(p.into_iter().map(|(port, proto)| (addrs[id as usize], port, proto)));
             }
-            (rows, ports)
+            Ok((rows, ports, convs.len() as u64))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut report = Report::default();
-    for (f, p) in parts {
+    for (f, p, n) in parts {
         report.findings.extend(f);
         report.p2p_ports.extend(p);
+        report.stats.conversations += n;
     }
     report.p2p_ports.sort_unstable();
     report.findings.extend(server_rows(servers, &report.p2p_ports, filter, opts));
@@ -222,7 +228,9 @@ pub fn decide_all(
         f.hostname = opts.hosts.get(&f.host).cloned().unwrap_or_default();
     }
     report.findings.sort_by_key(|f| (f.host, f.tag));
-    report
+    (report.stats.spills, report.stats.spilled_bytes) = findings.spilled();
+    report.stats.rows = partials.rows;
+    Ok(report)
 }
 
 /// Section 7: hosts the servers evaluation calls a server of something with enough clients.
@@ -285,39 +293,44 @@ fn server_rows(
         .collect()
 }
 
-/// Reads the flows and builds the report, on the current rayon pool. Until the shared scan
-/// (issue 17) lands this reads the files twice: once for the servers evaluation, once here.
+/// Reads the flows once and builds the findings and the servers report (with the P2P context
+/// applied), on the current rayon pool, within `opts.servers.memory`: one shared scan feeds the
+/// servers evaluation and the findings aggregation.
 pub fn build_report(files: &[PathBuf], opts: &ReportOptions) -> Result<(Report, crate::servers::Report)> {
     let filter = HostFilter::new(&opts.local);
     let mut sopts = opts.servers.clone();
     sopts.select = opts.select.clone();
-    let mut servers = crate::servers::build_report(files, &sopts)?;
-    let consumer = Findings::new(opts.rules.clone(), HostFilter::new(&opts.local));
-    let (merged, stats) = aggregate::evaluate(files, &consumer, &opts.select)?;
-    let mut report = decide_all(&merged, &filter, opts, &servers.servers);
-    report.stats = stats;
+    let memory = sopts.memory.clone();
+    let sfilter = HostFilter::new(&sopts.local);
+    let evaluator = crate::servers::Evaluator::new(&sopts.rules, &sopts.eval, &sfilter, &memory);
+    let findings = Findings::new(opts.rules.clone(), filter.clone(), &memory);
+    let columns = crate::servers::eval::columns().union(&aggregate::columns());
+    let scan_opts = crate::aggregate::ScanOptions { select: &opts.select, memory: &memory, quiet: memory.quiet };
+    let (workers, scan) =
+        crate::aggregate::scan(files, &columns, &scan_opts, || (evaluator.worker(), findings.worker()))?;
+    let (sw, fw): (Vec<_>, Vec<_>) = workers.into_iter().unzip();
+    let evaluation = evaluator.finish(crate::servers::Evaluator::partials(sw), &scan)?;
+    let mut servers = crate::servers::report_from_evaluation(evaluation, &sopts);
+    let mut report = decide_all(&findings, Findings::partials(fw), &filter, opts, &servers.servers)?;
+    report.stats.files = scan.files;
+    report.stats.row_groups = scan.row_groups;
     crate::servers::set_aside_p2p_ports(&mut servers, &report.p2p_ports, opts.servers.ambiguous);
     Ok((report, servers))
 }
 
-/// The `(host, port, proto)` that the servers report must set aside as P2P (docs/findings.md
-/// section 8), for `flowlens servers`. Reads the files (the servers' own scan is separate until
-/// the shared scan lands).
-pub fn p2p_context(
+/// The servers report with findings' P2P context (docs/findings.md section 8), for `flowlens
+/// servers`: the same one scan as [`build_report`].
+pub fn servers_with_context(
     files: &[PathBuf],
     servers: &crate::servers::ReportOptions,
-    report: &crate::servers::Report,
-) -> Result<Vec<(IpAddr, u16, u8)>> {
+) -> Result<crate::servers::Report> {
     let opts = ReportOptions {
         local: servers.local.clone(),
         select: servers.select.clone(),
         servers: servers.clone(),
         ..ReportOptions::default()
     };
-    let filter = HostFilter::new(&opts.local);
-    let consumer = Findings::new(opts.rules.clone(), HostFilter::new(&opts.local));
-    let (merged, _) = aggregate::evaluate(files, &consumer, &opts.select)?;
-    Ok(decide_all(&merged, &filter, &opts, &report.servers).p2p_ports)
+    Ok(build_report(files, &opts)?.1)
 }
 
 /// Everything `flowlens findings` needs.

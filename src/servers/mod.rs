@@ -321,10 +321,9 @@ pub fn run(opts: &ServersOptions) -> Result<RunSummary> {
         None => None,
     };
     let files = scan::list_parquet_range(&opts.inputs, &opts.report.select.range)?;
-    let mut report = crate::with_threads(opts.threads, || build_report(&files, &opts.report))?;
-    // Findings' context: a P2P host's random ports are not services (docs/findings.md section 8).
-    let p2p = crate::with_threads(opts.threads, || crate::findings::p2p_context(&files, &opts.report, &report))?;
-    set_aside_p2p_ports(&mut report, &p2p, opts.report.ambiguous);
+    // With findings' context, from the same one read: a P2P host's random ports are not
+    // services (docs/findings.md section 8).
+    let mut report = crate::with_threads(opts.threads, || crate::findings::servers_with_context(&files, &opts.report))?;
     let new = baseline.as_ref().map(|b| b.mark(&mut report.servers));
     if let Some(path) = &opts.alerts {
         baseline::write_alerts(path, &report.servers)?;
