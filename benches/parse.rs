@@ -24,6 +24,7 @@ fn generated(format: GenFormat) -> Vec<u8> {
         local: "10.0.0.0/16".parse().unwrap(),
         start_day: fields::parse_date("2026-11-21").unwrap(),
         days: 1,
+        plant: false,
     };
     generate(&opts, Some(&path), None).unwrap();
     std::fs::read(path).unwrap()

@@ -24,6 +24,7 @@ fn parquet(dir: &tempfile::TempDir) -> PathBuf {
         local: "10.0.0.0/16".parse().unwrap(),
         start_day: fields::parse_date("2026-11-21").unwrap(),
         days: 1,
+        plant: false,
     };
     generate(&opts, Some(&text), None).unwrap();
     let out = dir.path().join("flows.parquet");

@@ -35,6 +35,9 @@ pub struct GenOptions {
     /// First day, as days since the epoch.
     pub start_day: i64,
     pub days: u32,
+    /// Also plant the seed's Section 2 examples and the findings' traps ([`planted_flows`]);
+    /// their rows come on top of `rows`.
+    pub plant: bool,
 }
 
 /// xoshiro256** seeded through splitmix64.
@@ -610,11 +613,21 @@ pub fn generate_flows(
     let start = opts.start_day * 86_400_000_000;
     let span = opts.days as i64 * 86_400_000_000 - 60_000_000;
     let mut e = Emitter { out: sink, truth: BTreeSet::new(), rows: 0 };
+    let planted = if opts.plant { planted_flows(opts).0 } else { Vec::new() };
+    let mut next = 0;
     // Leave room so that the last event's rows still fit in `rows`.
     while e.rows + 2 <= opts.rows {
         let t =
             start + (span as f64 * e.rows as f64 / opts.rows.max(1) as f64) as i64 + rng.range(0, 999) as i64 * 1000;
+        // Planted rows go out in time order between the events, outside the row count.
+        while next < planted.len() && planted[next].stime <= t {
+            (e.out)(&planted[next])?;
+            next += 1;
+        }
         event(&mut rng, &world, &mut e, t)?;
+    }
+    for f in &planted[next..] {
+        (e.out)(f)?;
     }
     // Top up with single DNS queries without answers (a resolver that did not reply).
     while e.rows < opts.rows {
@@ -639,6 +652,20 @@ pub fn generate_flows(
 
 /// Writes generated flows as rwcut text or CSV, and optionally the ground truth.
 pub fn generate(opts: &GenOptions, output: Option<&Path>, truth: Option<&Path>) -> Result<()> {
+    generate_with_findings(opts, output, truth, None)
+}
+
+/// [`generate`], and with `findings_truth` the planted hosts and their expected tags
+/// ([`write_findings_truth`]; needs `opts.plant`).
+pub fn generate_with_findings(
+    opts: &GenOptions,
+    output: Option<&Path>,
+    truth: Option<&Path>,
+    findings_truth: Option<&Path>,
+) -> Result<()> {
+    if findings_truth.is_some() && !opts.plant {
+        return Err(Error::Usage("--findings-truth names the planted hosts: give --plant too".into()));
+    }
     let mut out = TextOut::create(output)?;
     let name = output.map(|p| p.display().to_string()).unwrap_or_else(|| "<stdout>".into());
     let servers = match opts.format {
@@ -702,5 +729,207 @@ pub fn generate(opts: &GenOptions, output: Option<&Path>, truth: Option<&Path>) 
         }
         t.finish()?;
     }
+    if let Some(path) = findings_truth {
+        write_findings_truth(path, &planted_flows(opts).1)?;
+    }
     Ok(())
+}
+
+/// One planted host and the tags the findings must give it (docs/findings.md; none for a trap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planted {
+    pub host: Ipv4Addr,
+    /// What it stands for: `example1`…`example4` (the seed's Section 2), `scanner-…`, `trap-…`.
+    pub role: &'static str,
+    /// Expected tags, in the findings' names.
+    pub tags: &'static [&'static str],
+}
+
+/// The seed's four examples, two scanners, and the traps that must not carry a threat tag, as
+/// flows spread over the first day (sorted by start), and who is who. Addresses are local hosts
+/// 5001+ (the background world uses 1-4000) and Internet addresses drawn from `seed`.
+pub fn planted_flows(opts: &GenOptions) -> (Vec<GenFlow>, Vec<Planted>) {
+    let mut rng = Rng::new(opts.seed ^ 0x5eed_f1d5);
+    let h = |i| host(&opts.local, i);
+    let ext = |rng: &mut Rng| internet_addr(rng, &opts.local);
+    let day = opts.start_day * 86_400_000_000;
+    let at = |rng: &mut Rng| day + rng.range(0, 86_000) as i64 * 1_000_000;
+    let mut f: Vec<GenFlow> = Vec::new();
+    let flow = |sip, dip, sport, dport, proto, packets: u64, bytes: u64, flags, stime, dur| GenFlow {
+        sip,
+        dip,
+        sport,
+        dport,
+        proto,
+        packets,
+        bytes,
+        flags,
+        stime,
+        dur,
+        sensor: 0,
+    };
+    let mut truth = Vec::new();
+    // Example 1: a departmental web and mail server, answering many clients.
+    let web = h(5001);
+    for _ in 0..400 {
+        let (c, t) = (ext(&mut rng), at(&mut rng));
+        for (port, req, resp) in [(80u16, (12u64, 900u64), (40u64, 52_000u64)), (25, (30, 40_000), (12, 900))] {
+            let cp = ephemeral(&mut rng);
+            f.push(flow(c, web, cp, port, 6, req.0, req.1, FULL, t, 2_000_000));
+            f.push(flow(web, c, port, cp, 6, resp.0, resp.1, FULL, t + 1000, 2_000_000));
+        }
+    }
+    truth.push(Planted { host: web, role: "example1", tags: &["server"] });
+    // Example 2: a kazaa host: peers reach it on 1214 over TCP (one connection each) and UDP,
+    // it opens their kazaa ports, bulk both ways; one peer happens to use 3306.
+    let kazaa = h(5002);
+    for i in 0..30 {
+        let (p, t) = (ext(&mut rng), at(&mut rng));
+        let cp = ephemeral(&mut rng);
+        f.push(flow(p, kazaa, cp, 1214, 6, 2000, 2_600_000, FULL, t, 60_000_000));
+        f.push(flow(kazaa, p, 1214, cp, 6, 1500, 2_100_000, FULL, t + 1000, 60_000_000));
+        f.push(flow(kazaa, p, 1214, 1214, 17, 3, 240, 0, t + 5_000_000, 0));
+        f.push(flow(p, kazaa, 1214, 1214, 17, 3, 260, 0, t + 5_001_000, 0));
+        let lp = if i == 0 { 3306 } else { rng.range(1025, 65000) as u16 };
+        let mp = ephemeral(&mut rng);
+        f.push(flow(kazaa, p, mp, lp, 6, 900, 40_000, FULL, t + 9_000_000, 30_000_000));
+        f.push(flow(p, kazaa, lp, mp, 6, 1800, 2_500_000, FULL, t + 9_001_000, 30_000_000));
+        if i == 1 {
+            // A peer fetching from the host's random port 3306 (not a MySQL server).
+            let pp = ephemeral(&mut rng);
+            f.push(flow(p, kazaa, pp, 3306, 6, 700, 36_000, FULL, t + 20_000_000, 20_000_000));
+            f.push(flow(kazaa, p, 3306, pp, 6, 1600, 2_300_000, FULL, t + 20_001_000, 20_000_000));
+        }
+    }
+    truth.push(Planted { host: kazaa, role: "example2", tags: &["p2p"] });
+    // Example 3: a hacked host serving media from random high ports to random high ports, a
+    // few flows each, and an IRC control channel.
+    let hacked = h(5003);
+    for _ in 0..9 {
+        let (p, (hp, pp)) = (ext(&mut rng), (rng.range(1025, 5000) as u16, rng.range(1025, 40000) as u16));
+        for _ in 0..5 {
+            let t = at(&mut rng);
+            f.push(flow(hacked, p, hp, pp, 6, 140_000, 180_000_000, FULL, t, 600_000_000));
+            f.push(flow(p, hacked, pp, hp, 6, 3_000, 120_000, FULL, t + 1000, 600_000_000));
+        }
+    }
+    let irc = ext(&mut rng);
+    for _ in 0..18 {
+        let (t, cp) = (at(&mut rng), ephemeral(&mut rng));
+        f.push(flow(hacked, irc, cp, 6667, 6, 9, 368, FULL, t, 30_000_000));
+        f.push(flow(irc, hacked, 6667, cp, 6, 8, 900, FULL, t + 1000, 30_000_000));
+    }
+    truth.push(Planted { host: hacked, role: "example3", tags: &["possible-compromise"] });
+    // Example 4: an address that does not exist, probed from off campus (the seed's rows).
+    let dark = h(5004);
+    let sources = [ext(&mut rng), ext(&mut rng), ext(&mut rng)];
+    let t0 = at(&mut rng);
+    let probes: [(u16, u8, u64, u64, u32); 6] = [
+        (137, 17, 1, 78, 18),
+        (2048, 1, 2, 102, 4),
+        (21, 6, 4, 240, 1),
+        (445, 6, 3, 144, 3),
+        (1433, 6, 2, 96, 1),
+        (80, 6, 2, 96, 2),
+    ];
+    for (k, &(port, proto, packets, bytes, n)) in probes.iter().enumerate() {
+        for j in 0..n {
+            let s = sources[(k + j as usize) % 3];
+            let sp = if proto == 1 { 0 } else { ephemeral(&mut rng) };
+            let flags = if proto == 6 { SYN } else { 0 };
+            f.push(flow(
+                s,
+                dark,
+                sp,
+                port,
+                proto,
+                packets,
+                bytes,
+                flags,
+                t0 + (k as i64 * 40 + j as i64) * 3_000_000,
+                0,
+            ));
+        }
+    }
+    truth.push(Planted { host: dark, role: "example4", tags: &["scan-target"] });
+    // A horizontal scanner: 137/udp and 445/tcp across 80 local addresses in four minutes.
+    let hscan = ext(&mut rng);
+    let t0 = at(&mut rng);
+    for i in 0..80u32 {
+        let d = h(6000 + i);
+        f.push(flow(hscan, d, ephemeral(&mut rng), 445, 6, 1, 60, SYN, t0 + i as i64 * 3_000_000, 0));
+    }
+    truth.push(Planted { host: hscan, role: "scanner-horizontal", tags: &["scanner"] });
+    // A vertical scanner of one host that answers every probe with a single reset (the trap:
+    // that host is a scan target, not a scanner).
+    let vscan = ext(&mut rng);
+    let rst = h(5010);
+    let (t0, sp) = (at(&mut rng), ephemeral(&mut rng));
+    for (i, port) in (1..=200u16).enumerate() {
+        let t = t0 + i as i64 * 1_000_000;
+        f.push(flow(vscan, rst, sp, port, 6, 1, 44, SYN, t, 0));
+        f.push(flow(rst, vscan, port, sp, 6, 1, 40, RST | ACK, t + 1000, 0));
+    }
+    truth.push(Planted { host: vscan, role: "scanner-vertical", tags: &["scanner"] });
+    truth.push(Planted { host: rst, role: "trap-resets", tags: &["scan-target"] });
+    // Trap: a NAT gateway / proxy, many outbound connections from many ports, mostly answered.
+    let nat = h(5020);
+    let sites: Vec<Ipv4Addr> = (0..150).map(|_| ext(&mut rng)).collect();
+    for i in 0..3000 {
+        let (s, t, cp) = (*rng.pick(&sites), at(&mut rng), rng.range(1024, 65535) as u16);
+        let port = if rng.chance(0.5) { 443 } else { 80 };
+        f.push(flow(nat, s, cp, port, 6, 10, 1200, FULL, t, 3_000_000));
+        if i % 25 != 0 {
+            f.push(flow(s, nat, port, cp, 6, 30, 40_000, FULL, t + 1000, 3_000_000));
+        }
+    }
+    truth.push(Planted { host: nat, role: "trap-nat", tags: &[] });
+    // Trap: a backup host pushing big uploads to one peer on a registered port (bacula 9102).
+    let backup = h(5021);
+    let vault = ext(&mut rng);
+    for _ in 0..20 {
+        let (t, cp) = (at(&mut rng), ephemeral(&mut rng));
+        f.push(flow(backup, vault, cp, 9102, 6, 400_000, 520_000_000, FULL, t, 900_000_000));
+        f.push(flow(vault, backup, 9102, cp, 6, 150_000, 7_800_000, FULL, t + 1000, 900_000_000));
+    }
+    truth.push(Planted { host: backup, role: "trap-backup", tags: &[] });
+    // Trap: an NTP client polling four servers 123<->123 every 1024 s.
+    let ntp = h(5022);
+    let clocks: Vec<Ipv4Addr> = (0..4).map(|_| ext(&mut rng)).collect();
+    for (k, c) in clocks.iter().enumerate() {
+        let mut t = day + k as i64 * 7_000_000;
+        while t < day + 86_000_000_000 {
+            f.push(flow(ntp, *c, 123, 123, 17, 1, 76, 0, t, 0));
+            f.push(flow(*c, ntp, 123, 123, 17, 1, 76, 0, t + 20_000, 0));
+            t += 1_024_000_000;
+        }
+    }
+    truth.push(Planted { host: ntp, role: "trap-ntp", tags: &[] });
+    // Trap: a DNS resolver asking 300 servers; a few do not answer.
+    let resolver = h(5023);
+    let zones: Vec<Ipv4Addr> = (0..300).map(|_| ext(&mut rng)).collect();
+    for i in 0..4000 {
+        let (z, t, cp) = (*rng.pick(&zones), at(&mut rng), ephemeral(&mut rng));
+        f.push(flow(resolver, z, cp, 53, 17, 1, 70, 0, t, 0));
+        if i % 30 != 0 {
+            f.push(flow(z, resolver, 53, cp, 17, 1, 300, 0, t + 30_000, 0));
+        }
+    }
+    truth.push(Planted { host: resolver, role: "trap-resolver", tags: &[] });
+    for x in f.iter_mut() {
+        x.stime -= x.stime.rem_euclid(1000);
+    }
+    f.sort_by_key(|x| x.stime);
+    (f, truth)
+}
+
+/// Writes the planted hosts as CSV: `host,role,tags` (tags `;`-separated, empty for a trap).
+pub fn write_findings_truth(path: &Path, planted: &[Planted]) -> Result<()> {
+    let mut t = TextOut::create(Some(path))?;
+    let io = |e| Error::io(path, e);
+    writeln!(t, "host,role,tags").map_err(io)?;
+    for p in planted {
+        writeln!(t, "{},{},{}", p.host, p.role, p.tags.join(";")).map_err(io)?;
+    }
+    t.finish()
 }

@@ -11,6 +11,7 @@ pub mod cat;
 pub mod convert;
 pub mod daily;
 pub mod error;
+pub mod findings;
 pub mod gen;
 pub mod ingest;
 pub mod interrupt;

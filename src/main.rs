@@ -28,6 +28,7 @@ enum Command {
     Gen(GenArgs),
     Ports(PortsArgs),
     Servers(ServersArgs),
+    Findings(FindingsArgs),
     Daily(DailyArgs),
 }
 
@@ -154,7 +155,8 @@ struct CatArgs {
 #[command(after_help = "Examples:
   flowlens gen --rows 100000 --seed 7 > day.rw
   flowlens gen --rows 1000000 --format csv -o flows.csv
-  flowlens gen --rows 50000 --days 2 --start 2026-11-20 -o archive/flows.rw")]
+  flowlens gen --rows 50000 --days 2 --start 2026-11-20 -o archive/flows.rw
+  flowlens gen --rows 100000 --plant --findings-truth planted.csv -o day.rw")]
 struct GenArgs {
     /// Number of flow rows.
     #[arg(long, default_value_t = 100_000)]
@@ -177,6 +179,14 @@ struct GenArgs {
     /// Also write the ground truth (server, port, proto, service) as CSV to FILE.
     #[arg(long, value_name = "FILE")]
     truth: Option<PathBuf>,
+    /// Also plant the port report seed's Section 2 examples (busy server, kazaa host, hacked
+    /// host, scanned dark address), two scanners and the findings' traps (NAT, backup, NTP,
+    /// resets, resolver), on top of --rows.
+    #[arg(long)]
+    plant: bool,
+    /// With --plant: write the planted hosts and the tags they must get (host,role,tags) to FILE.
+    #[arg(long, value_name = "FILE", requires = "plant")]
+    findings_truth: Option<PathBuf>,
     /// Write to FILE instead of stdout.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -538,6 +548,79 @@ impl ServersArgs {
     }
 }
 
+/// Say what the port report shows by eye: scanners, scanned addresses, P2P, possible
+/// compromises and busy servers, one row per host and tag, with evidence.
+///
+/// Tags: scanner (horizontal, vertical or both; mostly unanswered), scan-target (probed from
+/// outside; "dark" when it never sends), p2p, possible-compromise (bulk serving between high
+/// ports, IRC or beaconing, outbound scanning: confidence by the number of signals) and server
+/// (from the servers evaluation). "Answered" is decided from the flows themselves (a reply
+/// between the same endpoints within a window); flags and `side` only add evidence. Thresholds
+/// are data (built-in: data/findings.toml; --rules FILE replaces it); docs/findings.md gives the
+/// exact definitions. With --local, local hosts are candidates, and outside scanners of local
+/// addresses are still reported.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  flowlens findings store/flows --local 128.32.0.0/16 \\
+      --from 2026-11-21 --to 2026-11-21
+  flowlens findings flows.parquet --format csv -o findings.csv
+  flowlens findings flows.parquet --rules my-findings.toml --format json
+  flowlens findings flows.parquet --format parquet -o findings.parquet
+  flowlens ports store/flows --local 128.32.0.0/16 --findings")]
+struct FindingsArgs {
+    /// Parquet files or folders (hive partitions are read recursively).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// A local network (CIDR, IPv4 or IPv6); repeatable. Without it every address is a candidate.
+    #[arg(long, value_name = "CIDR")]
+    local: Vec<String>,
+    /// Thresholds from FILE (TOML, every key of data/findings.toml) instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Server rules from FILE (for the server tag) instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    server_rules: Option<PathBuf>,
+    /// Host names from a hosts(5) file (`address name [aliases]`) for the hostname column.
+    #[arg(long, value_name = "FILE")]
+    hosts: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: flowlens::findings::FindingsFormat,
+    /// Write to FILE instead of stdout (required for parquet).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No summary line on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    select: SelectArgs,
+    #[command(flatten)]
+    memory: MemoryArgs,
+}
+
+impl FindingsArgs {
+    fn report_options(&self) -> anyhow::Result<flowlens::findings::ReportOptions> {
+        let mut r = flowlens::findings::ReportOptions::default();
+        if let Some(p) = &self.rules {
+            r.rules = flowlens::findings::FindingRules::from_file(p)?;
+        }
+        if let Some(p) = &self.server_rules {
+            r.servers.rules = flowlens::servers::Rules::from_file(p)?;
+        }
+        if let Some(p) = &self.hosts {
+            r.hosts = flowlens::ports::names::read_hosts_file(p)?;
+        }
+        r.local = parse_nets("--local", &self.local)?;
+        r.servers.local = r.local.clone();
+        r.select = self.select.selection()?;
+        r.servers.memory = self.memory.memory(self.quiet)?;
+        Ok(r)
+    }
+}
+
 /// The nightly job: convert a day's archive into a store, then its port report, its servers,
 /// new-server alerts and the inventory of every server ever seen.
 ///
@@ -711,6 +794,29 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(1);
             }
         }
+        Command::Findings(a) => {
+            let report = a.report_options()?;
+            let opts = flowlens::findings::FindingsOptions {
+                inputs: a.inputs,
+                report,
+                format: a.format,
+                output: a.output,
+                threads: a.threads,
+            };
+            let r = flowlens::findings::run(&opts)?;
+            if !a.quiet {
+                let counts: Vec<String> = r.counts().iter().map(|(t, n)| format!("{n} {t}")).collect();
+                eprintln!(
+                    "flowlens findings: {} rows in {} file(s), {} host conversations; {} rows: {}{}",
+                    r.stats.rows,
+                    r.stats.files,
+                    r.stats.conversations,
+                    r.findings.len(),
+                    counts.join(", "),
+                    spilled(r.stats.spills, r.stats.spilled_bytes)
+                );
+            }
+        }
         Command::Daily(a) => {
             let date = chrono::NaiveDate::parse_from_str(&a.date, "%Y-%m-%d")
                 .with_context(|| format!("--date '{}' is not a date: use YYYY-MM-DD", a.date))?;
@@ -778,8 +884,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     .with_context(|| format!("--local '{}' is not an IPv4 network such as 10.0.0.0/16", a.local))?,
                 start_day: start,
                 days: a.days.max(1),
+                plant: a.plant,
             };
-            flowlens::gen::generate(&opts, a.output.as_deref(), a.truth.as_deref())?;
+            flowlens::gen::generate_with_findings(
+                &opts,
+                a.output.as_deref(),
+                a.truth.as_deref(),
+                a.findings_truth.as_deref(),
+            )?;
         }
     }
     Ok(0)

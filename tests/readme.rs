@@ -105,6 +105,8 @@ fn sandbox(bin: &Path) -> tempfile::TempDir {
         "[[rule]]\nname = \"iperf3\"\nproto = \"tcp\"\nports = \"5201\"\nreply = { min_packets = 2 }\n",
     )
     .unwrap();
+    // The built-in findings thresholds, as a user's copy to edit.
+    std::fs::copy(repo("data/findings.toml"), d.join("my-findings.toml")).unwrap();
     // A day's flows and an inventory, as a daily store holds them.
     run(&["daily", "--store", "prev", "--date", "2026-11-20", "-q", "archive/2026-11-20/"]);
     std::fs::copy(d.join("prev/inventory.parquet"), d.join("inventory.parquet")).unwrap();

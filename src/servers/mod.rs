@@ -321,7 +321,9 @@ pub fn run(opts: &ServersOptions) -> Result<RunSummary> {
         None => None,
     };
     let files = scan::list_parquet_range(&opts.inputs, &opts.report.select.range)?;
-    let mut report = crate::with_threads(opts.threads, || build_report(&files, &opts.report))?;
+    // With findings' context, from the same one read: a P2P host's random ports are not
+    // services (docs/findings.md section 8).
+    let mut report = crate::with_threads(opts.threads, || crate::findings::servers_with_context(&files, &opts.report))?;
     let new = baseline.as_ref().map(|b| b.mark(&mut report.servers));
     if let Some(path) = &opts.alerts {
         baseline::write_alerts(path, &report.servers)?;
@@ -333,4 +335,23 @@ pub fn run(opts: &ServersOptions) -> Result<RunSummary> {
         ambiguous_pairs: report.ambiguous_pairs,
         new,
     })
+}
+
+/// Context from the findings (docs/findings.md section 8): a port of a host tagged `p2p` that
+/// was answered only in P2P-shaped exchanges is not a service, whatever rule its number
+/// matches (a random BitTorrent port that happens to be 3306). Its rows leave the report; with
+/// `list` they stay as `ambiguous` rows that say why. Returns how many rows were set aside.
+pub fn set_aside_p2p_ports(report: &mut Report, ports: &[(IpAddr, u16, u8)], list: bool) -> usize {
+    let mut n = 0;
+    report.servers.retain_mut(|s| {
+        if s.confidence == Confidence::Ambiguous || ports.binary_search(&(s.server, s.port, s.proto)).is_err() {
+            return true;
+        }
+        n += 1;
+        s.confidence = Confidence::Ambiguous;
+        s.evidence =
+            format!("{}; not a service: port of a p2p host, answered only in P2P-shaped exchanges", s.evidence);
+        list
+    });
+    n
 }

@@ -1,0 +1,630 @@
+//! The findings consumer of a scan: every flow is added, from the point of view of each of its
+//! two ends that can be a candidate, to a per-worker map of *host conversations*
+//! `(host, peer, host port, peer port, proto)` sharded by a hash of the host. Keys and values
+//! are plain integers (fixed size, so a shard can be written to a spill file as it is).
+//! It is a [`Worker`] of the shared scan ([`crate::aggregate`]): past the memory budget a worker
+//! writes its shards to a spill run. [`Findings::merged_shard`] merges shard `i` of every
+//! worker and of every run, sorted, for [`super::decide_all`] to hand each host's
+//! conversations to [`super::decide`], one shard per thread at a time.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::aggregate::spill::Fields;
+use crate::aggregate::{Columns, Memory, Spill, Worker};
+
+use ahash::AHashMap;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, Scalar, StringArray, UInt16Array, UInt8Array};
+use arrow_buffer::BooleanBuffer;
+use arrow_ord::cmp;
+
+use super::rules::FindingRules;
+use crate::error::{Error, Result};
+use crate::ingest::bidir::{ORIG, RESP, SIDE};
+use crate::ports::HostFilter;
+use crate::schema::{BYTES, DIP, DPORT, ETIME, FLAGS, PACKETS, PROTO, SIP, SPORT, STIME};
+
+const SHARD_BITS: u32 = 6;
+/// Shards per worker state (by host hash).
+pub const SHARDS: usize = 1 << SHARD_BITS;
+
+/// The columns the findings read.
+pub fn columns() -> Columns {
+    let optional: Vec<&'static str> = COLUMNS.iter().copied().filter(|c| !REQUIRED.contains(c)).collect();
+    Columns::new(&REQUIRED, &optional)
+}
+
+/// The columns the findings read; all but the addresses, ports and proto are optional.
+pub const COLUMNS: [&str; 11] = [SIP, DIP, SPORT, DPORT, PROTO, PACKETS, BYTES, STIME, ETIME, SIDE, FLAGS];
+pub const REQUIRED: [&str; 5] = [SIP, DIP, SPORT, DPORT, PROTO];
+
+/// A host conversation packed into one integer: host id (32 bits), peer id (32), host port
+/// (16), peer port (16), proto (8). Sorting keys groups a host's conversations by peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(pub u128);
+
+impl Key {
+    #[inline]
+    pub fn new(host: u32, peer: u32, hport: u16, pport: u16, proto: u8) -> Self {
+        Key((host as u128) << 72 | (peer as u128) << 40 | (hport as u128) << 24 | (pport as u128) << 8 | proto as u128)
+    }
+    pub fn host(&self) -> u32 {
+        (self.0 >> 72) as u32
+    }
+    pub fn peer(&self) -> u32 {
+        (self.0 >> 40) as u32
+    }
+    pub fn hport(&self) -> u16 {
+        (self.0 >> 24) as u16
+    }
+    pub fn pport(&self) -> u16 {
+        (self.0 >> 8) as u16
+    }
+    pub fn proto(&self) -> u8 {
+        self.0 as u8
+    }
+    #[inline]
+    fn shard(host: u32) -> usize {
+        ((host as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SHARD_BITS)) as usize
+    }
+}
+
+/// What one direction of a conversation carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Half {
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Earliest start, microseconds (`i64::MAX`: no flow or no time).
+    pub first: i64,
+    /// Latest end (`i64::MIN`: none).
+    pub last: i64,
+}
+
+impl Default for Half {
+    fn default() -> Self {
+        Half { flows: 0, packets: 0, bytes: 0, first: i64::MAX, last: i64::MIN }
+    }
+}
+
+impl Half {
+    fn merge(&mut self, o: &Half) {
+        self.flows += o.flows;
+        self.packets = self.packets.wrapping_add(o.packets);
+        self.bytes = self.bytes.wrapping_add(o.bytes);
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+    }
+}
+
+/// Evidence bits of a conversation, per direction (`OUT_*`: sent by the host).
+pub mod bits {
+    /// A flow's TCP flags held SYN without ACK (an opening).
+    pub const OUT_SYN: u16 = 1;
+    pub const IN_SYN: u16 = 2;
+    /// The input's `side` said the sender originated the connection.
+    pub const OUT_ORIG: u16 = 4;
+    pub const IN_ORIG: u16 = 8;
+    /// The input's `side` said the sender answered.
+    pub const OUT_RESP: u16 = 16;
+    pub const IN_RESP: u16 = 32;
+    /// An ICMP echo request.
+    pub const OUT_ECHO: u16 = 64;
+    pub const IN_ECHO: u16 = 128;
+    /// An ICMP error (unreachable, time exceeded…): an answer to something else, never an attempt.
+    pub const ICMP_ERROR: u16 = 256;
+    /// A flow's flags held RST.
+    pub const OUT_RST: u16 = 512;
+    pub const IN_RST: u16 = 1024;
+}
+
+/// Both directions of a host conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Conv {
+    pub out: Half,
+    pub inn: Half,
+    pub bits: u16,
+}
+
+/// Bytes of a conversation's spill record: the key, two halves of five 8-byte fields, the bits.
+const RECORD: usize = 16 + 2 * 5 * 8 + 2;
+
+impl Half {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        for v in [self.flows, self.packets, self.bytes, self.first as u64, self.last as u64] {
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    fn decode(f: &mut Fields<'_>) -> Half {
+        Half { flows: f.u64(), packets: f.u64(), bytes: f.u64(), first: f.i64(), last: f.i64() }
+    }
+}
+
+impl Conv {
+    fn encode(&self, key: Key, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&key.0.to_le_bytes());
+        self.out.encode(buf);
+        self.inn.encode(buf);
+        buf.extend_from_slice(&self.bits.to_le_bytes());
+    }
+
+    fn decode(rec: &[u8]) -> (Key, Conv) {
+        let mut f = Fields(rec);
+        let key = Key(f.u128());
+        let out = Half::decode(&mut f);
+        let inn = Half::decode(&mut f);
+        let bits = u16::from_le_bytes([f.0[0], f.0[1]]);
+        (key, Conv { out, inn, bits })
+    }
+
+    fn merge(&mut self, o: &Conv) {
+        self.out.merge(&o.out);
+        self.inn.merge(&o.inn);
+        self.bits |= o.bits;
+    }
+}
+
+/// A worker's partial state: host conversations by host shard.
+pub struct State {
+    pub shards: Vec<AHashMap<Key, Conv>>,
+    pub rows: u64,
+    caches: Caches,
+}
+
+impl State {
+    /// Approximate heap bytes held (hash tables at capacity: key, value and a control byte).
+    pub fn size(&self) -> usize {
+        let entry = std::mem::size_of::<Key>() + std::mem::size_of::<Conv>() + 1;
+        self.shards.iter().map(|m| m.capacity() * entry).sum::<usize>() + self.caches.size()
+    }
+}
+
+/// Addresses by dense id, shared by the workers.
+#[derive(Default)]
+pub struct Interner {
+    inner: Mutex<(AHashMap<u128, u32>, Vec<u128>)>,
+}
+
+impl Interner {
+    fn ids(&self, codes: &[u128], out: &mut Vec<u32>) {
+        out.clear();
+        // A poisoned lock means a worker panicked; the scan's result is lost anyway.
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, addrs) = &mut *g;
+        for &c in codes {
+            let next = addrs.len() as u32;
+            let id = *map.entry(c).or_insert(next);
+            if id == next {
+                addrs.push(c);
+            }
+            out.push(id);
+        }
+    }
+
+    fn addrs(&self) -> Vec<IpAddr> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.iter().map(|&c| Ipv6Addr::from(c).to_canonical()).collect()
+    }
+}
+
+fn addr_code(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn input_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::input(path.display().to_string(), reason)
+}
+
+/// Address ids of one column, parsed once per distinct dictionary value (or plain string).
+#[derive(Default)]
+struct AddrColumn {
+    values: Option<ArrayRef>,
+    codes: Vec<u32>,
+    local: Vec<bool>,
+    plain: AHashMap<Box<str>, (u32, bool)>,
+    parsed: Vec<u128>,
+    one: Vec<u32>,
+}
+
+impl AddrColumn {
+    fn size(&self) -> usize {
+        self.codes.capacity() * 4 + self.local.capacity() + self.parsed.capacity() * 16 + self.plain.capacity() * 48
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ids(
+        &mut self,
+        col: &ArrayRef,
+        path: &Path,
+        name: &str,
+        interner: &Interner,
+        filter: &HostFilter,
+        out: &mut Vec<u32>,
+        local: &mut Vec<bool>,
+    ) -> Result<()> {
+        out.clear();
+        local.clear();
+        let parse = |s: &str| -> Result<u128> {
+            s.trim()
+                .parse::<IpAddr>()
+                .map(addr_code)
+                .map_err(|_| input_err(path, format!("column '{name}': '{s}' is not an IP address")))
+        };
+        if let Some(dict) = col.as_dictionary_opt::<Int32Type>() {
+            let values = dict.values();
+            if !self.values.as_ref().is_some_and(|v| std::sync::Arc::ptr_eq(v, values)) {
+                let strings = values
+                    .as_string_opt::<i32>()
+                    .ok_or_else(|| input_err(path, format!("column '{name}' holds {}", values.data_type())))?;
+                self.parsed.clear();
+                for i in 0..strings.len() {
+                    self.parsed.push(if strings.is_null(i) { 0 } else { parse(strings.value(i))? });
+                }
+                interner.ids(&self.parsed, &mut self.codes);
+                self.local.clear();
+                self.local.extend(self.parsed.iter().map(|&c| filter.contains(Ipv6Addr::from(c).to_canonical())));
+                self.values = Some(values.clone());
+            }
+            for k in dict.keys().iter() {
+                match k.map(|k| k as usize).filter(|&k| k < self.codes.len()) {
+                    Some(k) => {
+                        out.push(self.codes[k]);
+                        local.push(self.local[k]);
+                    }
+                    None => return Err(input_err(path, format!("column '{name}': a null address"))),
+                }
+            }
+            return Ok(());
+        }
+        let strings = col.as_string_opt::<i32>().ok_or_else(|| {
+            input_err(path, format!("column '{name}' is {}; the flows schema stores it as Utf8", col.data_type()))
+        })?;
+        for v in strings.iter() {
+            let Some(s) = v else { return Err(input_err(path, format!("column '{name}': a null address"))) };
+            let (c, l) = match self.plain.get(s) {
+                Some(&c) => c,
+                None => {
+                    let code = parse(s)?;
+                    interner.ids(&[code], &mut self.one);
+                    let c = (self.one[0], filter.contains(Ipv6Addr::from(code).to_canonical()));
+                    self.plain.insert(s.into(), c);
+                    c
+                }
+            };
+            out.push(c);
+            local.push(l);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Caches {
+    sip: AddrColumn,
+    dip: AddrColumn,
+    sid: Vec<u32>,
+    did: Vec<u32>,
+    slocal: Vec<bool>,
+    dlocal: Vec<bool>,
+}
+
+impl Caches {
+    fn size(&self) -> usize {
+        self.sip.size() + self.dip.size() + (self.sid.capacity() + self.did.capacity()) * 4 + self.slocal.capacity() * 2
+    }
+}
+
+/// The findings consumer: the rules and `--local` networks, and the address ids shared by the
+/// workers.
+pub struct Findings {
+    pub rules: FindingRules,
+    pub filter: HostFilter,
+    interner: Interner,
+    spill: Spill,
+}
+
+/// One thread's part of a [`Findings`] aggregation.
+pub struct FindingsWorker<'a> {
+    f: &'a Findings,
+    state: State,
+}
+
+impl Worker for FindingsWorker<'_> {
+    fn add_batch(&mut self, batch: &RecordBatch, path: &Path) -> Result<()> {
+        self.f.add_batch(batch, path, &mut self.state)
+    }
+
+    fn end_unit(&mut self) {
+        self.state.caches = Caches::default();
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.state.size()
+    }
+
+    fn spill(&mut self) -> Result<()> {
+        let shards = &self.state.shards;
+        self.f.spill.write_run(|i, buf| {
+            for (k, c) in &shards[i] {
+                c.encode(*k, buf);
+            }
+        })?;
+        for m in &mut self.state.shards {
+            *m = AHashMap::new();
+        }
+        Ok(())
+    }
+}
+
+/// What the workers left in memory, by shard, and the rows they read.
+pub struct Partials {
+    pub shards: Vec<Vec<AHashMap<Key, Conv>>>,
+    pub rows: u64,
+}
+
+fn port_col(batch: &RecordBatch, name: &str, path: &Path) -> Result<UInt16Array> {
+    let col =
+        batch.column_by_name(name).ok_or_else(|| input_err(path, format!("no column '{name}': not a flows file")))?;
+    let a = col.as_primitive_opt::<UInt16Type>().ok_or_else(|| {
+        input_err(path, format!("column '{name}' is {}; the flows schema stores it as UInt16", col.data_type()))
+    })?;
+    Ok(if a.null_count() == 0 { a.clone() } else { a.iter().map(|v| v.unwrap_or(0)).collect() })
+}
+
+fn counter_col(batch: &RecordBatch, name: &str, path: &Path) -> Result<Option<arrow_array::Int64Array>> {
+    match batch.column_by_name(name) {
+        None => Ok(None),
+        Some(c) => Ok(Some(
+            c.as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| {
+                    input_err(
+                        path,
+                        format!("column '{name}' is {}; the flows schema stores it as Int64", c.data_type()),
+                    )
+                })?
+                .clone(),
+        )),
+    }
+}
+
+fn truthy(a: &BooleanArray) -> BooleanBuffer {
+    match a.nulls() {
+        Some(n) => a.values() & n.inner(),
+        None => a.values().clone(),
+    }
+}
+
+fn u8_eq(col: &UInt8Array, v: u8) -> Result<BooleanBuffer> {
+    Ok(truthy(&cmp::eq(col, &Scalar::new(UInt8Array::from(vec![v])))?))
+}
+
+impl Findings {
+    pub fn new(rules: FindingRules, filter: HostFilter, memory: &Memory) -> Self {
+        Findings { rules, filter, interner: Interner::default(), spill: Spill::new("findings", SHARDS, memory) }
+    }
+
+    pub fn worker(&self) -> FindingsWorker<'_> {
+        FindingsWorker { f: self, state: self.new_state() }
+    }
+
+    /// Takes the workers' states apart by shard.
+    pub fn partials(workers: Vec<FindingsWorker<'_>>) -> Partials {
+        let mut shards: Vec<Vec<AHashMap<Key, Conv>>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let mut rows = 0;
+        for w in workers {
+            rows += w.state.rows;
+            for (i, m) in w.state.shards.into_iter().enumerate() {
+                if !m.is_empty() {
+                    shards[i].push(m);
+                }
+            }
+        }
+        Partials { shards, rows }
+    }
+
+    /// Every address by id.
+    pub fn addrs(&self) -> Vec<IpAddr> {
+        self.interner.addrs()
+    }
+
+    /// Runs written to spill files, and their bytes.
+    pub fn spilled(&self) -> (u64, u64) {
+        (self.spill.runs() as u64, self.spill.bytes())
+    }
+
+    /// Shard `i` merged from the workers' `maps` and the spill runs, sorted by key (so by host,
+    /// then peer).
+    pub fn merged_shard(&self, i: usize, maps: Vec<AHashMap<Key, Conv>>) -> Result<Vec<(Key, Conv)>> {
+        let mut maps = maps;
+        maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        let mut maps = maps.into_iter();
+        let mut acc = maps.next().unwrap_or_default();
+        for m in maps {
+            for (k, v) in m {
+                acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
+            }
+        }
+        self.spill.for_each_run(i, |run| {
+            for rec in run.chunks_exact(RECORD) {
+                let (k, v) = Conv::decode(rec);
+                acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
+            }
+        })?;
+        let mut v: Vec<(Key, Conv)> = acc.into_iter().collect();
+        v.sort_unstable_by_key(|(k, _)| *k);
+        Ok(v)
+    }
+
+    pub fn new_state(&self) -> State {
+        State { shards: (0..SHARDS).map(|_| AHashMap::new()).collect(), rows: 0, caches: Caches::default() }
+    }
+
+    /// Adds one batch (already filtered by the selection). A flow counts for each end that is
+    /// a candidate: with `--local`, both ends of a flow that has a local end (the outside end is
+    /// a possible scanner of local addresses); without it, both ends of every flow.
+    pub fn add_batch(&self, batch: &RecordBatch, path: &Path, state: &mut State) -> Result<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let col = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| input_err(path, format!("no column '{name}': not a flows file")))
+        };
+        let c = &mut state.caches;
+        c.sip.ids(col(SIP)?, path, SIP, &self.interner, &self.filter, &mut c.sid, &mut c.slocal)?;
+        c.dip.ids(col(DIP)?, path, DIP, &self.interner, &self.filter, &mut c.did, &mut c.dlocal)?;
+        let sport = port_col(batch, SPORT, path)?;
+        let dport = port_col(batch, DPORT, path)?;
+        let proto = col(PROTO)?
+            .as_primitive_opt::<UInt8Type>()
+            .ok_or_else(|| input_err(path, "column 'proto' is not UInt8: not a flows file"))?
+            .clone();
+        let packets = counter_col(batch, PACKETS, path)?;
+        let bytes = counter_col(batch, BYTES, path)?;
+        // Masks as kernels over the whole batch: which rows count, and which are ICMP.
+        let keep = if self.filter.is_everything() {
+            BooleanBuffer::new_set(n)
+        } else {
+            &BooleanBuffer::from(c.slocal.as_slice()) | &BooleanBuffer::from(c.dlocal.as_slice())
+        };
+        let icmp = &u8_eq(&proto, 1)? | &u8_eq(&proto, 58)?;
+        let tcp = u8_eq(&proto, 6)?;
+        let times =
+            |name: &str| batch.column_by_name(name).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>());
+        let (stime, etime) = (times(STIME), times(ETIME));
+        let side = batch.column_by_name(SIDE).and_then(|c| c.as_string_opt::<i32>()).map(|s| -> Result<_> {
+            Ok((
+                truthy(&cmp::eq(s, &Scalar::new(StringArray::from(vec![ORIG])))?),
+                truthy(&cmp::eq(s, &Scalar::new(StringArray::from(vec![RESP])))?),
+            ))
+        });
+        let side = side.transpose()?;
+        let flags = batch.column_by_name(FLAGS).and_then(|c| c.as_string_opt::<i32>());
+        let counter = |a: &Option<arrow_array::Int64Array>, i: usize| match a {
+            Some(a) if a.is_valid(i) => a.value(i).max(0) as u64,
+            _ => 0,
+        };
+        for i in keep.set_indices() {
+            let (s, d) = (c.sid[i], c.did[i]);
+            let p = proto.value(i);
+            let (mut sp, mut dp) = (sport.value(i), dport.value(i));
+            let mut bits_s = 0u16; // bits as the source sees them (OUT_* = sent by the source)
+            if icmp.value(i) {
+                // ICMP: dport is type*256+code. Echo request and reply are one conversation
+                // (ports 0/0); errors are answers to something else.
+                let ty = (dp >> 8) as u8;
+                let (echo_req, echo_rep, error) = if p == 1 {
+                    (ty == 8, ty == 0, matches!(ty, 3 | 4 | 5 | 11 | 12))
+                } else {
+                    (ty == 128, ty == 129, matches!(ty, 1..=4))
+                };
+                if echo_req || echo_rep {
+                    sp = 0;
+                    dp = 0;
+                    if echo_req {
+                        bits_s |= bits::OUT_ECHO;
+                    }
+                } else {
+                    sp = 0;
+                    if error {
+                        bits_s |= bits::ICMP_ERROR;
+                    }
+                }
+            }
+            if let Some((o, r)) = &side {
+                if o.value(i) {
+                    bits_s |= bits::OUT_ORIG;
+                } else if r.value(i) {
+                    bits_s |= bits::OUT_RESP;
+                }
+            }
+            if tcp.value(i) {
+                if let Some(f) = flags.filter(|f| f.is_valid(i)) {
+                    let v = f.value(i).as_bytes();
+                    if v.contains(&b'S') && !v.contains(&b'A') {
+                        bits_s |= bits::OUT_SYN;
+                    }
+                    if v.contains(&b'R') {
+                        bits_s |= bits::OUT_RST;
+                    }
+                }
+            }
+            let first = stime.filter(|a| a.is_valid(i)).map_or(i64::MAX, |a| a.value(i));
+            let last = match etime.filter(|a| a.is_valid(i)) {
+                Some(a) => a.value(i),
+                None if first == i64::MAX => i64::MIN,
+                None => first,
+            };
+            let half = Half { flows: 1, packets: counter(&packets, i), bytes: counter(&bytes, i), first, last };
+            // The source's view: sent. The destination's view: received (bits swapped).
+            let ks = Key::new(s, d, sp, dp, p);
+            let e = state.shards[Key::shard(s)].entry(ks).or_default();
+            e.out.merge(&half);
+            e.bits |= bits_s;
+            let kd = Key::new(d, s, dp, sp, p);
+            let e = state.shards[Key::shard(d)].entry(kd).or_default();
+            e.inn.merge(&half);
+            e.bits |= swap(bits_s);
+        }
+        state.rows += n as u64;
+        Ok(())
+    }
+}
+
+/// The bits as the other end sees them.
+fn swap(b: u16) -> u16 {
+    let pairs = [
+        (bits::OUT_SYN, bits::IN_SYN),
+        (bits::OUT_ORIG, bits::IN_ORIG),
+        (bits::OUT_RESP, bits::IN_RESP),
+        (bits::OUT_ECHO, bits::IN_ECHO),
+        (bits::OUT_RST, bits::IN_RST),
+    ];
+    let mut out = b & bits::ICMP_ERROR;
+    for (o, i) in pairs {
+        if b & o != 0 {
+            out |= i;
+        }
+        if b & i != 0 {
+            out |= o;
+        }
+    }
+    out
+}
+
+/// What a scan read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    pub files: usize,
+    pub row_groups: usize,
+    pub rows: u64,
+    pub conversations: u64,
+    /// Runs written to spill files, and their bytes.
+    pub spills: u64,
+    pub spilled_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_round_trip() {
+        let k = Key::new(u32::MAX - 1, 7, 65535, 1, 17);
+        assert_eq!((k.host(), k.peer(), k.hport(), k.pport(), k.proto()), (u32::MAX - 1, 7, 65535, 1, 17));
+        assert!(Key::new(1, 9, 0, 0, 0) < Key::new(2, 0, 0, 0, 0));
+    }
+
+    #[test]
+    fn swapped_bits_read_from_the_other_end() {
+        let b = bits::OUT_SYN | bits::IN_RST | bits::ICMP_ERROR;
+        assert_eq!(swap(b), bits::IN_SYN | bits::OUT_RST | bits::ICMP_ERROR);
+        assert_eq!(swap(swap(b)), b);
+    }
+}

@@ -1,0 +1,705 @@
+//! docs/findings.md sections 2-7: one host's conversations (sorted by peer) in, its tags out.
+//! Pure functions over the merged state: no I/O, no shared mutable state, so the hosts of a
+//! shard are decided in parallel and a test can feed a host's conversations directly.
+
+use std::net::IpAddr;
+
+use super::aggregate::{bits, Conv, Half, Key};
+use super::rules::FindingRules;
+use super::{Confidence, Finding, ScanKind, Tag};
+use crate::units::human;
+
+/// What every host's decision reads.
+pub struct Ctx<'a> {
+    pub rules: &'a FindingRules,
+    pub addrs: &'a [IpAddr],
+    /// Per address id: inside `--local` (all true without it).
+    pub local: &'a [bool],
+    /// `--local` was given.
+    pub local_given: bool,
+    /// Port names for the evidence.
+    pub services: &'a crate::services::Services,
+    /// `(server, port, proto)` that the servers evaluation ties to a control channel (FTP
+    /// data, PPTP's GRE): proven services, never P2P-shaped.
+    pub tied: &'a std::collections::HashSet<(IpAddr, u16, u8)>,
+}
+
+/// One conversation from the host's point of view, oriented.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    pub peer: u32,
+    pub hport: u16,
+    pub pport: u16,
+    pub proto: u8,
+    /// The host opened it.
+    pub host_init: bool,
+    pub answered: bool,
+    pub established: bool,
+    pub icmp_error: bool,
+    pub conv: &'a Conv,
+}
+
+impl View<'_> {
+    /// The opener's half and the answer's half.
+    pub fn halves(&self) -> (&Half, &Half) {
+        if self.host_init {
+            (&self.conv.out, &self.conv.inn)
+        } else {
+            (&self.conv.inn, &self.conv.out)
+        }
+    }
+    fn first(&self) -> i64 {
+        self.conv.out.first.min(self.conv.inn.first)
+    }
+    fn last(&self) -> i64 {
+        self.conv.out.last.max(self.conv.inn.last)
+    }
+}
+
+/// Section 2: who opened a conversation, and whether it was answered and established.
+pub fn orient<'a>(host: u32, k: &Key, c: &'a Conv, rules: &FindingRules) -> View<'a> {
+    let b = c.bits;
+    let (out, inn) = (&c.out, &c.inn);
+    let host_init =
+        if b & (bits::OUT_ECHO | bits::IN_ECHO) != 0 && (b & bits::OUT_ECHO == 0) != (b & bits::IN_ECHO == 0) {
+            b & bits::OUT_ECHO != 0
+        } else if b & (bits::OUT_ORIG | bits::IN_RESP) != 0 && b & (bits::IN_ORIG | bits::OUT_RESP) == 0 {
+            true
+        } else if b & (bits::IN_ORIG | bits::OUT_RESP) != 0 && b & (bits::OUT_ORIG | bits::IN_RESP) == 0 {
+            false
+        } else if inn.flows == 0 || out.flows == 0 {
+            inn.flows == 0
+        } else if (b & bits::OUT_SYN != 0) != (b & bits::IN_SYN != 0) {
+            b & bits::OUT_SYN != 0
+        } else if out.first != inn.first {
+            out.first < inn.first
+        } else if k.hport() != k.pport() {
+            // Same start: the client is the end on the higher (ephemeral) port.
+            k.hport() > k.pport()
+        } else {
+            host < k.peer()
+        };
+    let (init, reply) = if host_init { (out, inn) } else { (inn, out) };
+    let w = (rules.answers.reply_window as i64).saturating_mul(1_000_000);
+    let timed = init.first != i64::MAX && reply.first != i64::MAX;
+    let answered = init.flows > 0
+        && reply.flows > 0
+        && (!timed || (reply.first <= init.last.saturating_add(w) && reply.last >= init.first.saturating_sub(w)));
+    let established = answered
+        && (k.proto() != 6 || (reply.packets >= rules.answers.tcp_established_reply_packets && init.packets >= 2));
+    View {
+        peer: k.peer(),
+        hport: k.hport(),
+        pport: k.pport(),
+        proto: k.proto(),
+        host_init,
+        answered,
+        established,
+        icmp_error: b & bits::ICMP_ERROR != 0,
+        conv: c,
+    }
+}
+
+fn proto_name(p: u8) -> String {
+    crate::servers::rules::proto_name(p).to_string()
+}
+
+/// `445/tcp`, `80/tcp (http)`, `ICMP echo`.
+fn port_label(port: u16, proto: u8, ctx: &Ctx) -> String {
+    if proto == 1 || proto == 58 {
+        return if port == 0 { "ICMP echo".into() } else { format!("ICMP {}/{}", port >> 8, port & 0xff) };
+    }
+    match ctx.services.name(port) {
+        Some(n) if proto == 6 || proto == 17 => format!("{port}/{} ({n})", proto_name(proto)),
+        _ => format!("{port}/{}", proto_name(proto)),
+    }
+}
+
+/// Up to `max` labels, most frequent first, then "+N more".
+fn port_list(mut ports: Vec<(u16, u8, u64)>, max: usize, ctx: &Ctx) -> String {
+    ports.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    let mut s: Vec<String> = ports.iter().take(max).map(|&(p, pr, _)| port_label(p, pr, ctx)).collect();
+    if ports.len() > max {
+        s.push(format!("+{} more", ports.len() - max));
+    }
+    s.join(", ")
+}
+
+/// Distinct (port, proto) with how many items each, from unsorted pairs.
+fn count_ports(mut v: Vec<(u16, u8)>) -> Vec<(u16, u8, u64)> {
+    v.sort_unstable();
+    v.chunk_by(|a, b| a == b).map(|r| (r[0].0, r[0].1, r.len() as u64)).collect()
+}
+
+fn pct(a: u64, b: u64) -> u64 {
+    (a * 100 + b / 2).checked_div(b).unwrap_or(0)
+}
+
+fn share(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+fn span(views: &[&View]) -> (Option<i64>, Option<i64>) {
+    let f = views.iter().map(|v| v.first()).min().filter(|&t| t != i64::MAX);
+    let l = views.iter().map(|v| v.last()).max().filter(|&t| t != i64::MIN);
+    (f, l)
+}
+
+/// The largest count of distinct `item`s per `(group, epoch)`: returns (count, group).
+fn max_per_window<G: Ord + Copy, I: Ord + Copy>(mut v: Vec<(G, i64, I)>) -> Option<(u64, G)> {
+    v.sort_unstable();
+    v.dedup();
+    v.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1).map(|r| (r.len() as u64, r[0].0)).max_by(|a, b| a.0.cmp(&b.0))
+}
+
+fn epoch(t: i64, secs: u64) -> i64 {
+    if t == i64::MAX {
+        0
+    } else {
+        t.div_euclid(secs as i64 * 1_000_000)
+    }
+}
+
+/// What the scanner test found for one host (section 3).
+#[derive(Debug, Clone)]
+pub struct ScanResult {
+    pub kind: ScanKind,
+    pub confidence: Confidence,
+    pub finding: Finding,
+}
+
+fn name(ctx: &Ctx, id: u32) -> String {
+    ctx.addrs[id as usize].to_string()
+}
+
+/// Section 3: scanner.
+pub fn scanner(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<ScanResult> {
+    let r = &ctx.rules.scanner;
+    let attempts: Vec<&View> = views.iter().filter(|v| v.host_init && !v.icmp_error).collect();
+    if attempts.is_empty() {
+        return None;
+    }
+    // First contacts (TRW): per peer, its earliest attempt and whether any attempt succeeded.
+    let mut contacts: Vec<(i64, bool)> = Vec::new();
+    for run in attempts.chunk_by(|a, b| a.peer == b.peer) {
+        let first = run.iter().map(|v| v.halves().0.first).min().unwrap_or(i64::MAX);
+        contacts.push((first, run.iter().any(|v| v.established)));
+    }
+    let peers = contacts.len() as u64;
+    let failed_peers = contacts.iter().filter(|c| !c.1).count() as u64;
+    contacts.sort_by_key(|c| c.0);
+    let (eta1, eta0) = (ctx.rules.trw_eta1(), ctx.rules.trw_eta0());
+    let (up, down) = ((1.0 - r.trw_theta1) / (1.0 - r.trw_theta0), r.trw_theta1 / r.trw_theta0);
+    let mut lambda = 1.0;
+    let mut trw_at = None;
+    for (i, c) in contacts.iter().enumerate() {
+        lambda *= if c.1 { down } else { up };
+        if lambda >= eta1 {
+            trw_at = Some(i + 1);
+            break;
+        }
+        if lambda <= eta0 {
+            lambda = 1.0;
+        }
+    }
+    let failed: Vec<&&View> = attempts.iter().filter(|v| !v.established).collect();
+    let horiz = |secs: u64| {
+        max_per_window(failed.iter().map(|v| ((v.pport, v.proto), epoch(v.halves().0.first, secs), v.peer)).collect())
+    };
+    // Grouped by the victim's address, not its id: ids follow the order the scan met the
+    // addresses in, which varies between runs, and a tie must pick the same victim every time.
+    let vert = |secs: u64| {
+        max_per_window(
+            failed
+                .iter()
+                .map(|v| ((ctx.addrs[v.peer as usize], v.peer), epoch(v.halves().0.first, secs), (v.pport, v.proto)))
+                .collect(),
+        )
+        .map(|(n, (_, peer))| (n, peer))
+    };
+    let (hz, hs) = (horiz(r.zeek_window), horiz(r.slips_window));
+    let (vz, vs) = (vert(r.zeek_window), vert(r.slips_window));
+    let h_share = share(failed_peers, peers);
+    let mut h_conf = None;
+    if h_share >= r.min_failed_share {
+        if hz.is_some_and(|x| x.0 >= r.zeek_addr_scan_hosts) {
+            h_conf = Some(Confidence::High);
+        } else if hs.is_some_and(|x| x.0 > r.slips_more_than) {
+            h_conf = Some(Confidence::Medium);
+        } else if trw_at.is_some() && failed_peers >= r.trw_min_failed {
+            h_conf = Some(Confidence::Low);
+        }
+    }
+    // Vertical: the victim with the most failed ports in one window, judged on its own share.
+    let mut v_conf = None;
+    let mut victim = None;
+    if let Some((n, peer)) = vz.filter(|x| x.0 >= r.zeek_port_scan_ports).or(vs.filter(|x| x.0 > r.slips_more_than)) {
+        let on: Vec<&&View> = attempts.iter().filter(|v| v.peer == peer).collect();
+        let mut all: Vec<(u16, u8)> = on.iter().map(|v| (v.pport, v.proto)).collect();
+        all.sort_unstable();
+        all.dedup();
+        let mut bad: Vec<(u16, u8)> = on.iter().filter(|v| !v.established).map(|v| (v.pport, v.proto)).collect();
+        bad.sort_unstable();
+        bad.dedup();
+        if share(bad.len() as u64, all.len() as u64) >= r.min_failed_share {
+            v_conf = Some(if n >= r.zeek_port_scan_ports && vz.is_some_and(|x| x.1 == peer) {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            });
+            victim = Some((peer, all.len() as u64, bad.len() as u64));
+        }
+    }
+    let kind = match (h_conf, v_conf) {
+        (Some(_), Some(_)) => ScanKind::Both,
+        (Some(_), None) => ScanKind::Horizontal,
+        (None, Some(_)) => ScanKind::Vertical,
+        (None, None) => return None,
+    };
+    let confidence = h_conf.max(v_conf).unwrap_or(Confidence::Low);
+    let ports = count_ports(attempts.iter().map(|v| (v.pport, v.proto)).collect());
+    let answered = attempts.iter().filter(|v| v.answered && !v.established).count() as u64;
+    let mut ev = vec![
+        format!("kind={}", kind.as_str()),
+        format!("targets={peers}"),
+        format!("failed_targets={failed_peers}"),
+        format!("ports={}", ports.len()),
+        format!("attempts={}", attempts.len()),
+        format!("unanswered_share={}%", pct(failed.len() as u64 - answered, attempts.len() as u64)),
+        format!("failed_share={}%", pct(failed.len() as u64, attempts.len() as u64)),
+    ];
+    if answered > 0 {
+        ev.push(format!("rejected={answered}"));
+    }
+    if let Some((n, (p, pr))) = hz {
+        ev.push(format!("max_targets_one_port_{}s={n} ({})", r.zeek_window, port_label(p, pr, ctx)));
+    }
+    if let Some((n, (p, pr))) = hs {
+        ev.push(format!("max_targets_one_port_{}s={n} ({})", r.slips_window, port_label(p, pr, ctx)));
+    }
+    if let Some((n, peer)) = vz {
+        ev.push(format!("max_ports_one_target_{}s={n} ({})", r.zeek_window, name(ctx, peer)));
+    }
+    if let Some(n) = trw_at {
+        ev.push(format!("trw=scanner after {n} first contacts"));
+    }
+    let syn = attempts.iter().filter(|v| v.conv.bits & bits::OUT_SYN != 0).count();
+    if syn > 0 {
+        ev.push(format!("syn_only_flags={syn}"));
+    }
+    let list = port_list(ports.clone(), 6, ctx);
+    let explanation = match (kind, victim) {
+        (ScanKind::Vertical, Some((peer, all, bad))) => {
+            format!("probed {all} ports of {} ({list}); {}% of them failed", name(ctx, peer), pct(bad, all))
+        }
+        (ScanKind::Both, Some((peer, all, _))) => format!(
+            "probed {peers} addresses on {} ports ({list}) and {all} ports of {}; {}% of the addresses never answered",
+            ports.len(),
+            name(ctx, peer),
+            pct(failed_peers, peers)
+        ),
+        _ => format!(
+            "probed {peers} addresses on {} port{} ({list}); {}% of them never answered",
+            ports.len(),
+            if ports.len() == 1 { "" } else { "s" },
+            pct(failed_peers, peers)
+        ),
+    };
+    let (first_seen, last_seen) = span(&attempts);
+    Some(ScanResult {
+        kind,
+        confidence,
+        finding: Finding {
+            host,
+            hostname: String::new(),
+            tag: Tag::Scanner,
+            confidence,
+            evidence: ev.join("; "),
+            explanation,
+            first_seen,
+            last_seen,
+        },
+    })
+}
+
+/// Section 4: scan-target.
+pub fn scan_target(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<Finding> {
+    let r = &ctx.rules.scan_target;
+    let inbound: Vec<&View> = views
+        .iter()
+        .filter(|v| !v.host_init && !v.icmp_error && (!ctx.local_given || !ctx.local[v.peer as usize]))
+        .collect();
+    let probes: Vec<&View> = inbound
+        .iter()
+        .copied()
+        .filter(|v| {
+            let (init, _) = v.halves();
+            !v.established
+                && init.packets <= r.probe_max_packets
+                && init.bytes <= r.probe_max_bpp.saturating_mul(init.packets.max(1))
+        })
+        .collect();
+    let n = probes.len() as u64;
+    if n < r.min_probes || share(n, inbound.len() as u64) < r.min_probe_share {
+        return None;
+    }
+    let sent: u64 = views.iter().map(|v| v.conv.out.flows).sum();
+    let answered = probes.iter().filter(|v| v.answered).count() as u64;
+    let mut sources: Vec<u32> = probes.iter().map(|v| v.peer).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let ports = count_ports(probes.iter().map(|v| (v.hport, v.proto)).collect());
+    let flows: u64 = probes.iter().map(|v| v.halves().0.flows).sum();
+    let packets: u64 = probes.iter().map(|v| v.halves().0.packets).sum();
+    let confidence = if sent == 0 {
+        Confidence::High
+    } else if answered == 0 {
+        Confidence::Medium
+    } else {
+        Confidence::Low
+    };
+    let ev = [
+        format!("sources={}", sources.len()),
+        format!("probes={n}"),
+        format!("probe_flows={flows}"),
+        format!("probe_packets={packets}"),
+        format!("ports={}", ports.len()),
+        format!("answered_probes={answered}"),
+        format!("inbound={}", inbound.len()),
+        format!("flows_sent={sent}"),
+        if sent == 0 { "dark: never sends".to_string() } else { "sends".to_string() },
+    ];
+    let origin = if ctx.local_given { "outside " } else { "" };
+    let explanation = format!(
+        "probed by {} {origin}source{} on {} port{} ({}); answered {}; {}",
+        sources.len(),
+        if sources.len() == 1 { "" } else { "s" },
+        ports.len(),
+        if ports.len() == 1 { "" } else { "s" },
+        port_list(ports.clone(), 8, ctx),
+        if answered == 0 { "none".to_string() } else { format!("{answered} with a rejection") },
+        if sent == 0 { "sent nothing".to_string() } else { format!("sent {sent} flows") }
+    );
+    let (first_seen, last_seen) = span(&probes);
+    Some(Finding {
+        host,
+        hostname: String::new(),
+        tag: Tag::ScanTarget,
+        confidence,
+        evidence: ev.join("; "),
+        explanation,
+        first_seen,
+        last_seen,
+    })
+}
+
+fn p2p_shaped(host: IpAddr, v: &View, ctx: &Ctx) -> bool {
+    let r = &ctx.rules.p2p;
+    let peer = ctx.addrs[v.peer as usize];
+    v.answered
+        && !ctx.tied.contains(&(host, v.hport, v.proto))
+        && !ctx.tied.contains(&(peer, v.pport, v.proto))
+        && (v.proto == 6 || v.proto == 17)
+        && ((v.hport >= r.high_port && v.pport >= r.high_port)
+            || r.known_ports.contains(v.hport)
+            || r.known_ports.contains(v.pport))
+}
+
+/// Section 5: p2p. Also returns the host's ports answered only in P2P-shaped exchanges.
+pub fn p2p(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<(Finding, Vec<(u16, u8)>)> {
+    let r = &ctx.rules.p2p;
+    let shaped: Vec<&View> = views.iter().filter(|v| p2p_shaped(host, v, ctx)).collect();
+    let mut peers: Vec<u32> = shaped.iter().map(|v| v.peer).collect();
+    peers.sort_unstable();
+    peers.dedup();
+    let out: u64 = shaped.iter().map(|v| v.conv.out.bytes).sum();
+    let inn: u64 = shaped.iter().map(|v| v.conv.inn.bytes).sum();
+    if (peers.len() as u64) < r.min_peers
+        || out < r.min_bytes_each_way
+        || inn < r.min_bytes_each_way
+        || (out.min(inn) as f64) < r.min_smaller_share * out.max(inn) as f64
+    {
+        return None;
+    }
+    let ratio_ok = |ips: usize, ports: usize| {
+        ips >= 3 && (ports as f64) <= r.ip_port_ratio * ips as f64 && (ips as f64) <= r.ip_port_ratio * ports as f64
+    };
+    // {IP, port}: the host's listening port with the most peers, and the peers' ports the host opened.
+    let mut listen: Vec<(u16, u8, u32, u16)> =
+        shaped.iter().filter(|v| !v.host_init).map(|v| (v.hport, v.proto, v.peer, v.pport)).collect();
+    listen.sort_unstable();
+    let mut best_listen: Option<(u16, u8, usize, usize)> = None;
+    for run in listen.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let mut ips: Vec<u32> = run.iter().map(|x| x.2).collect();
+        ips.dedup();
+        let mut ports: Vec<u16> = run.iter().map(|x| x.3).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        if best_listen.is_none_or(|b| ips.len() > b.2) {
+            best_listen = Some((run[0].0, run[0].1, ips.len(), ports.len()));
+        }
+    }
+    let mut signals = Vec::new();
+    if let Some((p, pr, ips, ports)) = best_listen.filter(|b| ratio_ok(b.2, b.3)) {
+        signals.push(format!("peer addresses {ips} ~ peer ports {ports} on {}", port_label(p, pr, ctx)));
+    } else {
+        let opened: Vec<&&View> = shaped.iter().filter(|v| v.host_init).collect();
+        let mut ips: Vec<u32> = opened.iter().map(|v| v.peer).collect();
+        ips.dedup();
+        let mut pp: Vec<(u32, u16)> = opened.iter().map(|v| (v.peer, v.pport)).collect();
+        pp.sort_unstable();
+        pp.dedup();
+        let mut ports: Vec<u16> = pp.iter().map(|x| x.1).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        if ratio_ok(ips.len(), pp.len()) && ports.len() * 2 >= ips.len() {
+            signals.push(format!("opened {} peers on {} distinct peer ports", ips.len(), ports.len()));
+        }
+    }
+    // TCP and UDP with the same peer, outside well-known services.
+    let mut tu: Vec<(u32, u8)> = views
+        .iter()
+        .filter(|v| {
+            v.answered
+                && (v.proto == 6 || v.proto == 17)
+                && !r.tcp_udp_exclude_ports.contains(v.hport)
+                && !r.tcp_udp_exclude_ports.contains(v.pport)
+        })
+        .map(|v| (v.peer, v.proto))
+        .collect();
+    tu.sort_unstable();
+    tu.dedup();
+    let both = tu.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() == 2).count() as u64;
+    if both >= r.min_tcp_udp_peers {
+        signals.push(format!("{both} peers over both TCP and UDP"));
+    }
+    let known = count_ports(
+        shaped
+            .iter()
+            .flat_map(|v| [(v.hport, v.proto), (v.pport, v.proto)])
+            .filter(|(p, _)| r.known_ports.contains(*p))
+            .collect(),
+    );
+    let strong = signals.len();
+    if !known.is_empty() {
+        signals.push(format!("known P2P port {}", port_list(known.clone(), 3, ctx)));
+    }
+    if strong == 0 {
+        return None;
+    }
+    let confidence = match signals.len() {
+        1 => Confidence::Low,
+        2 => Confidence::Medium,
+        _ => Confidence::High,
+    };
+    let ev = [
+        format!("peers={}", peers.len()),
+        format!("exchanges={}", shaped.len()),
+        format!("bytes_out={out}"),
+        format!("bytes_in={inn}"),
+        signals.join("; "),
+    ];
+    let explanation = format!(
+        "exchanged bulk data with {} peers between high ports ({} out, {} in); {}",
+        peers.len(),
+        human(out, 6).trim(),
+        human(inn, 6).trim(),
+        signals.join(", ")
+    );
+    // Ports of the host answered only in P2P-shaped exchanges (the servers' context).
+    let mut hp: Vec<(u16, u8, bool)> = views
+        .iter()
+        .filter(|v| v.answered && !v.host_init)
+        .map(|v| (v.hport, v.proto, p2p_shaped(host, v, ctx)))
+        .collect();
+    hp.sort_unstable();
+    let ports =
+        hp.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).filter(|r| r.iter().all(|x| x.2)).map(|r| (r[0].0, r[0].1));
+    let ports: Vec<(u16, u8)> = ports.collect();
+    let (first_seen, last_seen) = span(&shaped);
+    Some((
+        Finding {
+            host,
+            hostname: String::new(),
+            tag: Tag::P2p,
+            confidence,
+            evidence: ev.join("; "),
+            explanation,
+            first_seen,
+            last_seen,
+        },
+        ports,
+    ))
+}
+
+/// Section 6: possible-compromise; `scan` is the host's own scanner result.
+pub fn compromise(
+    host: IpAddr,
+    host_local: bool,
+    views: &[View],
+    scan: Option<&ScanResult>,
+    ctx: &Ctx,
+) -> Option<Finding> {
+    let r = &ctx.rules.compromise;
+    let high = ctx.rules.p2p.high_port;
+    let mut signals: Vec<String> = Vec::new();
+    let mut ev: Vec<String> = Vec::new();
+    let mut used: Vec<&View> = Vec::new();
+    // Bulk serving between high ports.
+    let serve: Vec<&View> = views
+        .iter()
+        .filter(|v| {
+            v.answered
+                && v.hport >= high
+                && v.pport >= high
+                && v.conv.out.bytes >= r.serve_min_bytes
+                && v.conv.out.bytes as f64 >= r.serve_min_ratio * v.conv.inn.bytes as f64
+        })
+        .collect();
+    let distinct = |mut x: Vec<u64>| {
+        x.sort_unstable();
+        x.dedup();
+        x.len() as u64
+    };
+    let (sp, spp, shp) = (
+        distinct(serve.iter().map(|v| v.peer as u64).collect()),
+        distinct(serve.iter().map(|v| (v.peer as u64) << 16 | v.pport as u64).collect()),
+        distinct(serve.iter().map(|v| v.hport as u64).collect()),
+    );
+    // All of the host's answered exchanges between high ports: a P2P host downloads about as
+    // much as it uploads; a hijacked host that serves media mostly sends.
+    let (hh_out, hh_in) = views
+        .iter()
+        .filter(|v| v.answered && v.hport >= high && v.pport >= high)
+        .fold((0u64, 0u64), |(o, i), v| (o.wrapping_add(v.conv.out.bytes), i.wrapping_add(v.conv.inn.bytes)));
+    if sp >= r.serve_min_peers
+        && spp >= r.serve_min_peers
+        && shp >= r.serve_min_host_ports
+        && hh_out as f64 >= r.serve_min_ratio * hh_in as f64
+    {
+        let out: u64 = serve.iter().map(|v| v.conv.out.bytes).sum();
+        let inn: u64 = serve.iter().map(|v| v.conv.inn.bytes).sum();
+        let flows: u64 = serve.iter().map(|v| v.conv.out.flows).sum();
+        signals.push(format!(
+            "sent {} from {shp} of its high ports to {sp} peers' high ports in {flows} flows, receiving {}",
+            human(out, 6).trim(),
+            human(inn, 6).trim()
+        ));
+        ev.push(format!("bulk_serving: peers={sp} host_ports={shp} bytes_out={out} bytes_in={inn} flows={flows}"));
+        used.extend(serve.iter().copied());
+    }
+    // IRC-like control channel.
+    let irc: Vec<&View> =
+        views.iter().filter(|v| v.host_init && v.established && r.irc_ports.contains(v.pport)).collect();
+    if !irc.is_empty() {
+        let v = irc[0];
+        let flows: u64 = irc.iter().map(|v| v.conv.out.flows).sum();
+        signals.push(format!("opened IRC to {}:{}", name(ctx, v.peer), v.pport));
+        ev.push(format!("irc: {}:{} conversations={} flows={flows}", name(ctx, v.peer), v.pport, irc.len()));
+        used.extend(irc.iter().copied());
+    }
+    // Beaconing: regular small conversations to one outside address and port.
+    let mut opened: Vec<&View> = views
+        .iter()
+        .filter(|v| {
+            v.host_init
+                && !v.icmp_error
+                && !r.beacon_ignore_ports.contains(v.pport)
+                && v.conv.out.bytes <= r.beacon_max_bytes.saturating_mul(v.conv.out.flows.max(1))
+                && (!ctx.local_given || !ctx.local[v.peer as usize])
+        })
+        .collect();
+    opened.sort_by_key(|v| (v.peer, v.pport, v.proto));
+    for run in opened.chunk_by(|a, b| (a.peer, a.pport, a.proto) == (b.peer, b.pport, b.proto)) {
+        let mut starts: Vec<i64> = run.iter().map(|v| v.conv.out.first).filter(|&t| t != i64::MAX).collect();
+        if (starts.len() as u64) < r.beacon_min_flows {
+            continue;
+        }
+        starts.sort_unstable();
+        let total = starts[starts.len() - 1] - starts[0];
+        if total < (r.beacon_min_span as i64).saturating_mul(1_000_000) {
+            continue;
+        }
+        let gaps: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean) * (g - mean)).sum::<f64>() / gaps.len() as f64;
+        let cv = if mean > 0.0 { var.sqrt() / mean } else { f64::INFINITY };
+        if cv <= r.beacon_max_cv {
+            let v = run[0];
+            signals.push(format!(
+                "beacons to {}:{}/{} every {:.0} s ({} times)",
+                name(ctx, v.peer),
+                v.pport,
+                proto_name(v.proto),
+                mean / 1e6,
+                starts.len()
+            ));
+            ev.push(format!(
+                "beacon: {}:{} conversations={} mean_interval_s={:.0} cv={cv:.2}",
+                name(ctx, v.peer),
+                v.pport,
+                starts.len(),
+                mean / 1e6
+            ));
+            used.extend(run.iter().copied());
+            break;
+        }
+    }
+    // Outbound scanning from a local host.
+    if let Some(s) = scan.filter(|_| ctx.local_given && host_local) {
+        signals.push(format!("scans outward ({})", s.kind.as_str()));
+        ev.push(format!("outbound_scan: {}", s.kind.as_str()));
+    }
+    if signals.is_empty() {
+        return None;
+    }
+    let confidence = match signals.len() {
+        1 => Confidence::Low,
+        2 => Confidence::Medium,
+        _ => Confidence::High,
+    };
+    ev.insert(0, format!("signals={}", signals.len()));
+    let (first_seen, last_seen) = span(&used);
+    Some(Finding {
+        host,
+        hostname: String::new(),
+        tag: Tag::PossibleCompromise,
+        confidence,
+        evidence: ev.join("; "),
+        explanation: signals.join("; "),
+        first_seen,
+        last_seen,
+    })
+}
+
+/// Every tag of one host but `server` (which comes from the servers evaluation), and the host's
+/// P2P-only ports. `convs` are the host's conversations, sorted by key.
+pub fn host(host_id: u32, convs: &[(Key, Conv)], ctx: &Ctx) -> (Vec<Finding>, Vec<(u16, u8)>) {
+    let addr = ctx.addrs[host_id as usize];
+    let views: Vec<View> = convs.iter().map(|(k, c)| orient(host_id, k, c, ctx.rules)).collect();
+    let local = ctx.local[host_id as usize];
+    let mut out = Vec::new();
+    let scan = scanner(addr, &views, ctx);
+    let mut p2p_ports = Vec::new();
+    // Without --local every address is a candidate; with it, outside addresses only as scanners.
+    if local {
+        if let Some(f) = scan_target(addr, &views, ctx) {
+            out.push(f);
+        }
+        if let Some((f, ports)) = p2p(addr, &views, ctx) {
+            out.push(f);
+            p2p_ports = ports;
+        }
+        if let Some(f) = compromise(addr, local, &views, scan.as_ref(), ctx) {
+            out.push(f);
+        }
+    }
+    if let Some(s) = scan {
+        out.push(s.finding);
+    }
+    (out, p2p_ports)
+}
