@@ -1,7 +1,10 @@
-//! Flow text → Arrow batches. Each input format is one file here; they share the field parsers
+//! Flow inputs → Arrow batches. Each text format is one file here; they share the field parsers
 //! (`fields.rs`), the alias table (`columns.rs`) and the delimited-line machinery
-//! (`delimited.rs`). A format is detected from an input's first lines and yields a
-//! [`LineParser`]; [`parse_block`] drives it over a block of lines on a worker thread.
+//! (`delimited.rs`). A text format is detected from an input's first lines and yields a
+//! [`LineParser`]; [`parse_block`] drives it over a block of lines on a worker thread. Binary
+//! archives (`nfcapd/`) are detected by their magic bytes and yield a
+//! [`records::RecordFormat`], whose blocks workers decode the same way (see `records.rs`);
+//! [`detect_input`] returns either, as a [`Decoder`].
 
 pub mod argus;
 pub mod batch;
@@ -11,7 +14,9 @@ pub mod columns;
 pub mod csv;
 pub mod delimited;
 pub mod fields;
+pub mod nfcapd;
 pub mod nfdump;
+pub mod records;
 pub mod rwcut;
 pub mod source;
 pub mod table;
@@ -75,6 +80,8 @@ pub enum Format {
     Binetflow,
     /// Zeek conn.log, TSV with its `#` header lines or JSON lines.
     Zeek,
+    /// nfdump's binary nfcapd files (layout 2, nfdump 1.7), recognized by their magic bytes.
+    Nfcapd,
 }
 
 /// How inputs are to be read, from the command line.
@@ -101,7 +108,49 @@ pub fn first_line(head: &[u8]) -> Option<&[u8]> {
         .find(|l| !delimited::trim_bytes(l).is_empty())
 }
 
-/// Detects the format of an input from its first bytes. `Ok(None)` when the input holds no
+/// How one input's bytes become rows: lines of text, or blocks of binary records.
+#[derive(Clone)]
+pub enum Decoder {
+    Lines(Arc<dyn LineParser>),
+    Records(Arc<dyn records::RecordFormat>),
+}
+
+impl Decoder {
+    pub fn format(&self) -> &'static str {
+        match self {
+            Decoder::Lines(p) => p.format(),
+            Decoder::Records(r) => r.format(),
+        }
+    }
+    pub fn extras(&self) -> &[String] {
+        match self {
+            Decoder::Lines(p) => p.extras(),
+            Decoder::Records(r) => r.extras(),
+        }
+    }
+}
+
+/// Detects the format of an input from its first bytes: a binary archive by its magic bytes,
+/// else text by its first lines ([`detect`]). `Ok(None)` for an empty input.
+pub fn detect_input(head: &[u8], opts: &ReadOptions) -> Result<Option<Decoder>, String> {
+    if matches!(opts.format, Format::Auto | Format::Nfcapd) && opts.columns.is_none() {
+        if let Some(found) = nfcapd::detect(head) {
+            return found.map(|f| Some(Decoder::Records(Arc::new(f))));
+        }
+    }
+    if opts.format == Format::Nfcapd {
+        return Err(match head.get(..4) {
+            None => "too short for an nfcapd file (no 40-byte file header)".to_string(),
+            Some(m) => format!(
+                "not an nfcapd file: it starts {:02x} {:02x} {:02x} {:02x}, not nfdump's magic 0c a5",
+                m[0], m[1], m[2], m[3]
+            ),
+        });
+    }
+    detect(head, opts).map(|p| p.map(Decoder::Lines))
+}
+
+/// Detects the format of a text input from its first lines. `Ok(None)` when the input holds no
 /// line at all (an empty file).
 pub fn detect(head: &[u8], opts: &ReadOptions) -> Result<Option<Arc<dyn LineParser>>, String> {
     let Some(line) = first_line(head) else {
@@ -122,7 +171,7 @@ pub fn detect(head: &[u8], opts: &ReadOptions) -> Result<Option<Arc<dyn LinePars
         Format::Csv => csv::detect(line, Some(opts.delimiter.unwrap_or(b',')), time),
         Format::Tsv => csv::detect(line, Some(b'\t'), time),
         Format::Table => table::detect(line, time),
-        Format::Nfdump | Format::Argus | Format::Binetflow | Format::Zeek => {
+        Format::Nfdump | Format::Argus | Format::Binetflow | Format::Zeek | Format::Nfcapd => {
             return Err(format!("the first line '{}' is not {:?} output", fields::show(line), opts.format));
         }
     };
@@ -183,7 +232,7 @@ fn with_columns(cols: Vec<String>, line: &[u8], opts: &ReadOptions) -> Result<Ar
         Format::Rwcut => Some(b'|'),
         Format::Csv | Format::Nfdump | Format::Argus | Format::Binetflow => Some(b','),
         Format::Tsv | Format::Zeek => Some(b'\t'),
-        Format::Table => None,
+        Format::Table | Format::Nfcapd => None,
         Format::Auto => [b'|', b'\t', b','].into_iter().find(|c| line.contains(c)),
     });
     let build = |header: Option<Vec<u8>>| -> Result<Delimited, String> {
@@ -202,16 +251,27 @@ fn with_columns(cols: Vec<String>, line: &[u8], opts: &ReadOptions) -> Result<Ar
     Ok(Arc::new(build(header)?))
 }
 
-/// A refused line, with everything needed to report or keep it.
+/// A refused line, record or block, with everything needed to report or keep it.
 #[derive(Debug, Clone)]
 pub struct Reject {
     pub input: usize,
     /// 1-based; within the block as [`parse_block`] returns it, within the input once
-    /// `convert` has rebased it.
+    /// `convert` has rebased it. 0 for a binary input's record or block (see `block`).
     pub line: u64,
     pub column: String,
     pub reason: String,
     pub text: Vec<u8>,
+    /// Where in a binary input, for a record or block that could not be read.
+    pub block: Option<BlockAt>,
+}
+
+/// A place in a binary input: a block, its byte offset, and the records lost there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockAt {
+    pub index: u64,
+    pub offset: u64,
+    /// `None` when the input does not say how many (a file cut short before a block header).
+    pub lost: Option<u64>,
 }
 
 /// The result of parsing one block.
@@ -276,6 +336,7 @@ pub fn parse_block(
                     column: e.column,
                     reason: e.reason,
                     text: raw.to_vec(),
+                    block: None,
                 });
                 if strict {
                     break;

@@ -1,0 +1,280 @@
+//! nfdump's binary nfcapd files (`nfcapd.YYYYMMDDhhmm`), read directly: layout 2, written by
+//! nfdump 1.7.x (nfcapd, nfpcapd, sfcapd, `nfdump -w`).
+//!
+//! The layout, from nfdump's documented headers (`nffileV2.h`, `nfxV3.h`; learnt, not copied):
+//!
+//! ```text
+//! file header (40 bytes, little-endian as written on x86/ARM)
+//!   u16 magic 0xA50C | u16 layout version (2) | u32 nfdump version | u64 created
+//!   u8 compression (0 none, 1 LZO, 2 BZ2, 3 LZ4, 4 ZSTD) | u8 encryption | u16 appendix blocks
+//!   u32 creator | u64 appendix offset | u32 block size | u32 number of data blocks
+//! data block × number of data blocks, then the appendix blocks (ident, stat record)
+//!   u32 records | u32 size of what follows | u16 type (3) | u16 flags | size bytes, compressed
+//! record (in a decompressed type-3 block)
+//!   u16 type | u16 size (header included) | …; type 11 is a V3 flow record:
+//!   u16 elements | u8 engine type | u8 engine id | u16 exporter id | u8 flags | u8 netflow version
+//!   then elements: u16 element type | u16 length (header included) | fields
+//! ```
+//!
+//! The reader thread frames blocks ([`NfcapdBlocks`]): it reads each block header, checks the
+//! size against [`MAX_BLOCK`] (nfdump's own read buffer, 5 MiB) and reads the compressed
+//! records with the bytes actually present. Workers decompress (`compress.rs`) and decode
+//! records (`record.rs`). The appendix (ident and stat records) is not flows and is not read:
+//! the reader stops after the header's number of data blocks.
+//!
+//! Refused with a message that names what was found: layout 1 (nfdump 1.6; no file of it could
+//! be made here to test against: nfdump 1.7 converts one with `nfdump -r old -w new`), a layout
+//! version above 2, a file written on a big-endian machine, encryption, an unknown compression.
+
+pub mod compress;
+pub mod record;
+
+use std::io::Read;
+
+use self::compress::Compression;
+use super::batch::BatchBuilder;
+use super::records::{BlockSource, Damage, Decoded, RawBlock, RecordFormat};
+
+/// The most bytes a data block may hold, compressed or not: nfdump's read buffer (`BUFFSIZE`,
+/// 5 MiB, which no block nfdump writes exceeds: it cuts them at 1 MiB in 1.7.1, 2 MiB in 1.7.8).
+/// A larger size in a block header is corruption, refused before anything is allocated.
+pub const MAX_BLOCK: usize = 5 * 1024 * 1024;
+
+/// Bytes of the layout-2 file header.
+pub const FILE_HEADER: usize = 40;
+/// Bytes of a data block's header.
+pub const BLOCK_HEADER: usize = 12;
+
+/// The magic number, as its bytes appear in a file written on a little-endian machine.
+const MAGIC_LE: [u8; 2] = [0x0C, 0xA5];
+const MAGIC_BE: [u8; 2] = [0xA5, 0x0C];
+
+/// What the file header says.
+#[derive(Debug, Clone)]
+pub struct FileHeader {
+    pub version: u16,
+    pub nfdump_version: u32,
+    pub compression: Compression,
+    pub appendix_blocks: u16,
+    pub appendix_offset: u64,
+    pub blocks: u32,
+}
+
+/// Reads a layout-2 file header; the reason when the file cannot be read.
+pub fn file_header(head: &[u8]) -> Result<FileHeader, String> {
+    let h = head.get(..FILE_HEADER).ok_or("truncated nfcapd file: shorter than its 40-byte file header")?;
+    if h[..2] == MAGIC_BE {
+        return Err("nfcapd file written on a big-endian machine: nfdump files are read in the byte order they were \
+             written; convert it with nfdump on a big-endian machine (`nfdump -r FILE -o csv`)"
+            .into());
+    }
+    if h[..2] != MAGIC_LE {
+        return Err("not an nfcapd file (no 0xA50C magic)".into());
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([h[o], h[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+    let version = u16_at(2);
+    match version {
+        2 => {}
+        1 => {
+            return Err("nfcapd layout version 1 (nfdump 1.6) is not read yet; nfdump 1.7 rewrites it as layout 2: \
+                 `nfdump -r FILE -w FILE.v2`"
+                .into())
+        }
+        v => {
+            return Err(format!(
+                "nfcapd layout version {v} is newer than this reader knows (it reads layout 2, written by nfdump 1.7); \
+                 print it as text with that nfdump: `nfdump -r FILE -o csv | flowlens convert - …`"
+            ))
+        }
+    }
+    let compression = Compression::from_byte(h[16])
+        .ok_or_else(|| format!("nfcapd file compressed with method {}, which nfdump 1.7 does not define", h[16]))?;
+    if h[17] != 0 {
+        return Err(format!("nfcapd file encrypted (method {}): not readable", h[17]));
+    }
+    let mut off = [0u8; 8];
+    off.copy_from_slice(&h[24..32]);
+    Ok(FileHeader {
+        version,
+        nfdump_version: u32_at(4),
+        compression,
+        appendix_blocks: u16_at(18),
+        appendix_offset: u64::from_le_bytes(off),
+        blocks: u32_at(36),
+    })
+}
+
+/// Recognizes an nfcapd file by its magic and layout version. `None` when `head` is not one
+/// (text, or another binary format).
+pub fn detect(head: &[u8]) -> Option<Result<Nfcapd, String>> {
+    let magic = head.get(..2)?;
+    let version = head.get(2..4)?;
+    let ours = magic == MAGIC_LE && version != [0, 0];
+    let swapped = magic == MAGIC_BE && version != [0, 0];
+    if !ours && !swapped {
+        return None;
+    }
+    Some(file_header(head).map(Nfcapd::new))
+}
+
+/// An nfcapd input: its header and the extra columns every row of it carries.
+pub struct Nfcapd {
+    header: FileHeader,
+    extras: Vec<String>,
+}
+
+impl Nfcapd {
+    pub fn new(header: FileHeader) -> Self {
+        Nfcapd { header, extras: record::extra_names() }
+    }
+
+    pub fn header(&self) -> &FileHeader {
+        &self.header
+    }
+}
+
+impl RecordFormat for Nfcapd {
+    fn format(&self) -> &'static str {
+        "nfcapd"
+    }
+
+    fn extras(&self) -> &[String] {
+        &self.extras
+    }
+
+    fn blocks(&self, input: usize, reader: Box<dyn Read + Send>) -> Box<dyn BlockSource> {
+        Box::new(NfcapdBlocks { reader, input, blocks: self.header.blocks, index: 0, offset: 0 })
+    }
+
+    fn rows_hint(&self, block: &RawBlock) -> usize {
+        // The block header's record count, bounded: a record is at least 12 bytes.
+        block_header(&block.data).map_or(16, |h| (h.records as usize).min(MAX_BLOCK / 12) + 16)
+    }
+
+    fn decode(&self, block: &RawBlock, out: &mut BatchBuilder, scratch: &mut Vec<u8>) -> Decoded {
+        let mut decoded = Decoded::default();
+        let damage = |reason: String, lost: Option<u64>| Damage {
+            index: block.index,
+            offset: block.offset,
+            record: None,
+            reason,
+            lost,
+        };
+        let Some(h) = block_header(&block.data) else {
+            decoded.damage.push(damage("block shorter than its 12-byte header".into(), None));
+            return decoded;
+        };
+        let records = u64::from(h.records);
+        if h.kind != 3 {
+            let reason =
+                format!("data block of type {} (nfdump 1.7 writes type 3): its records cannot be read", h.kind);
+            decoded.damage.push(damage(reason, Some(records)));
+            return decoded;
+        }
+        let data = match compress::decompress(self.header.compression, &block.data[BLOCK_HEADER..], scratch) {
+            Ok(d) => d,
+            Err(reason) => {
+                decoded.damage.push(damage(reason, Some(records)));
+                return decoded;
+            }
+        };
+        record::decode_records(data, h.records, block, out, &mut decoded);
+        decoded
+    }
+}
+
+/// A data block's header.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockHeader {
+    pub records: u32,
+    pub size: u32,
+    pub kind: u16,
+    pub flags: u16,
+}
+
+pub fn block_header(b: &[u8]) -> Option<BlockHeader> {
+    let h = b.get(..BLOCK_HEADER)?;
+    Some(BlockHeader {
+        records: u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
+        size: u32::from_le_bytes([h[4], h[5], h[6], h[7]]),
+        kind: u16::from_le_bytes([h[8], h[9]]),
+        flags: u16::from_le_bytes([h[10], h[11]]),
+    })
+}
+
+/// The framing of one nfcapd input: the header's number of data blocks, each read whole.
+pub struct NfcapdBlocks {
+    reader: Box<dyn Read + Send>,
+    input: usize,
+    blocks: u32,
+    index: u64,
+    offset: u64,
+}
+
+impl NfcapdBlocks {
+    fn damage(&self, reason: String, lost: Option<u64>) -> Damage {
+        Damage { index: self.index, offset: self.offset, record: None, reason, lost }
+    }
+
+    /// Reads up to `buf.len()` bytes; how many were there.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<usize, Damage> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.damage(super::source::describe_read_error(&e), None)),
+            }
+        }
+        Ok(filled)
+    }
+}
+
+impl BlockSource for NfcapdBlocks {
+    fn next_block(&mut self) -> Result<Option<RawBlock>, Damage> {
+        if self.offset == 0 {
+            let mut h = [0u8; FILE_HEADER];
+            if self.fill(&mut h)? < FILE_HEADER {
+                return Err(self.damage("truncated file: shorter than its 40-byte header".into(), None));
+            }
+            self.offset = FILE_HEADER as u64;
+        }
+        if self.index >= u64::from(self.blocks) {
+            return Ok(None);
+        }
+        let mut head = [0u8; BLOCK_HEADER];
+        let got = self.fill(&mut head)?;
+        if got < BLOCK_HEADER {
+            let reason = format!(
+                "truncated file: it ends {} after {} of the {} data blocks its header announces",
+                if got == 0 { "cleanly".to_string() } else { format!("{got} bytes into a block header") },
+                self.index,
+                self.blocks
+            );
+            return Err(self.damage(reason, None));
+        }
+        let h = block_header(&head).unwrap_or(BlockHeader { records: 0, size: 0, kind: 0, flags: 0 });
+        let size = h.size as usize;
+        if size == 0 || size > MAX_BLOCK {
+            let reason = format!("corrupt block header: block size {size} (must be 1 to {MAX_BLOCK} bytes)");
+            return Err(self.damage(reason, Some(u64::from(h.records))));
+        }
+        // Grows with the bytes actually present, up to `size` (at most MAX_BLOCK).
+        let mut data = Vec::with_capacity(BLOCK_HEADER + size.min(256 * 1024));
+        data.extend_from_slice(&head);
+        let read = (&mut self.reader).take(size as u64).read_to_end(&mut data);
+        if let Err(e) = read {
+            return Err(self.damage(super::source::describe_read_error(&e), Some(u64::from(h.records))));
+        }
+        if data.len() < BLOCK_HEADER + size {
+            let reason = format!("truncated file: the block holds {} of its {size} bytes", data.len() - BLOCK_HEADER);
+            return Err(self.damage(reason, Some(u64::from(h.records))));
+        }
+        let block = RawBlock { input: self.input, index: self.index, offset: self.offset, data };
+        self.index += 1;
+        self.offset += (BLOCK_HEADER + size) as u64;
+        Ok(Some(block))
+    }
+}
