@@ -69,9 +69,9 @@ fn core(b: &RecordBatch, seconds: bool) -> RecordBatch {
     if seconds {
         let mut cols: Vec<_> = b.columns().to_vec();
         for c in &mut cols[..2] {
-            let t = c.as_primitive::<TimestampMicrosecondType>().unary::<_, TimestampMicrosecondType>(|v| {
-                v.div_euclid(1_000_000) * 1_000_000
-            });
+            let t = c
+                .as_primitive::<TimestampMicrosecondType>()
+                .unary::<_, TimestampMicrosecondType>(|v| v.div_euclid(1_000_000) * 1_000_000);
             *c = std::sync::Arc::new(t.with_timezone("UTC"));
         }
         b = RecordBatch::try_new(b.schema(), cols).unwrap();
@@ -84,8 +84,10 @@ fn every_compression_gives_the_rows_of_nfdumps_csv_and_its_summary() {
     let (plain, stderr) = convert(&[native("services.nfcapd")], &[]);
     assert!(stderr.contains("(nfcapd)"), "{stderr}");
     let want = summary("services.nfdump171.csv");
-    assert_eq!((plain.num_rows() as u64, sum(&plain, "bytes") as u64, sum(&plain, "packets") as u64),
-        (want.flows, want.bytes, want.packets));
+    assert_eq!(
+        (plain.num_rows() as u64, sum(&plain, "bytes") as u64, sum(&plain, "packets") as u64),
+        (want.flows, want.bytes, want.packets)
+    );
     for c in COMPRESSIONS {
         let (rows, _) = convert(&[native(&format!("services.{c}nfcapd"))], &[]);
         assert_eq!(rows, plain, "services.{c}nfcapd");
@@ -127,8 +129,10 @@ fn same_extras(binary: &RecordBatch, csv: &RecordBatch) {
 fn nfpcapd_and_softflowd_files_equal_their_csv() {
     let (scan, _) = convert(&[native("scan.nfcapd")], &[]);
     let want = summary("scan.nfdump171.csv");
-    assert_eq!((scan.num_rows() as u64, sum(&scan, "bytes") as u64, sum(&scan, "packets") as u64),
-        (want.flows, want.bytes, want.packets));
+    assert_eq!(
+        (scan.num_rows() as u64, sum(&scan, "bytes") as u64, sum(&scan, "packets") as u64),
+        (want.flows, want.bytes, want.packets)
+    );
     let (lz4, _) = convert(&[native("scan.lz4.nfcapd")], &[]);
     assert_eq!(lz4, scan);
     let (csv, _) = convert(&[native("scan.nfdump171.csv")], &["--timezone", "UTC"]);
@@ -144,8 +148,11 @@ fn nfpcapd_and_softflowd_files_equal_their_csv() {
     assert!(stderr.contains("96 lines read, 60 converted, 36 rejected"), "{stderr}");
     let kept = std::fs::read_to_string(&rejects).unwrap();
     assert_eq!(kept.lines().count(), 36);
-    assert!(kept.lines().all(|l| l.contains("\tblock 0 (byte offset 40)\trecord ")
-        && l.ends_with(": flow ends before it starts (1 records lost)\t")), "{kept}");
+    assert!(
+        kept.lines().all(|l| l.contains("\tblock 0 (byte offset 40)\trecord ")
+            && l.ends_with(": flow ends before it starts (1 records lost)\t")),
+        "{kept}"
+    );
     let (sf_lzo, _) = convert(&[native("softflowd.lzo.nfcapd")], &["--rejects", r]);
     assert_eq!(sf_lzo, sf);
     let (csv, stderr) = convert(&[native("softflowd.nfdump171.csv")], &["--timezone", "UTC", "--rejects", r]);
@@ -239,7 +246,10 @@ fn damaged_files_name_the_file_and_block() {
     }
     let bad = write("bad.nfcapd", &bad);
     let err = convert_fails(&[bad], &[]);
-    assert!(err.contains(&format!("bad.nfcapd: block 1 (byte offset {}): block: corrupt LZ4 data", 40 + block)), "{err}");
+    assert!(
+        err.contains(&format!("bad.nfcapd: block 1 (byte offset {}): block: corrupt LZ4 data", 40 + block)),
+        "{err}"
+    );
 
     // A block size beyond MAX_BLOCK is refused before anything is allocated.
     let mut huge = good.clone();

@@ -105,6 +105,12 @@ impl Text {
         self.nulls.append_null();
     }
 
+    fn push_nulls(&mut self, n: usize) {
+        let end = self.data.len() as i32;
+        self.offsets.extend(std::iter::repeat_n(end, n));
+        self.nulls.append_n_nulls(n);
+    }
+
     fn finish(mut self) -> Result<StringArray, arrow_schema::ArrowError> {
         // A block is a few MiB of text, far from i32 offsets' 2 GiB.
         let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
@@ -181,6 +187,15 @@ impl BatchBuilder {
         match value {
             Some(v) if !v.is_empty() => self.extras[local].push(v),
             _ => self.extras[local].push_null(),
+        }
+    }
+
+    /// Appends `n` nulls to local extra column `local`: a binary format whose records carry few
+    /// of its many columns fills each column up to the current row only when it has a value.
+    #[inline]
+    pub fn extra_nulls(&mut self, local: usize, n: usize) {
+        if n > 0 {
+            self.extras[local].push_nulls(n);
         }
     }
 

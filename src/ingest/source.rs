@@ -76,7 +76,10 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<()> {
         // `nfcapd.YYYYMMDDhhmm` when the interval ends: until then it is incomplete (its header
         // does not yet count its blocks). Named on the command line, it is read.
         if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("nfcapd.current")) {
-            eprintln!("flowlens: {}: skipped: nfcapd is still writing it (rotated files are nfcapd.YYYYMMDDhhmm)", p.display());
+            eprintln!(
+                "flowlens: {}: skipped: nfcapd is still writing it (rotated files are nfcapd.YYYYMMDDhhmm)",
+                p.display()
+            );
             continue;
         }
         let meta = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?;

@@ -140,6 +140,10 @@ struct Values {
     text: Vec<u8>,
     at: [(u32, u32); EXTRAS.len()],
     set: u64,
+    /// Rows of the block each column holds a value or null for.
+    filled: [usize; EXTRAS.len()],
+    /// The last time written by [`Self::time`] and its text: the received time repeats.
+    last_time: (u64, [u8; 23]),
 }
 
 impl Values {
@@ -181,8 +185,21 @@ impl Values {
 
     fn time(&mut self, k: usize, msec: u64) {
         if msec != 0 {
+            if self.last_time.0 != msec {
+                let mut t = Vec::with_capacity(23);
+                put_msec_utc(&mut t, msec);
+                if let Ok(a) = <[u8; 23]>::try_from(t.as_slice()) {
+                    self.last_time = (msec, a);
+                } else {
+                    // A year past 9999: not cached.
+                    let k = self.begin(k);
+                    self.text.extend_from_slice(&t);
+                    self.end(k);
+                    return;
+                }
+            }
             let k = self.begin(k);
-            put_msec_utc(&mut self.text, msec);
+            self.text.extend_from_slice(&self.last_time.1);
             self.end(k);
         }
     }
@@ -191,10 +208,29 @@ impl Values {
         (self.set & (1 << k) != 0).then(|| &self.text[self.at[k].0 as usize..self.at[k].1 as usize])
     }
 
-    fn push(&self, out: &mut BatchBuilder, side: Option<&str>) {
-        out.extra(SIDE, side.map(str::as_bytes));
-        for k in 1..EXTRAS.len() {
-            out.extra(k, self.get(k));
+    /// Appends the record's values to the row just pushed. Only columns with a value are
+    /// touched: the nulls before it are appended then, and the rest by [`Self::finish`]
+    /// (most records carry a few of the 53 columns; a null per column per row cost a quarter
+    /// of the run).
+    fn push(&mut self, out: &mut BatchBuilder, side: Option<&str>) {
+        let row = out.rows() - 1;
+        let mut set = self.set | u64::from(side.is_some()) << SIDE;
+        while set != 0 {
+            let k = set.trailing_zeros() as usize;
+            set &= set - 1;
+            out.extra_nulls(k, row - self.filled[k]);
+            let value = if k == SIDE { side.map(str::as_bytes) } else { self.get(k) };
+            out.extra(k, value);
+            self.filled[k] = row + 1;
+        }
+    }
+
+    /// Nulls up to the last row in every column.
+    fn finish(&mut self, out: &mut BatchBuilder) {
+        let rows = out.rows();
+        for k in 0..EXTRAS.len() {
+            out.extra_nulls(k, rows - self.filled[k]);
+            self.filled[k] = rows;
         }
     }
 }
@@ -213,13 +249,32 @@ fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
-fn put_ipv4(out: &mut Vec<u8>, v: u32) {
-    for (i, octet) in v.to_be_bytes().into_iter().enumerate() {
+/// Dotted-decimal text of an IPv4 address into `buf`; its length.
+fn ipv4_into(buf: &mut [u8; 48], v: u32) -> usize {
+    let mut n = 0;
+    for (i, o) in v.to_be_bytes().into_iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            buf[n] = b'.';
+            n += 1;
         }
-        put_u64(out, u64::from(octet));
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
     }
+    n
+}
+
+fn put_ipv4(out: &mut Vec<u8>, v: u32) {
+    let mut buf = [0u8; 48];
+    let n = ipv4_into(&mut buf, v);
+    out.extend_from_slice(&buf[..n]);
 }
 
 /// 16 bytes as nfdump stores them: two little-endian u64, the address's high half first.
@@ -240,15 +295,34 @@ fn put_msec_utc(out: &mut Vec<u8>, msec: u64) {
     let secs = (msec / 1000) as i64;
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}", s / 3600, s / 60 % 60, s % 60, msec % 1000);
+    if !(0..=9999).contains(&y) {
+        let _ = write!(out, "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}", s / 3600, s / 60 % 60, s % 60, msec % 1000);
+        return;
+    }
+    let digits = |out: &mut Vec<u8>, v: u64, width: u32| {
+        for p in (0..width).rev() {
+            out.push(b'0' + (v / 10u64.pow(p) % 10) as u8);
+        }
+    };
+    digits(out, y as u64, 4);
+    out.push(b'-');
+    digits(out, m as u64, 2);
+    out.push(b'-');
+    digits(out, d as u64, 2);
+    out.push(b' ');
+    digits(out, (s / 3600) as u64, 2);
+    out.push(b':');
+    digits(out, (s / 60 % 60) as u64, 2);
+    out.push(b':');
+    digits(out, (s % 60) as u64, 2);
+    out.push(b'.');
+    digits(out, msec % 1000, 3);
 }
 
 fn ip_text(v: u32) -> IpText<'static> {
     let mut buf = [0u8; 48];
-    let mut text = Vec::with_capacity(15);
-    put_ipv4(&mut text, v);
-    buf[..text.len()].copy_from_slice(&text);
-    IpText::Rewritten(buf, text.len() as u8)
+    let n = ipv4_into(&mut buf, v);
+    IpText::Rewritten(buf, n as u8)
 }
 
 fn ip6_text(b: &[u8]) -> IpText<'static> {
@@ -304,7 +378,25 @@ fn min_body(id: usize) -> usize {
 /// Decodes the `records` records of a decompressed type-3 block, appending rows to `out` and
 /// what could not be read to `decoded`.
 pub fn decode_records(data: &[u8], records: u32, block: &RawBlock, out: &mut BatchBuilder, decoded: &mut Decoded) {
-    let mut values = Values { text: Vec::with_capacity(256), at: [(0, 0); EXTRAS.len()], set: 0 };
+    let mut values = Values {
+        text: Vec::with_capacity(256),
+        at: [(0, 0); EXTRAS.len()],
+        set: 0,
+        filled: [out.rows(); EXTRAS.len()],
+        last_time: (0, [0; 23]),
+    };
+    decode_into(data, records, block, out, decoded, &mut values);
+    values.finish(out);
+}
+
+fn decode_into(
+    data: &[u8],
+    records: u32,
+    block: &RawBlock,
+    out: &mut BatchBuilder,
+    decoded: &mut Decoded,
+    values: &mut Values,
+) {
     let mut pos = 0usize;
     for r in 0..records {
         let damage = |reason: String, lost: u64| Damage {
@@ -331,7 +423,7 @@ pub fn decode_records(data: &[u8], records: u32, block: &RawBlock, out: &mut Bat
         };
         pos += size;
         match kind {
-            V3_RECORD => match v3(rec, out, &mut values) {
+            V3_RECORD => match v3(rec, out, values) {
                 Ok(()) => decoded.records += 1,
                 Err(reason) => decoded.damage.push(damage(reason, 1)),
             },
@@ -573,7 +665,7 @@ mod tests {
         t.push(b' ');
         put_ipv4(&mut t, 0x0a4d_0001);
         t.push(b' ');
-        put_msec_utc(&mut t, 1_795_498_039_219);
+        put_msec_utc(&mut t, 1_795_411_639_219);
         assert_eq!(String::from_utf8(t).unwrap(), "0 18446744073709551615 10.77.0.1 2026-11-23 05:27:19.219");
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&0xfe80_0000_0000_0000u64.to_le_bytes());
