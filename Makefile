@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/flowlens
+# The Python that creates the virtual environment; the tests and benchmarks run in .venv.
 PYTHON ?= python3
+VENV_PYTHON := .venv/bin/python
+REQUIREMENTS := tests/python/requirements.txt
 
-.PHONY: help build release test test-rust test-python lint fmt bench demo fuzz fixtures clean
+.PHONY: help build release install test test-rust test-python venv lint fmt bench demo fuzz fixtures clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -15,13 +18,44 @@ build: ## Debug build
 release: ## Optimized build (target/release/flowlens)
 	$(CARGO) build --release
 
+# Where `make install` puts bin/flowlens: cargo's own root (~/.cargo, whose bin rustup puts on
+# PATH) unless PREFIX is given, e.g. PREFIX=/usr/local.
+PREFIX ?=
+
+install: ## Put flowlens on PATH: cargo install into ~/.cargo/bin, or PREFIX/bin (make install PREFIX=/usr/local)
+	$(CARGO) install --path . --locked $(if $(PREFIX),--root $(PREFIX))
+
 test: test-rust test-python ## All tests: Rust unit + CLI tests, then Python interop tests
 
-test-rust: ## Rust unit, property and CLI tests
-	$(CARGO) test --release
+# The tests that need dnsmasq (tests/ports.rs, `dnsmasq` in their names) are #[ignore]d, so that
+# `cargo test` reports them as ignored where it is missing; test-rust runs them when it is
+# installed. DNS_TESTS=yes runs them in any case, so that a missing dnsmasq fails (.ci/run, which
+# installs it, says so); DNS_TESTS=no leaves them out.
+DNSMASQ := $(shell PATH="$$PATH:/usr/sbin:/sbin:/usr/local/sbin" command -v dnsmasq)
+DNS_TESTS ?= $(if $(DNSMASQ),yes,no)
 
-test-python: release ## pyarrow / pandas / Polars / DuckDB read our Parquet; SQL reports match flowlens
-	FLOWLENS=$(BIN) $(PYTHON) -m pytest -q tests/python
+test-rust: ## Rust unit, property and CLI tests (the reverse DNS test when dnsmasq is installed)
+	$(CARGO) test --release
+ifeq ($(DNS_TESTS),yes)
+	$(CARGO) test --release --test ports dnsmasq -- --ignored
+else
+	@echo "make test-rust: NOT RUN: the reverse DNS test (tests/ports.rs, ignored above) needs dnsmasq: apt-get install dnsmasq"
+endif
+
+test-python: release venv ## pyarrow / pandas / Polars / DuckDB read our Parquet; SQL reports match flowlens
+	FLOWLENS=$(BIN) $(VENV_PYTHON) -m pytest -q -rs tests/python
+
+# .venv/requirements.txt is the stamp: a copy of the requirements the environment was made from.
+# The environment is made again when they differ or its Python no longer runs; pip is told to
+# refuse to install outside a virtual environment.
+venv: ## Python virtual environment .venv from tests/python/requirements.txt (re-created when that file changes)
+	@if cmp -s $(REQUIREMENTS) .venv/requirements.txt && $(VENV_PYTHON) -c '' 2>/dev/null; then exit 0; fi; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+		echo "make venv: $(PYTHON) cannot create a virtual environment (Debian: apt-get install python3-venv; .ci/run does)" >&2; exit 1; }; \
+	echo "make venv: creating .venv from $(REQUIREMENTS)"; \
+	rm -rf .venv && $(PYTHON) -m venv .venv && \
+	$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check --require-virtualenv -r $(REQUIREMENTS) && \
+	cp $(REQUIREMENTS) .venv/requirements.txt
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -30,15 +64,15 @@ lint: ## rustfmt check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-bench: release ## Criterion benches and the end-to-end comparison with DuckDB (writes BENCHMARKS.md)
+bench: release venv ## Criterion benches and the end-to-end comparison with DuckDB (writes BENCHMARKS.md)
 	$(CARGO) bench --bench parse
 	$(CARGO) bench --bench ports
 	$(CARGO) bench --bench formats
-	$(PYTHON) scripts/bench.py
-	$(PYTHON) scripts/bench_ports.py
-	$(PYTHON) scripts/bench_servers.py --write
-	$(PYTHON) scripts/bench_daily.py --write
-	$(PYTHON) scripts/bench_formats.py --write
+	$(VENV_PYTHON) scripts/bench.py
+	$(VENV_PYTHON) scripts/bench_ports.py
+	$(VENV_PYTHON) scripts/bench_servers.py --write
+	$(VENV_PYTHON) scripts/bench_daily.py --write
+	$(VENV_PYTHON) scripts/bench_formats.py --write
 
 demo: release ## Run the nightly job (daily) on the sample archive in data/ and show the reports
 	@bash scripts/demo.sh
@@ -56,5 +90,6 @@ fuzz: ## Fuzz each exporter parser for FUZZ_SECONDS seconds (nightly toolchain +
 fixtures: ## Regenerate tests/data/formats from real traffic (root; nfdump softflowd argus tcpdump ssh)
 	bash scripts/make-fixtures.sh
 
-clean: ## Remove build outputs
+clean: ## Remove build outputs and the Python virtual environment
 	$(CARGO) clean
+	rm -rf .venv

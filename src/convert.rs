@@ -138,6 +138,8 @@ enum Sink {
 struct DaySink {
     out: PathBuf,
     staging: tempfile::TempDir,
+    /// The staging folder is removed if a signal ends the process.
+    _interrupt: crate::interrupt::Registered,
     writers: BTreeMap<String, FlowsWriter<SyncAhead>>,
     schema: SchemaRef,
     /// Encode columns in parallel (`FlowsWriter::serial` when false).
@@ -228,6 +230,14 @@ impl Sink {
     fn create(opts: &ConvertOptions, schema: &SchemaRef, parallel: bool) -> Result<Sink> {
         match opts.partition {
             Partition::None => {
+                if opts.output.is_dir() {
+                    return Err(Error::Usage(format!(
+                        "{} is a folder: name a file to write (e.g. {}), or add --partition day to write \
+                         date=YYYY-MM-DD/ subfolders into it",
+                        opts.output.display(),
+                        opts.output.join("flows.parquet").display()
+                    )));
+                }
                 let f = AtomicFile::create(&opts.output)?;
                 let file = f.file().map_err(|e| Error::io(&opts.output, e))?;
                 let w = FlowsWriter::try_new(SyncAhead::new(file), schema.clone())?;
@@ -247,7 +257,15 @@ impl Sink {
                     .prefix(".flowlens-convert-")
                     .tempdir_in(&out)
                     .map_err(|e| Error::io(&out, e))?;
-                Ok(Sink::Days(DaySink { out, staging, writers: BTreeMap::new(), schema: schema.clone(), parallel }))
+                let _interrupt = crate::interrupt::temp_dir(staging.path().to_path_buf());
+                Ok(Sink::Days(DaySink {
+                    out,
+                    staging,
+                    _interrupt,
+                    writers: BTreeMap::new(),
+                    schema: schema.clone(),
+                    parallel,
+                }))
             }
         }
     }
@@ -321,13 +339,10 @@ enum ReadItem {
 pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let inputs = source::expand(&opts.inputs)?;
     let total_bytes: u64 = inputs.iter().map(Input::size).sum();
+    // Inputs with no records (a title line alone, as `rwfilter … | rwcut` prints when nothing
+    // matches, or no bytes at all) are not errors: a quiet sensor's hour is empty. The output is
+    // then an empty Parquet file with the full schema, and the summary says 0 rows.
     let (mut prepared, extras) = prepare(inputs, &opts.read)?;
-    if prepared.is_empty() {
-        return Err(Error::input(
-            opts.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "),
-            "no flow records: the input is empty",
-        ));
-    }
     let schema = schema::flow_schema(&extras);
     let mut formats: Vec<String> = Vec::new();
     for p in &prepared {
@@ -487,9 +502,6 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     }
     let writer = writer.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut summary = writer.summary;
-    if summary.lines == 0 {
-        return Err(Error::input(names.join(" "), "no flow records: only headers or blank lines"));
-    }
     let sink = writer.sink;
     summary.outputs = crate::on_pool(encode_pool.as_ref(), || sink.finish())?;
     if let Some(r) = writer.rejects {

@@ -65,6 +65,11 @@ pub struct DailyOptions {
     pub servers: ReportOptions,
     pub rejects: bool,
     pub threads: Option<usize>,
+    /// `--allow-other-days`: file the archive under `date` even when its rows start on other
+    /// days (see [`DayCheck`]).
+    pub allow_other_days: bool,
+    /// No progress bar (it shows only when stderr is a terminal anyway).
+    pub quiet: bool,
     /// Test hook: fail after this stage (`convert`, `ports`, `servers`, `commit`), as a crash would.
     pub fail_after: Option<String>,
 }
@@ -394,6 +399,9 @@ fn run_day(
     progress: &mut dyn FnMut(&StageSummary),
 ) -> Result<DailySummary> {
     let staging = staging.to_path_buf();
+    // Ctrl-C or SIGTERM before the commit marker removes the unfinished outputs (as an error
+    // does); after it, the next run finishes the commit (see the module doc).
+    let uncommitted = crate::interrupt::temp_dir(staging.clone());
     let stage = DayPaths::new(&staging, opts.date);
     let mut stages = Vec::new();
     let mut finish = |s: StageSummary, stages: &mut Vec<StageSummary>| {
@@ -412,6 +420,7 @@ fn run_day(
     if let Some(n) = opts.threads {
         conv.threads = n.max(1);
     }
+    conv.quiet = opts.quiet;
     let c = convert::convert(&conv)?;
     finish(
         StageSummary {
@@ -429,6 +438,10 @@ fn run_day(
         &mut stages,
     );
     fail_point(opts, "convert")?;
+    let days = DayCheck::count(&stage.flows, opts.date)?;
+    if !days.fits() && !opts.allow_other_days {
+        return Err(Error::Usage(days.refusal(opts.date)));
+    }
     let day_files = vec![stage.flows.clone()];
 
     // 2. the port report.
@@ -489,6 +502,7 @@ fn run_day(
 
     // 4. commit: the marker makes the run final, then the files move into place.
     let t = Instant::now();
+    drop(uncommitted);
     let marker = AtomicFile::create(&staging.join(COMMIT))?;
     marker.file().and_then(|mut f| f.write_all(b"ok\n")).map_err(|e| Error::io(&staging, e))?;
     marker.commit()?;
@@ -517,6 +531,102 @@ fn run_day(
         recovered,
         stages,
     })
+}
+
+/// Microseconds in an hour and a day.
+const HOUR_US: i64 = 3_600_000_000;
+const DAY_US: i64 = 24 * HOUR_US;
+
+/// How far before and after day D (UTC) a row may start and still belong to D's archive: any
+/// time zone's local day D lies within UTC D−14 h .. D+1+12 h (UTC+14 to UTC−12), and two hours
+/// more on each side take flows that were long under way when the archive's first file began.
+pub const DAY_MARGIN_HOURS: i64 = 16;
+/// The share of rows that may start outside D ± [`DAY_MARGIN_HOURS`] (stale clocks, a few
+/// flows of a broken exporter) before the archive is refused as another day's.
+pub const MAX_OUTSIDE_SHARE: f64 = 0.01;
+/// The least share of rows that must start on D itself (UTC): even a UTC+14 or UTC−12 local
+/// day has 10 or 12 of its 24 hours on D.
+pub const MIN_ON_DAY_SHARE: f64 = 0.25;
+
+/// When the day's rows start, by UTC day.
+#[derive(Debug, Clone, Default)]
+pub struct DayCheck {
+    /// Rows with a start time.
+    pub timed: u64,
+    /// Rows starting on D (UTC).
+    pub on_day: u64,
+    /// Rows starting outside D ± [`DAY_MARGIN_HOURS`].
+    pub outside: u64,
+    /// Timed rows per UTC day (days since the epoch).
+    pub per_day: BTreeMap<i64, u64>,
+}
+
+impl DayCheck {
+    /// Counts the start times of `flows` (one projected column).
+    pub fn count(flows: &Path, date: NaiveDate) -> Result<Self> {
+        let d0 = days_since_epoch(date) as i64 * DAY_US;
+        let (lo, hi) = (d0 - DAY_MARGIN_HOURS * HOUR_US, d0 + DAY_US + DAY_MARGIN_HOURS * HOUR_US);
+        let mut c = DayCheck::default();
+        for batch in scan::read_columns(flows, &[crate::schema::STIME], 64 * 1024)? {
+            let batch = batch?;
+            let Some(col) = batch.column(0).as_primitive_opt::<TimestampMicrosecondType>() else { continue };
+            let mut last_day = (i64::MIN, 0u64);
+            for t in col.iter().flatten() {
+                c.timed += 1;
+                c.outside += u64::from(t < lo || t >= hi);
+                let day = t.div_euclid(DAY_US);
+                // Rows come mostly in time order: count runs of one day before touching the map.
+                if day != last_day.0 {
+                    if last_day.1 > 0 {
+                        *c.per_day.entry(last_day.0).or_default() += last_day.1;
+                    }
+                    last_day = (day, 0);
+                }
+                last_day.1 += 1;
+            }
+            if last_day.1 > 0 {
+                *c.per_day.entry(last_day.0).or_default() += last_day.1;
+            }
+        }
+        c.on_day = c.per_day.get(&d0.div_euclid(DAY_US)).copied().unwrap_or(0);
+        Ok(c)
+    }
+
+    /// Whether the rows are D's (an empty day, or one without start times, is).
+    pub fn fits(&self) -> bool {
+        if self.timed == 0 {
+            return true;
+        }
+        let n = self.timed as f64;
+        self.outside as f64 <= MAX_OUTSIDE_SHARE * n && self.on_day as f64 >= MIN_ON_DAY_SHARE * n
+    }
+
+    /// The error for an archive that is not D's: the days its rows start on, largest first.
+    pub fn refusal(&self, date: NaiveDate) -> String {
+        let mut days: Vec<(i64, u64)> = self.per_day.iter().map(|(&d, &n)| (d, n)).collect();
+        days.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let mut list: Vec<String> = days
+            .iter()
+            .take(5)
+            .map(|&(d, n)| match epoch.checked_add_signed(chrono::TimeDelta::days(d)) {
+                Some(day) => format!("{day}: {n}"),
+                None => format!("day {d} after 1970-01-01: {n}"),
+            })
+            .collect();
+        if days.len() > 5 {
+            list.push(format!("and {} more days", days.len() - 5));
+        }
+        format!(
+            "the archive does not look like {date}'s: {} of its {} rows start on {date} (UTC) and {} start more than \
+             {DAY_MARGIN_HOURS} hours outside it; rows per day: {}. Check --date (nothing was written), or pass \
+             --allow-other-days to file these rows under {date} anyway",
+            self.on_day,
+            self.timed,
+            self.outside,
+            list.join(", ")
+        )
+    }
 }
 
 /// Rebuilds `inventory.parquet` from the servers files; returns how many servers it holds.

@@ -305,13 +305,13 @@ fn event(rng: &mut Rng, w: &World, e: &mut Emitter, t: i64) -> std::io::Result<(
                     req,
                     resp,
                     (FULL, FULL),
-                    "domain",
+                    "dns",
                     sensor,
                 );
             }
             let q = rng.range(50, 90);
             let a = rng.range(90, 400);
-            e.exchange(t, 1_000, client, ephemeral(rng), server, 53, 17, (1, q), (1, a), (0, 0), "domain", sensor)
+            e.exchange(t, 1_000, client, ephemeral(rng), server, 53, 17, (1, q), (1, a), (0, 0), "dns", sensor)
         }
         500..=529 => {
             let req = sized(rng, 20, 400, 110);

@@ -11,6 +11,7 @@ pub mod daily;
 pub mod error;
 pub mod gen;
 pub mod ingest;
+pub mod interrupt;
 pub mod output;
 pub mod ports;
 pub mod pqdict;

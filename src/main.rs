@@ -43,7 +43,8 @@ enum Command {
   flowlens convert archive/ -o store/flows --partition day
   rwcut --all-fields sensor.rw | flowlens convert - -o flows.parquet
   flowlens convert seed.txt --date 2014-06-01 -o seed.parquet
-  flowlens convert notitles.txt --columns sip,dip,sport,dport,proto -o flows.parquet
+  flowlens convert notitles.txt --columns sip,dip,sport,dport,proto \\
+      -o flows.parquet
   flowlens convert dirty.csv --rejects rejects.tsv -o flows.parquet")]
 struct ConvertArgs {
     /// Input files or folders; `-` reads stdin.
@@ -54,6 +55,9 @@ struct ConvertArgs {
     output: PathBuf,
     #[command(flatten)]
     read: ReadArgs,
+    /// Date for clock times that carry none (the SEI seed's `02:43.290`), YYYY-MM-DD.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: Option<String>,
     /// Write one file per day under hive folders date=YYYY-MM-DD/ (by flow start, UTC).
     /// Days present in the input replace the same days in the folder.
     #[arg(long, value_enum, default_value = "none")]
@@ -83,25 +87,20 @@ struct ReadArgs {
     /// Column separator, e.g. '|', ',', ';' or 'tab' (rwcut --column-separator).
     #[arg(long, value_name = "CHAR")]
     delimiter: Option<String>,
-    /// Date for clock times that carry none (the SEI seed's `02:43.290`), YYYY-MM-DD.
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    date: Option<String>,
     /// Time zone of timestamps printed without an offset (default UTC), e.g. Europe/Berlin.
     #[arg(long, value_name = "AREA/CITY")]
     timezone: Option<String>,
 }
 
 impl ReadArgs {
-    fn options(&self) -> anyhow::Result<ReadOptions> {
+    /// The read options; `date` (days since the epoch) places clock times that carry no date:
+    /// convert's `--date`, daily's day.
+    fn options(&self, date: Option<i64>) -> anyhow::Result<ReadOptions> {
         let delimiter = match self.delimiter.as_deref() {
             None => None,
             Some("tab") | Some("\\t") | Some("\t") => Some(b'\t'),
             Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
             Some(d) => bail!("--delimiter takes one character (or 'tab'), not '{d}'"),
-        };
-        let date = match &self.date {
-            Some(d) => Some(parse_date(d).with_context(|| format!("--date '{d}' is not a date: use YYYY-MM-DD"))?),
-            None => None,
         };
         let tz = match &self.timezone {
             Some(z) if z.eq_ignore_ascii_case("utc") => None,
@@ -192,12 +191,15 @@ struct GenArgs {
 /// with a --watch port are listed and the rest add up to `Other`. Hosts are ranked by bytes.
 #[derive(Args)]
 #[command(after_help = "Examples:
-  flowlens ports store/flows --local 128.32.0.0/16 --hosts hosts.txt --domain berkeley.edu
+  flowlens ports store/flows --local 128.32.0.0/16 --hosts hosts.txt \\
+      --domain berkeley.edu
   flowlens ports flows.parquet --format csv -o ports.csv
   flowlens ports flows.parquet --format parquet -o ports.parquet
-  flowlens ports flows.parquet --local 10.0.0.0/8 --resolve --resolver 10.0.0.53 --top-hosts 50
+  flowlens ports flows.parquet --local 10.0.0.0/8 --resolve \\
+      --resolver 10.0.0.53 --top-hosts 50
   flowlens ports flows.parquet --top 3 --watch 6660-6669,1214,31337 --many 5
-  flowlens ports store/flows --local 10.0.0.0/8 --from 2026-11-20 --to 2026-11-21")]
+  flowlens ports store/flows --local 10.0.0.0/8 \\
+      --from 2026-11-20 --to 2026-11-21")]
 struct PortsArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required = true)]
@@ -321,8 +323,10 @@ impl PortsArgs {
 #[derive(Args)]
 #[command(after_help = "Examples:
   flowlens servers store/flows --local 10.0.0.0/8
-  flowlens servers flows.parquet --rules my-rules.toml --format csv -o servers.csv
-  flowlens servers today.parquet --baseline inventory.parquet --alerts new-servers.ndjson --fail-on-new
+  flowlens servers flows.parquet --rules my-rules.toml \\
+      --format csv -o servers.csv
+  flowlens servers today.parquet --baseline inventory.parquet \\
+      --alerts new-servers.ndjson --fail-on-new
   flowlens servers store/flows --from 2026-11-20 --to 2026-11-21 --format json
   flowlens servers --sql > servers.sql      # the same rules as DuckDB SQL")]
 struct ServersArgs {
@@ -420,17 +424,24 @@ impl ServersArgs {
 /// The nightly job: convert a day's archive into a store, then its port report, its servers,
 /// new-server alerts and the inventory of every server ever seen.
 ///
-/// Store layout: STORE/flows/date=D/, STORE/ports/date=D/ (Parquet + CSV), STORE/servers/date=D/
-/// (Parquet + CSV), STORE/alerts/date=D/new-servers.ndjson, STORE/inventory.parquet. Running a
+/// Store layout: STORE/flows/date=D/, STORE/ports/date=D/ports.parquet,
+/// STORE/servers/date=D/servers.parquet, the same two as CSV in STORE/csv/date=D/,
+/// STORE/alerts/date=D/new-servers.ndjson, STORE/inventory.parquet. Inputs that carry only a
+/// time of day (SEI tables, Argus `ra`) are placed on --date. Running a
 /// day again replaces that day; a server is new when no other day of the store has it. Outputs
 /// are staged and committed at the end, so a killed run leaves the store as before (or the next
 /// run finishes it); a lock (STORE/.lock) keeps two runs off one store.
 /// Exit status (for cron): 0 ok, 1 new servers with --fail-on-new, 2 error.
 #[derive(Args)]
 #[command(after_help = "Examples:
-  flowlens daily --store /var/lib/flowlens --date 2026-11-21 /archive/2026-11-21/
-  flowlens daily --store store --date 2026-11-21 --local 10.0.0.0/8 day.rw.gz --json
-  # crontab: 15 1 * * *  flowlens daily --store /var/lib/flowlens --date $(date -d yesterday +\\%F) /archive/$(date -d yesterday +\\%F)/ --fail-on-new")]
+  flowlens daily --store /var/lib/flowlens --date 2026-11-21 \\
+      /archive/2026-11-21/
+  flowlens daily --store store --date 2026-11-21 --local 10.0.0.0/8 \\
+      day.rw.gz --json
+  flowlens daily --store store --date 2014-06-01 data/sei/ssh-linux.txt
+  # crontab (% is special there):
+  # 15 1 * * * D=$(date -d yesterday +\\%F); flowlens daily \\
+  #     --store /var/lib/flowlens --date $D /archive/$D/ --fail-on-new")]
 struct DailyArgs {
     /// The day's archive: files or folders of flow text (any format convert reads), `-` for stdin.
     #[arg(required = true)]
@@ -455,6 +466,11 @@ struct DailyArgs {
     /// Keep going past bad lines, writing them to STORE/flows/date=DAY/rejects.tsv.
     #[arg(long)]
     rejects: bool,
+    /// File the archive under --date even when its rows start on other days. Without it, a run
+    /// whose rows mostly start on another day is refused (more than 1% starting over 16 hours
+    /// outside the day, or fewer than 25% on the day itself, UTC) and nothing is written.
+    #[arg(long)]
+    allow_other_days: bool,
     /// Exit with status 1 when the day has a new server.
     #[arg(long)]
     fail_on_new: bool,
@@ -464,7 +480,7 @@ struct DailyArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
-    /// No summary lines on stderr.
+    /// No progress bar and no summary lines on stderr.
     #[arg(short, long)]
     quiet: bool,
 }
@@ -473,7 +489,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Convert(a) => {
             let mut opts = ConvertOptions::new(a.inputs, a.output);
-            opts.read = a.read.options()?;
+            let date = match &a.date {
+                Some(d) => Some(parse_date(d).with_context(|| format!("--date '{d}' is not a date: use YYYY-MM-DD"))?),
+                None => None,
+            };
+            opts.read = a.read.options(date)?;
             opts.partition = a.partition;
             opts.rejects = a.rejects;
             opts.quiet = a.quiet;
@@ -582,12 +602,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 store: a.store,
                 date,
                 inputs: a.inputs,
-                read: a.read.options()?,
+                // The archive's day is also the date of clock times that carry none (SEI tables,
+                // Argus `ra`'s default output).
+                read: a.read.options(parse_date(&a.date))?,
                 local: parse_nets("--local", &a.local)?,
                 ports: flowlens::ports::SummaryOptions::default(),
                 servers,
                 rejects: a.rejects,
+                allow_other_days: a.allow_other_days,
                 threads: a.threads,
+                quiet: a.quiet,
                 fail_after: std::env::var("FLOWLENS_DAILY_FAIL_AFTER").ok(),
             };
             let quiet = a.quiet;
@@ -666,6 +690,10 @@ fn keep_freed_memory() {}
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
+    if let Err(e) = flowlens::interrupt::install() {
+        // Without the watcher an interrupted run can leave a temporary file behind; still run.
+        eprintln!("flowlens: warning: cannot watch for Ctrl-C ({e}); an interrupted run may leave .*.tmp files");
+    }
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

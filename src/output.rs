@@ -37,6 +37,8 @@ pub fn write_parquet_batch(path: &Path, batch: &RecordBatch) -> Result<()> {
 pub struct AtomicFile {
     target: PathBuf,
     inner: Inner,
+    /// The temporary file is removed if a signal ends the process before the commit.
+    _interrupt: Option<crate::interrupt::Registered>,
 }
 
 enum Inner {
@@ -50,7 +52,7 @@ impl AtomicFile {
     pub fn create(target: &Path) -> Result<Self> {
         if is_special(target) {
             let f = std::fs::OpenOptions::new().write(true).open(target).map_err(|e| Error::io(target, e))?;
-            return Ok(AtomicFile { target: target.to_path_buf(), inner: Inner::Special(f) });
+            return Ok(AtomicFile { target: target.to_path_buf(), inner: Inner::Special(f), _interrupt: None });
         }
         let dir = parent_dir(target);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -66,7 +68,8 @@ impl AtomicFile {
             builder.permissions(std::fs::Permissions::from_mode(0o644));
         }
         let tmp = builder.tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(AtomicFile { target: target.to_path_buf(), inner: Inner::Temp(tmp) })
+        let registered = crate::interrupt::temp_file(tmp.path().to_path_buf());
+        Ok(AtomicFile { target: target.to_path_buf(), inner: Inner::Temp(tmp), _interrupt: Some(registered) })
     }
 
     pub fn target(&self) -> &Path {

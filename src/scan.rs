@@ -156,7 +156,32 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 pub fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| Error::input(path.display().to_string(), format!("not a readable Parquet file: {e}")))
+        .map_err(|e| Error::input(path.display().to_string(), not_parquet(path, e)))
+}
+
+/// Why `path` could not be read as Parquet, and what to do: flow text and flow archives are
+/// converted first; a Parquet file that fails is damaged.
+fn not_parquet(path: &Path, e: parquet::errors::ParquetError) -> String {
+    let mut head = Vec::new();
+    if let Ok(f) = File::open(path) {
+        use std::io::Read;
+        let _ = f.take(4096).read_to_end(&mut head);
+    }
+    let convert = "convert it first: flowlens convert FILE -o flows.parquet";
+    if head.starts_with(b"PAR1") {
+        return format!("a damaged Parquet file ({e})");
+    }
+    if head.starts_with(&[0x1F, 0x8B]) || head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+        return format!("not Parquet but compressed (gzip or zstd) input, likely flow text: {convert}");
+    }
+    if let Some(kind) = crate::ingest::binary_kind(&head) {
+        return format!("not Parquet: this is {kind}");
+    }
+    let text = head.iter().filter(|&&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7F).contains(&b)).count();
+    if !head.is_empty() && text * 10 >= head.len() * 9 {
+        return format!("not Parquet: this is text (flow text?); {convert}");
+    }
+    format!("not a readable Parquet file: {e}")
 }
 
 /// The Arrow schema of one file.
@@ -304,7 +329,7 @@ pub fn open_flows(
 ) -> Result<FlowSource> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-        .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
+        .map_err(|e| input_err(path, not_parquet(path, e)))?;
     let schema = plain.schema().clone();
     check_columns(path, &schema, columns)?;
     // Optional columns are read when the file has them (and then must have the schema's types).

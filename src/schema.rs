@@ -68,6 +68,28 @@ pub fn extra_column_name(input: &str) -> String {
     input.trim().replace('.', "_")
 }
 
+/// rwcut's abbreviated titles and the SiLK fields they stand for.
+const SILK_TITLES: [(&str, &str); 6] = [
+    ("sen", "sensor"),
+    ("cla", "class"),
+    ("appli", "application"),
+    ("attribut", "attributes"),
+    ("initialF", "initialFlags"),
+    ("sessionF", "sessionFlags"),
+];
+
+/// The SiLK field name behind an rwcut title that abbreviates it (`sen` is the `sensor`
+/// field, `cla` the `class` field); other names are returned as they are. Columns are stored
+/// under the field name, the name a CSV of the same flows carries.
+pub fn silk_field_name(title: &str) -> &str {
+    SILK_TITLES.iter().find(|(t, _)| *t == title).map_or(title, |(_, f)| f)
+}
+
+/// The title rwcut prints for a SiLK field (`sensor` → `sen`); other names as they are.
+pub fn silk_title(field: &str) -> &str {
+    SILK_TITLES.iter().find(|(_, f)| *f == field).map_or(field, |(t, _)| t)
+}
+
 /// Parquet writer settings for flows files.
 pub fn writer_properties() -> WriterProperties {
     let mut b = WriterProperties::builder()

@@ -46,7 +46,12 @@ pub fn rwcut_column(name: &str, ip_width: usize) -> Column {
         crate::schema::STIME => Column::new("sTime", 23, Kind::Time),
         crate::schema::ETIME => Column::new("eTime", 23, Kind::Time),
         "duration" => Column::new("duration", 9, Kind::Duration),
-        other => Column::new(other, other.len().max(3), Kind::Text),
+        other => {
+            // rwcut's own title for the SiLK fields it abbreviates (`sensor` prints as `sen`),
+            // which convert stores under the field name again.
+            let title = crate::schema::silk_title(other);
+            Column::new(title, title.len().max(3), Kind::Text)
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! K/M/G suffixes (base 1024) sized to a column, as the Berkeley port report prints its numbers.
 //!
-//! The rule, read off the seed report (`../shared/seeds/berkeley-port-report-format.txt`):
+//! The rule, read off the seed report (`docs/seeds/berkeley-port-report-format.txt`):
 //! a column of width `w` keeps its last character for the suffix, so a number prints as is only
 //! when it has at most `w - 1` digits (flows 46 in a 3-wide column, but 518 → `.5K`). Otherwise
 //! the smallest unit (K, M, G, T, P, E) whose mantissa fits in `w - 1` characters is used, with

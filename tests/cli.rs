@@ -138,7 +138,7 @@ fn rwcut_default_fields_39_wide_with_ipv6_and_icmp() {
     assert_eq!(strings(&b, "sip"), [Some("10.30.16.172".into()), Some("2001:db8::1".into())]);
     assert_eq!(u16s(&b, "dport"), [Some(80), Some(2048)]);
     assert_eq!(strings(&b, "flags"), [Some("FSPA".into()), Some("".into())]);
-    assert_eq!(strings(&b, "sen"), [Some("S2".into()), Some("S2".into())]);
+    assert_eq!(strings(&b, "sensor"), [Some("S2".into()), Some("S2".into())]);
     let t = DAY + (14 * 3600 + 13 * 60 + 27) * 1_000_000 + 616_000;
     assert_eq!(times(&b, "stime")[0], Some(t));
     assert_eq!(times(&b, "etime")[0], Some(t + 9_000));
@@ -402,7 +402,7 @@ fn compressed_inputs_folders_and_stdin() {
 }
 
 #[test]
-fn missing_and_empty_inputs_fail_clearly() {
+fn missing_inputs_fail_clearly_and_empty_ones_give_empty_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.parquet");
     flowlens()
@@ -413,25 +413,176 @@ fn missing_and_empty_inputs_fail_clearly() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("nope.rw").and(predicate::str::contains("No such file")));
-    std::fs::write(dir.path().join("empty.rw"), "").unwrap();
-    flowlens()
-        .arg("convert")
-        .arg(dir.path().join("empty.rw"))
-        .arg("-o")
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("no flow records"));
-    std::fs::write(dir.path().join("header.rw"), "sIP|dIP|\n").unwrap();
-    flowlens()
-        .arg("convert")
-        .arg(dir.path().join("header.rw"))
-        .arg("-o")
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("no flow records"));
     assert!(!out.exists());
+    // Issue 19: a title line and no records is what `rwfilter … | rwcut` prints when nothing
+    // matches; it was an error. It gives an empty Parquet file with the full schema (the input's
+    // extra columns too), exit 0, and "0 rows" in the summary; so does an input of no bytes.
+    std::fs::write(dir.path().join("header.rw"), "sIP|dIP|sPort|dPort|pro|sen|\n").unwrap();
+    std::fs::write(dir.path().join("empty.rw"), "").unwrap();
+    for (input, extra) in [("header.rw", Some("sensor")), ("empty.rw", None)] {
+        flowlens()
+            .arg("convert")
+            .arg(dir.path().join(input))
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(" 0 rows written"));
+        let schema = flowlens::scan::file_schema(&out).unwrap();
+        for c in flowlens::schema::CORE_COLUMNS {
+            assert!(schema.field_with_name(c).is_ok(), "{input}: no column {c}");
+        }
+        assert_eq!(extra.is_some(), schema.fields().len() == flowlens::schema::CORE_COLUMNS.len() + 1, "{input}");
+        assert_eq!(flowlens::scan::read_all(&out).unwrap().iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+        std::fs::remove_file(&out).unwrap();
+    }
+}
+
+/// Issue 19: `-o existing_dir` without --partition said only "Is a directory (os error 21)".
+#[test]
+fn an_output_folder_without_partition_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("one.rw");
+    std::fs::write(&input, "sIP|dIP|\n10.0.0.1|10.0.0.2|\n").unwrap();
+    flowlens()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a folder").and(predicate::str::contains("--partition day")));
+}
+
+/// Issue 19: binary flow files were called "an unknown text format", and `ports` on flow text
+/// said "Corrupt footer". Each says what the file is and what to do.
+#[test]
+fn binary_archives_and_text_given_to_the_wrong_command_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let silk = dir.path().join("in-S0_20261121.09");
+    let mut bytes = vec![0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0x10, 0x00, 0x00];
+    bytes.resize(256, 0);
+    std::fs::write(&silk, &bytes).unwrap();
+    let nfcapd = dir.path().join("nfcapd.202611210000");
+    let mut bytes = vec![0x0C, 0xA5, 0x02, 0x00];
+    bytes.resize(256, 0);
+    std::fs::write(&nfcapd, &bytes).unwrap();
+    let out = dir.path().join("o.parquet");
+    // An nfcapd file is read directly now: this one's header announces no blocks (an empty
+    // interval), which gives an empty Parquet file.
+    flowlens()
+        .arg("convert")
+        .arg(&nfcapd)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("(nfcapd)").and(predicate::str::contains("0 rows")));
+    for (input, says) in [(&silk, "SiLK rw")] {
+        flowlens()
+            .arg("convert")
+            .arg(input)
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says).and(predicate::str::contains("cannot tell the format").not()));
+    }
+    let text = dir.path().join("two.rw");
+    std::fs::write(&text, "sIP|dIP|\n10.0.0.1|10.0.0.2|\n").unwrap();
+    for cmd in ["ports", "servers", "cat"] {
+        flowlens()
+            .arg(cmd)
+            .arg(&text)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("convert it first").and(predicate::str::contains("footer").not()));
+    }
+    flowlens().arg("ports").arg(&silk).assert().code(2).stderr(predicate::str::contains("SiLK rw"));
+}
+
+/// Interrupts a convert reading a stdin that is held open (so it is surely mid-run) with
+/// `signal`; the temporary output must be gone and the process must have died of the signal.
+#[cfg(unix)]
+fn interrupted_convert(signal: i32, args: &[&str], out: &Path, leftovers: impl Fn() -> bool) {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("flowlens"))
+        .args(["convert", "-", "-o"])
+        .arg(out)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut text = String::from("sIP|dIP|sPort|dPort|pro|packets|bytes|sTime|\n");
+    for i in 0..20_000 {
+        text += &format!(
+            "10.0.0.{}|10.0.1.1|{}|80|6|3|300|2026/11/21T10:00:{:02}.000|\n",
+            i % 200,
+            1024 + i % 6000,
+            i % 60
+        );
+    }
+    stdin.write_all(text.as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    while !leftovers() {
+        assert!(child.try_wait().unwrap().is_none(), "convert ended before it was interrupted");
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "no temporary output appeared");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: kill only sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let status = child.wait().unwrap();
+    drop(stdin);
+    assert_eq!(status.signal(), Some(signal), "{status:?}");
+    assert!(!leftovers(), "signal {signal} left a temporary output");
+    assert!(!out.is_file());
+}
+
+/// Issue 19: `timeout -s INT 1 flowlens convert big.rw.gz -o k.parquet` (and SIGTERM) left a
+/// hidden `.k.parquet.XXXXXX.tmp` behind.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_and_sigterm_remove_temporary_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let hidden =
+        |d: &Path| std::fs::read_dir(d).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with('.'));
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let out = dir.path().join("k.parquet");
+        interrupted_convert(signal, &[], &out, || hidden(dir.path()));
+        let store = dir.path().join("store");
+        std::fs::create_dir_all(&store).unwrap();
+        interrupted_convert(signal, &["--partition", "day"], &store, || hidden(&store));
+        let rejects = dir.path().join("rejects.tsv");
+        interrupted_convert(signal, &["--rejects", rejects.to_str().unwrap()], &out, || hidden(dir.path()));
+        assert!(!rejects.exists());
+    }
+}
+
+/// Issue 19: `daily --help` listed --date twice and a debug build panicked on it (clap's
+/// argument checks run only with debug assertions; Cargo.toml turns them on for clap in the
+/// release build these tests use). Every subcommand's help must also keep its examples whole:
+/// at 80 columns they read as at 300 (they wrapped in the middle of a command).
+#[test]
+fn every_subcommand_has_help_with_whole_examples() {
+    let help = |cmd: &str, columns: &str| {
+        let out =
+            flowlens().args([cmd, "--help"]).env("COLUMNS", columns).assert().success().get_output().stdout.clone();
+        let text = String::from_utf8(out).unwrap();
+        let at = text.find("Examples:").unwrap_or_else(|| panic!("{cmd} --help has no examples"));
+        text[at..].to_string()
+    };
+    for cmd in ["convert", "cat", "gen", "ports", "servers", "daily"] {
+        let narrow = help(cmd, "80");
+        assert_eq!(narrow, help(cmd, "300"), "{cmd}: an example wraps at 80 columns");
+        assert!(narrow.lines().all(|l| l.len() <= 80), "{cmd}: {narrow}");
+        let long = flowlens().args([cmd, "--help"]).assert().success().get_output().stdout.clone();
+        let long = String::from_utf8(long).unwrap();
+        let dates = long.lines().filter(|l| l.trim_start().starts_with("--date ")).count();
+        assert!(dates <= 1, "{cmd} --help lists --date {dates} times");
+    }
 }
 
 #[test]

@@ -593,3 +593,146 @@ fn running_a_day_again_replaces_its_rejects_file() {
     f.daily(D2).arg(&f.extra).assert().success();
     assert!(!rejects.exists(), "a stale rejects file of an earlier run of the day");
 }
+
+/// Issue 19: `daily --date 2026-11-21 d20.rw`, every row of the 20th, exited 0 and filed the
+/// 20th's flows under the 21st. It is refused with the days the rows fall on, and nothing is
+/// written; `--allow-other-days` files them anyway.
+#[test]
+fn an_archive_of_another_day_is_refused_and_nothing_is_written() {
+    let f = Fixture::new();
+    f.day2(true).assert().success();
+    let before = visible(&f.store);
+    let err = daily(&f.store, "2026-11-22").arg(sample(D1)).assert().code(2).get_output().stderr.clone();
+    let err = String::from_utf8_lossy(&err);
+    assert!(err.contains("does not look like 2026-11-22's"), "{err}");
+    assert!(err.contains(&format!("{D1}: ")), "the message names the day the rows start on: {err}");
+    assert!(err.contains("--allow-other-days"), "{err}");
+    assert_eq!(visible(&f.store), before, "a refused run changed the store");
+    assert_eq!(std::fs::read_dir(f.store.join(".staging")).unwrap().count(), 0);
+
+    daily(&f.store, "2026-11-22").arg(sample(D1)).arg("--allow-other-days").assert().success();
+    assert!(day_dir(&f.store, "flows", "2026-11-22").join("part-00000.parquet").exists());
+}
+
+/// A nightly archive holds flows that started before midnight, and a local day is up to 14 hours
+/// off UTC: those are the day's. Only a few rows far outside the day are let through.
+#[test]
+fn rows_near_the_day_are_accepted_and_a_few_far_ones_tolerated() {
+    let f = Fixture::new();
+    let row = |ip: &str, t: &str| format!("10.0.9.1|{ip}|40000|80|6|5|500|FSPA|{t}|1.000|S1|\n");
+    let title = "sIP|dIP|sPort|dPort|pro|packets|bytes|flags|sTime|duration|sen|\n";
+    // 200 rows on the 21st, 50 late on the 20th (as a UTC+14 day starts), 1 from 1970 (a broken
+    // exporter's clock): accepted.
+    let mut text = title.to_string();
+    for i in 0..200 {
+        text += &row(&format!("10.0.8.{}", i % 250), &format!("2026/11/21T{:02}:10:00.000", i % 24));
+    }
+    for i in 0..50 {
+        text += &row("10.0.7.1", &format!("2026/11/20T{:02}:30:00.000", 10 + i % 14));
+    }
+    text += &row("10.0.7.2", "1970/01/01T00:00:00.000");
+    let near = f.dir.path().join("near.rw");
+    std::fs::write(&near, &text).unwrap();
+    daily(&f.store, D2).arg(&near).assert().success();
+
+    // Ten rows from two days before: more than 1% far outside, refused.
+    for _ in 0..10 {
+        text += &row("10.0.7.3", "2026/11/19T02:00:00.000");
+    }
+    std::fs::write(&near, &text).unwrap();
+    daily(&f.store, D2)
+        .arg(&near)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("2026-11-19: 10").and(predicate::str::contains("1970-01-01: 1")));
+}
+
+/// Issue 19: inputs with a time of day only (SEI tables, Argus `ra`) failed in daily ("a time
+/// without a date: pass --date") and --date could not be given twice; the day is their date.
+#[test]
+fn time_only_inputs_take_the_day_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    flowlens()
+        .args(["daily", "--store"])
+        .arg(&store)
+        .args(["--date", "2014-06-01"])
+        .arg(repo("data/sei/ssh-linux.txt"))
+        .assert()
+        .success();
+    let flows = day_dir(&store, "flows", "2014-06-01").join("part-00000.parquet");
+    let batches = read_parquet(&flows);
+    let stime =
+        batches[0].column_by_name("stime").unwrap().as_primitive::<arrow_array::types::TimestampMicrosecondType>();
+    let day = date("2014-06-01").and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros();
+    assert!(stime.iter().flatten().all(|t| (day..day + 86_400_000_000).contains(&t)));
+}
+
+/// Issue 19: a title line and no records (a quiet sensor's hour) was an error; it is an empty
+/// day with empty reports.
+#[test]
+fn an_archive_without_records_is_an_empty_day() {
+    let f = Fixture::new();
+    let empty = f.dir.path().join("quiet.rw");
+    std::fs::write(&empty, EXTRA.lines().next().unwrap().to_string() + "\n").unwrap();
+    let out = daily(&f.store, D2).arg(&empty).arg("--json").assert().success().get_output().stdout.clone();
+    let summary: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(summary["rows"], 0);
+    assert_eq!(summary["servers"], 0);
+    let flows = day_dir(&f.store, "flows", D2).join("part-00000.parquet");
+    let schema = flowlens::scan::file_schema(&flows).unwrap();
+    for c in flowlens::schema::CORE_COLUMNS {
+        assert!(schema.field_with_name(c).is_ok(), "the empty day's flows lack {c}");
+    }
+    assert_eq!(read_parquet(&flows).iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    let csv = std::fs::read_to_string(servers_csv(&f.store, D2)).unwrap();
+    assert_eq!(csv.lines().count(), 1, "a header and no rows: {csv}");
+    assert!(std::fs::read_to_string(day_dir(&f.store, "csv", D2).join("ports.csv")).unwrap().lines().count() == 1);
+}
+
+/// Sends `signal` to a child once `ready` holds, then checks it died of it (status 128+signal
+/// in a shell) and left no temporary file or folder behind.
+#[cfg(unix)]
+fn interrupt_when(child: &mut std::process::Child, signal: i32, ready: impl Fn() -> bool) {
+    use std::os::unix::process::ExitStatusExt;
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was interrupted");
+        assert!(started.elapsed() < Duration::from_secs(60), "the run never got going");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: kill only sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(signal), "{status:?}");
+}
+
+/// Issue 19: Ctrl-C or SIGTERM during daily's convert left `.staging` to the next run; it is
+/// removed at once, as after an error.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_daily_removes_its_staging_folder() {
+    use std::io::Write;
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let f = Fixture::new();
+        f.day1().assert().success();
+        let before = visible(&f.store);
+        // The archive comes on stdin and is held open, so the run is surely mid-convert.
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("flowlens"))
+            .arg("daily")
+            .arg("--store")
+            .arg(&f.store)
+            .args(["--date", D2, "--local", LOCAL, "--quiet", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(EXTRA.repeat(2000).as_bytes()).unwrap();
+        interrupt_when(&mut child, signal, || has_temporary_file(&f.store.join(".staging")));
+        drop(stdin);
+        assert!(!f.store.join(".staging").join(format!("date={D2}")).exists(), "signal {signal}");
+        assert_eq!(visible(&f.store), before);
+    }
+}

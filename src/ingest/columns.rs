@@ -69,8 +69,20 @@ pub fn role_of(name: &str) -> Role {
     ALIASES.iter().find(|(_, names)| names.contains(&n.as_str())).map(|&(r, _)| r).unwrap_or(Role::Extra)
 }
 
+/// The pairs of names `rwcut --all-fields` prints for one time at two precisions (`sTime` in
+/// whole seconds or milliseconds, `sTime+msec` always in milliseconds), normalized.
+const PRECISION_TWINS: [(&str, &str); 3] = [("stime", "stimemsec"), ("etime", "etimemsec"), ("duration", "durmsec")];
+
+/// True when `a` and `b` are one time printed at two precisions ([`PRECISION_TWINS`]): a header
+/// may carry both; the parser reads both, keeps the more precise and checks that they agree.
+pub fn precision_twins(a: &str, b: &str) -> bool {
+    let (a, b) = (normalize(a), normalize(b));
+    PRECISION_TWINS.iter().any(|&(x, y)| (a == x && b == y) || (a == y && b == x))
+}
+
 /// Maps a header. Errors name a column that appears twice (two names with the same role, or the
-/// same extra name twice), since silently keeping one would lose data.
+/// same extra name twice), since silently keeping one would lose data. The one exception is a
+/// time printed at two precisions ([`precision_twins`]), which `rwcut --all-fields` does.
 pub fn map_header(names: &[String]) -> Result<Vec<Role>, String> {
     let roles: Vec<Role> = names.iter().map(|n| role_of(n)).collect();
     for (i, r) in roles.iter().enumerate() {
@@ -78,7 +90,9 @@ pub fn map_header(names: &[String]) -> Result<Vec<Role>, String> {
             let dup = if *r == Role::Extra {
                 roles[j] == Role::Extra && normalize(&names[j]) == normalize(&names[i]) && !names[i].trim().is_empty()
             } else {
-                roles[j] == *r
+                let twins =
+                    precision_twins(&names[j], &names[i]) && roles[..i].iter().filter(|&&x| x == *r).count() == 1;
+                roles[j] == *r && !twins
             };
             if dup {
                 let what = if names[i].trim() == names[j].trim() {
@@ -139,5 +153,17 @@ mod tests {
         let names: Vec<String> = "SIP DIP SPORT SPORT PROTOCOL".split(' ').map(String::from).collect();
         let err = map_header(&names).unwrap_err();
         assert!(err.contains("'SPORT' appears twice") && err.contains("--columns"), "{err}");
+    }
+
+    /// `rwcut --all-fields` prints each time at two precisions; that pair is accepted, any other
+    /// second name for a time is still refused.
+    #[test]
+    fn a_time_at_two_precisions_is_one_column() {
+        let names = |s: &str| -> Vec<String> { s.split('|').map(String::from).collect() };
+        let roles = map_header(&names("sIP|dIP|sTime|duration|eTime|sTime+msec|eTime+msec|dur+msec")).unwrap();
+        assert_eq!(roles.iter().filter(|&&r| r == Role::Stime).count(), 2);
+        assert!(map_header(&names("sIP|dIP|sTime|start")).unwrap_err().contains("same flow column"));
+        assert!(map_header(&names("sIP|dIP|sTime|sTime+msec|stime")).is_err());
+        assert!(map_header(&names("sIP|dIP|dur|dur+msec")).is_err(), "only duration pairs with dur+msec");
     }
 }

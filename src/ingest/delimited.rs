@@ -232,6 +232,11 @@ struct RowMap {
     flags: Option<usize>,
     itype: Option<usize>,
     icode: Option<usize>,
+    /// The second column of a time printed at two precisions (`rwcut --all-fields`'s
+    /// `sTime+msec`, `eTime+msec`, `dur+msec`), beside `stime`, `etime` and `duration`.
+    stime2: Option<usize>,
+    etime2: Option<usize>,
+    duration2: Option<usize>,
     /// (field position, local extra index)
     extras: Vec<(usize, usize)>,
 }
@@ -263,6 +268,8 @@ impl Delimited {
     ) -> Result<Self, String> {
         let roles = map_header(&names)?;
         let pos = |r: Role| roles.iter().position(|&x| x == r);
+        // `map_header` lets a time role appear twice only as a precision pair.
+        let second = |r: Role| roles.iter().enumerate().filter(|&(_, &x)| x == r).nth(1).map(|(i, _)| i);
         let sip = pos(Role::Sip).ok_or_else(|| missing_address("source", &names))?;
         let dip = pos(Role::Dip).ok_or_else(|| missing_address("destination", &names))?;
         let mut extras = Vec::new();
@@ -270,7 +277,14 @@ impl Delimited {
         for (i, r) in roles.iter().enumerate() {
             if *r == Role::Extra && !names[i].trim().is_empty() {
                 extra_pos.push((i, extras.len()));
-                extras.push(crate::schema::extra_column_name(&names[i]));
+                let name = crate::schema::extra_column_name(&names[i]);
+                // rwcut abbreviates some titles (`sen`); store SiLK's field name, the name a CSV
+                // of the same flows carries, so that a store mixing both reads as one table.
+                let name = match format {
+                    "rwcut" => crate::schema::silk_field_name(&name).to_string(),
+                    _ => name,
+                };
+                extras.push(name);
             }
         }
         if let Some(clash) = extras.iter().find(|e| crate::schema::CORE_COLUMNS.contains(&e.as_str())) {
@@ -290,6 +304,9 @@ impl Delimited {
             flags: pos(Role::Flags),
             itype: pos(Role::IcmpType),
             icode: pos(Role::IcmpCode),
+            stime2: second(Role::Stime),
+            etime2: second(Role::Etime),
+            duration2: second(Role::Duration),
             extras: extra_pos,
         };
         Ok(Delimited { format, split, names, map, extras, header, optional: None, template: None, time })
@@ -328,9 +345,10 @@ impl Delimited {
         // A flags column that is present but blank means "no flags set", not "unknown".
         let flags = m.flags.map(|i| parse_flags(f.get(i)).map_err(|r| err(i, r))).transpose()?;
         let stamp = |i: usize| parse_stamp(f.get(i)).and_then(|s| self.time.resolve(s)).map_err(|r| err(i, r));
-        let mut stime = opt(m.stime).map(|(i, _)| stamp(i)).transpose()?;
-        let mut etime = opt(m.etime).map(|(i, _)| stamp(i)).transpose()?;
-        let dur = opt(m.duration).map(|(i, v)| parse_seconds(v).map_err(|r| err(i, r))).transpose()?;
+        let seconds = |i: usize| parse_seconds(f.get(i)).map_err(|r| err(i, r));
+        let mut stime = self.precise(f, m.stime, m.stime2, stamp)?;
+        let mut etime = self.precise(f, m.etime, m.etime2, stamp)?;
+        let dur = self.precise(f, m.duration, m.duration2, seconds)?;
         match (stime, etime, dur) {
             (Some(s), None, Some(d)) => etime = Some(s + d),
             (Some(s), None, None) => etime = Some(s),
@@ -352,6 +370,60 @@ impl Delimited {
             }
         }
         Ok(Flow { stime, etime, sip, dip, sport, dport, proto, packets, bytes, flags })
+    }
+}
+
+impl Delimited {
+    /// The value of a time column, or of the more precise of its two columns when the input
+    /// prints it at two precisions (`sTime` and `sTime+msec`). The two must agree: the coarser
+    /// must be the finer one truncated (as SiLK prints it) or rounded to its digits.
+    #[inline]
+    fn precise(
+        &self,
+        f: &Fields,
+        a: Option<usize>,
+        b: Option<usize>,
+        parse: impl Fn(usize) -> Result<i64, FieldError>,
+    ) -> Result<Option<i64>, FieldError> {
+        let present = |i: Option<usize>| i.filter(|&i| !f.get(i).is_empty());
+        let (a, b) = match (present(a), present(b)) {
+            (Some(a), Some(b)) => (a, b),
+            (one, other) => return one.or(other).map(parse).transpose(),
+        };
+        let (va, vb) = (parse(a)?, parse(b)?);
+        if va == vb {
+            return Ok(Some(va));
+        }
+        // On a tie the `+msec` column counts as the precise one (it is, whatever the format).
+        let msec = |i: usize| usize::from(self.name(i).ends_with("msec"));
+        let (da, db) = (fraction_digits(f.get(a)), fraction_digits(f.get(b)));
+        let ((fine, fine_v), (coarse, coarse_v, digits)) =
+            if (da, msec(a)) >= (db, msec(b)) { ((a, va), (b, vb, db)) } else { ((b, vb), (a, va, da)) };
+        // Values are microseconds; the coarse column shows `digits` decimals of a second.
+        let unit = 10i64.pow(6u32.saturating_sub(digits.min(6) as u32));
+        let truncated = fine_v.div_euclid(unit) * unit;
+        let rounded = (fine_v + unit / 2).div_euclid(unit) * unit;
+        if coarse_v == truncated || coarse_v == rounded {
+            return Ok(Some(fine_v));
+        }
+        Err(FieldError {
+            column: self.name(fine).to_string(),
+            reason: format!(
+                "'{}' ({}) and '{}' ({}) disagree",
+                self.name(coarse),
+                super::fields::show(f.get(coarse)),
+                self.name(fine),
+                super::fields::show(f.get(fine))
+            ),
+        })
+    }
+}
+
+/// How many digits follow the last `.` of a time as printed (0 without one).
+fn fraction_digits(v: &[u8]) -> usize {
+    match memchr::memrchr(b'.', v) {
+        Some(p) => v[p + 1..].iter().take_while(|c| c.is_ascii_digit()).count(),
+        None => 0,
     }
 }
 

@@ -150,9 +150,38 @@ pub fn detect_input(head: &[u8], opts: &ReadOptions) -> Result<Option<Decoder>, 
     detect(head, opts).map(|p| p.map(Decoder::Lines))
 }
 
+/// What a binary file that is not flow text is, told by its first bytes (after gzip/zstd
+/// decompression), with what to do about it; `None` for anything else.
+pub fn binary_kind(head: &[u8]) -> Option<&'static str> {
+    let magic = |m: &[u8]| head.starts_with(m);
+    if magic(&[0xDE, 0xAD, 0xBE, 0xEF]) {
+        Some("a SiLK rw (binary flow) file: print it as text with `rwcut --all-fields FILE | flowlens convert - …`")
+    } else if (magic(&[0x0C, 0xA5]) || magic(&[0xA5, 0x0C])) && head.len() >= 4 && head[2..4].iter().any(|&b| b != 0) {
+        // nfdump's file header: magic 0xA50C and a layout version, in the writer's byte order.
+        Some(
+            "an nfdump nfcapd (binary flow) file, which flowlens reads directly: leave out --format and --columns \
+             (or give --format nfcapd)",
+        )
+    } else if magic(b"PAR1") {
+        Some("a Parquet file already: read it with `flowlens cat`, `ports` or `servers`")
+    } else if magic(&[0xD4, 0xC3, 0xB2, 0xA1])
+        || magic(&[0xA1, 0xB2, 0xC3, 0xD4])
+        || magic(&[0x4D, 0x3C, 0xB2, 0xA1])
+        || magic(&[0xA1, 0xB2, 0x3C, 0x4D])
+        || magic(&[0x0A, 0x0D, 0x0D, 0x0A])
+    {
+        Some("a packet capture (pcap), not flow records: make flows from it first, e.g. with nfpcapd, argus or zeek")
+    } else {
+        None
+    }
+}
+
 /// Detects the format of a text input from its first lines. `Ok(None)` when the input holds no
 /// line at all (an empty file).
 pub fn detect(head: &[u8], opts: &ReadOptions) -> Result<Option<Arc<dyn LineParser>>, String> {
+    if let Some(kind) = binary_kind(head) {
+        return Err(format!("this is {kind}"));
+    }
     let Some(line) = first_line(head) else {
         return Ok(None);
     };

@@ -51,4 +51,35 @@ mod tests {
         assert!(detect(b"sIP,dIP,sPort", None, &t).is_none());
         assert!(detect(b"sIP;dIP;sPort;dPort", Some(b';'), &t).unwrap().is_ok());
     }
+
+    /// `rwcut --all-fields` prints every time twice (`sTime` and `sTime+msec`, …); it used to be
+    /// refused as "the same flow column" (issue 20). The more precise column is kept, and two
+    /// that disagree are an error on that line.
+    #[test]
+    fn all_fields_times_at_two_precisions() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::TimestampMicrosecondType;
+        let t = TimeContext::default();
+        let title = "sIP|dIP|sTime|duration|eTime|sTime+msec|eTime+msec|dur+msec|";
+        let p = detect(title.as_bytes(), None, &t).unwrap().unwrap();
+        let (r, batch) = crate::ingest::parse_lines(
+            &p,
+            &[
+                "10.0.0.1|10.0.0.2|2014/06/01T00:48:01.120|0.255|2014/06/01T00:48:01.375|2014/06/01T00:48:01.120|2014/06/01T00:48:01.375|0.255|",
+                // --timestamp-format=no-msec: sTime in whole seconds, sTime+msec still precise.
+                "10.0.0.1|10.0.0.2|2014/06/01T00:48:01|0|2014/06/01T00:48:01|2014/06/01T00:48:01.120|2014/06/01T00:48:01.375|0.255|",
+                "10.0.0.1|10.0.0.2|2014/06/01T00:48:02.120|0.255|2014/06/01T00:48:01.375|2014/06/01T00:48:01.120|2014/06/01T00:48:01.375|0.255|",
+                "10.0.0.1|10.0.0.2|2014/06/01T00:48:01.120|0.255|2014/06/01T00:48:01.375|2014/06/01T00:48:01.120|2014/06/01T00:48:01.375|1.255|",
+            ],
+        );
+        assert!(r[0].is_ok() && r[1].is_ok(), "{r:?}");
+        let e = r[2].as_ref().unwrap_err();
+        assert_eq!(e.column, "sTime+msec");
+        assert!(e.reason.contains("'sTime' (2014/06/01T00:48:02.120) and 'sTime+msec'"), "{}", e.reason);
+        assert_eq!(r[3].as_ref().unwrap_err().column, "dur+msec");
+        let s = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+        let e = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!((s.value(0), e.value(0)), (1_401_583_681_120_000, 1_401_583_681_375_000));
+        assert_eq!((s.value(1), e.value(1)), (s.value(0), e.value(0)), "the precise columns win");
+    }
 }

@@ -1,5 +1,5 @@
 //! `flowlens ports`: per-host port summaries, the Berkeley port report
-//! (`../shared/seeds/berkeley-port-report-format.txt`), with the semantics of DESIGN.md.
+//! (`docs/seeds/berkeley-port-report-format.txt`), with the semantics of DESIGN.md.
 //!
 //! The stages, one file each: [`aggregate`] reads flows Parquet in parallel into per-host
 //! `(sport, dport)` groups; [`summarize`] turns one host's groups into its rows (the `*`

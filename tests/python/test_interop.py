@@ -48,7 +48,7 @@ def test_pyarrow_schema_and_values(converted):
     table = pq.read_table(out)
     for name, typ in CORE_TYPES.items():
         assert table.schema.field(name).type == typ, name
-    assert table.schema.field("sen").type == pa.string()
+    assert table.schema.field("sensor").type == pa.string()
     rows = rwcut_rows(text)
     assert table.num_rows == len(rows)
     assert sum(table.column("bytes").to_pylist()) == sum(int(r["bytes"]) for r in rows)

@@ -1,20 +1,28 @@
 """The README's notebook snippets run as written on a store that `flowlens daily` built.
 
 The store holds the two sample days (`--local 10.0.0.0/16`). Each snippet is a module-level
-string, copied verbatim into README.md, executed with `store` bound to the store path; what it
-computes is checked against numbers taken without flowlens or the library under test: the
-sample archives' own text (rows, bytes per host) and the servers CSVs of the store.
+string, copied verbatim into README.md (a test checks), executed with `store` bound to the store
+path; what it computes is checked against numbers taken without flowlens or the library under
+test: the sample archives' own text (rows, bytes per host) and the servers CSVs of the store.
+
+A second, mixed store adds days whose files have other columns (issue 19), as days converted
+from different exporters do: a CSV day without the rwcut days' sensor column and with a `site`
+column, and flows without start times (the null partition) with a `vlan` column. The snippets
+must read every row and every column of it, with nulls where a file lacks a column: Polars used
+to fail on a column the first file lacks, pyarrow to drop it.
 """
 
 import collections
 import csv
 import gzip
 import pathlib
+import re
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DAYS = ["2026-11-20", "2026-11-21"]
+CSV_DAY = "2026-11-22"
 
 DUCKDB_SNIPPET = """\
 import duckdb
@@ -29,9 +37,13 @@ inventory = duckdb.sql(f"SELECT * FROM read_parquet('{store}/inventory.parquet')
 
 PYARROW_SNIPPET = """\
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 flows = ds.dataset(f"{store}/flows", format="parquet", partitioning="hive")
+# the dataset takes its columns from one file: unify every file's, or the extra columns that only
+# some days have (another exporter's) are dropped
+flows = flows.replace_schema(pa.unify_schemas([flows.schema, *(f.physical_schema for f in flows.get_fragments())]))
 # hive folder values are read as strings: date=2026-11-21 is "2026-11-21"
 day = flows.to_table(filter=ds.field("date") == "2026-11-21", columns=["stime", "sip", "dip", "dport", "proto", "bytes"]).to_pandas()
 by_port = day.groupby(["dport", "proto"])["bytes"].sum().nlargest(10)
@@ -43,9 +55,14 @@ inventory = pd.read_parquet(f"{store}/inventory.parquet")
 """
 
 POLARS_SNIPPET = """\
+import glob
+
 import polars as pl
 
-flows = pl.scan_parquet(f"{store}/flows/*/*.parquet", hive_partitioning=True)
+files = sorted(glob.glob(f"{store}/flows/*/*.parquet"))
+# one scan per file, stacked by column name: days converted from different exporters differ in
+# their extra columns; hive_schema keeps `date` a Date in the null partition too
+flows = pl.concat([pl.scan_parquet(f, hive_partitioning=True, hive_schema={"date": pl.Date}) for f in files], how="diagonal")
 web = (
     flows.filter(pl.col("sip") == "10.0.1.16")
     .group_by("date", "sport")
@@ -170,3 +187,145 @@ def test_polars_snippet(store, archives):
     got = {(str(d), int(p)): [n, b] for d, p, n, b in web.select("date", "sport", "flows", "bytes").iter_rows()}
     assert got == dict(want)
     assert len(got) > 0 and {p for _, p in got} >= {80, 443}
+
+
+def test_readme_carries_the_snippets():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Reading the store from a notebook", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks == [DUCKDB_SNIPPET, PYARROW_SNIPPET, POLARS_SNIPPET]
+
+
+# ---------------------------------------------------------------------------------------------
+# A store mixing exporters: the snippets read every row and every column of every file.
+
+# What is compared, row by row: every column a source has that is not a time, and the date.
+KEY = ["date", "sip", "dip", "sport", "dport", "proto", "packets", "bytes", "sensor", "site", "vlan"]
+RWCUT_NAMES = {"sIP": "sip", "dIP": "dip", "sPort": "sport", "dPort": "dport", "pro": "proto",
+               "packets": "packets", "bytes": "bytes", "sen": "sensor"}
+INTS = {"sport", "dport", "proto", "packets", "bytes"}
+SITES = ["dc1", "dc2", "lab"]
+# Flows without start times, as another exporter might give them: `convert --partition day`
+# files them under date=__HIVE_DEFAULT_PARTITION__, read back as a null date.
+TIMELESS_CSV = """\
+sip,dip,sport,dport,proto,packets,bytes,vlan
+10.0.9.1,10.0.9.2,40000,443,6,3,180,101
+10.0.9.2,10.0.9.1,443,40000,6,2,1500,101
+10.0.9.3,198.51.100.7,53000,53,17,1,70,
+"""
+
+
+def key(row, sensor="sensor"):
+    """A row (a dict of any library's values, missing columns absent) as a tuple of KEY; `sensor`
+    names the column that holds rwcut's `sen` in the row."""
+    out = []
+    for name in KEY:
+        v = row.get(sensor if name == "sensor" else name)
+        if v is None or v == "":
+            out.append(None)
+        elif name in INTS:
+            out.append(int(v))
+        else:
+            out.append(str(v)[:10] if name == "date" else str(v))
+    return tuple(out)
+
+
+def stored_names(sensor):
+    """KEY's columns as the store names them."""
+    return {sensor if name == "sensor" else name for name in KEY}
+
+
+def schemas(store):
+    """The column names of each flows file of the store, by its date= folder."""
+    import pyarrow.parquet as pq
+
+    return {f.parent.name: set(pq.read_schema(f).names) for f in (store / "flows").glob("*/*.parquet")}
+
+
+@pytest.fixture(scope="module")
+def mixed(flowlens, tmp_path_factory):
+    """(store path, Counter of the KEY tuples of its flows, from the sources read without flowlens,
+    the name of the rwcut days' sensor column)."""
+    d = tmp_path_factory.mktemp("mixed")
+    store = d / "store"
+    want = collections.Counter()
+    for day in DAYS:
+        flowlens("daily", "--store", store, "--date", day, "--local", "10.0.0.0/16", "--quiet", sample(day))
+        want.update(key({RWCUT_NAMES[k]: v for k, v in r.items() if k in RWCUT_NAMES} | {"date": day})
+                    for r in archive_rows(day))
+    # rwcut's `sen` is stored as `sen`, or under SiLK's name `sensor` by a flowlens that renames
+    # rwcut's abbreviated titles: either way a column the CSV day lacks.
+    sensor = "sensor" if "sensor" in schemas(store)[f"date={DAYS[0]}"] else "sen"
+    # The CSV day: generated flows without their sensor column, with a site column.
+    generated = d / "gen.csv"
+    flowlens("gen", "--rows", 2000, "--seed", 7, "--format", "csv", "--start", CSV_DAY, "-o", generated)
+    with open(generated, newline="") as f:
+        rows = [{k: v for k, v in r.items() if k != "sensor"} | {"site": SITES[i % 3]}
+                for i, r in enumerate(csv.DictReader(f))]
+    day3 = d / "day3.csv"
+    with open(day3, "w", newline="") as f:
+        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out.writeheader()
+        out.writerows(rows)
+    flowlens("daily", "--store", store, "--date", CSV_DAY, "--local", "10.0.0.0/16", "--quiet", day3)
+    want.update(key(r | {"date": CSV_DAY}) for r in rows)
+    timeless = d / "timeless.csv"
+    timeless.write_text(TIMELESS_CSV)
+    flowlens("convert", timeless, "-o", store / "flows", "--partition", "day", "-q")
+    want.update(key(r) for r in csv.DictReader(TIMELESS_CSV.splitlines()))
+    return store, want, sensor
+
+
+def test_mixed_store_is_mixed(mixed):
+    """The store has what the tests below are about: files whose columns differ."""
+    store, want, sensor = mixed
+    names = schemas(store)
+    assert set(names) == {f"date={DAYS[0]}", f"date={DAYS[1]}", f"date={CSV_DAY}", "date=__HIVE_DEFAULT_PARTITION__"}
+    for day in DAYS:
+        assert sensor in names[f"date={day}"] and not names[f"date={day}"] & {"site", "vlan"}
+    assert "site" in names[f"date={CSV_DAY}"] and not names[f"date={CSV_DAY}"] & {sensor, "vlan"}
+    assert "vlan" in names["date=__HIVE_DEFAULT_PARTITION__"]
+    assert not names["date=__HIVE_DEFAULT_PARTITION__"] & {sensor, "site"}
+    assert sum(want.values()) == 2 * 15000 + 2000 + 3
+
+
+def test_duckdb_snippet_reads_a_mixed_store(mixed):
+    store, want, sensor = mixed
+    ns = run(DUCKDB_SNIPPET, store)
+    flows = ns["flows"]
+    assert stored_names(sensor) <= set(flows.columns)
+    got = collections.Counter(key(dict(zip(flows.columns, r)), sensor) for r in flows.fetchall())
+    assert got == want
+    per_day = ns["per_day"]
+    got_days = {None if str(d) == "NaT" else str(d)[:10]: n for d, n in zip(per_day["date"], per_day["flows"])}
+    assert got_days == dict(collections.Counter(k[0] for k in want.elements()))
+
+
+def test_pyarrow_snippet_reads_a_mixed_store(mixed):
+    store, want, sensor = mixed
+    ns = run(PYARROW_SNIPPET, store)
+    table = ns["flows"].to_table()
+    assert stored_names(sensor) <= set(table.schema.names)
+    assert str(table.schema.field("date").type) == "string"
+    assert collections.Counter(key(r, sensor) for r in table.to_pylist()) == want
+    assert len(ns["day"]) == sum(n for k, n in want.items() if k[0] == "2026-11-21")
+
+
+def test_polars_snippet_reads_a_mixed_store(mixed):
+    import polars as pl
+
+    store, want, sensor = mixed
+    ns = run(POLARS_SNIPPET, store)
+    flows = ns["flows"].collect()
+    assert stored_names(sensor) <= set(flows.columns)
+    assert flows.schema["date"] == pl.Date
+    assert collections.Counter(key(r, sensor) for r in flows.iter_rows(named=True)) == want
+    web = collections.defaultdict(lambda: [0, 0])
+    for k, n in want.items():
+        if k[1] == "10.0.1.16":
+            web[(k[0], k[3])][0] += n
+            web[(k[0], k[3])][1] += n * k[7]
+    rows = ns["web"].select("date", "sport", "flows", "bytes").iter_rows()
+    got = {(None if d is None else str(d), p): [n, b] for d, p, n, b in rows}
+    assert got == dict(web)
+    assert {d for d, _ in got} >= {*DAYS, CSV_DAY}
