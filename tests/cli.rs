@@ -478,16 +478,14 @@ fn binary_archives_and_text_given_to_the_wrong_command_are_named() {
         .assert()
         .success()
         .stderr(predicate::str::contains("(nfcapd)").and(predicate::str::contains("0 rows")));
-    for (input, says) in [(&silk, "SiLK rw")] {
-        flowlens()
-            .arg("convert")
-            .arg(input)
-            .arg("-o")
-            .arg(&out)
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains(says).and(predicate::str::contains("cannot tell the format").not()));
-    }
+    flowlens()
+        .arg("convert")
+        .arg(&silk)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("SiLK rw").and(predicate::str::contains("cannot tell the format").not()));
     let text = dir.path().join("two.rw");
     std::fs::write(&text, "sIP|dIP|\n10.0.0.1|10.0.0.2|\n").unwrap();
     for cmd in ["ports", "servers", "cat"] {
