@@ -2,7 +2,8 @@
 //!
 //! The pipeline is text → Parquet → parallel aggregates → reports; each stage reads only the
 //! previous stage's output. This crate is the library behind the `flowlens` binary: `ingest`
-//! parses flow text, `convert` writes the flows Parquet, `scan` reads it back, `cat` prints it as
+//! parses flow text, `convert` writes the flows Parquet, `scan` reads it back (keeping the flows of a
+//! `select::Selection`), `cat` prints it as
 //! rwcut text and `gen` makes realistic synthetic flows.
 
 pub mod cat;
@@ -20,6 +21,7 @@ pub mod progress;
 pub mod resolve;
 pub mod scan;
 pub mod schema;
+pub mod select;
 pub mod servers;
 pub mod services;
 pub mod text;

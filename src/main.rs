@@ -124,7 +124,11 @@ impl ReadArgs {
   flowlens cat flows.parquet | head
   flowlens cat store/flows --fields sip,dip,dport,bytes --delimited
   flowlens cat flows.parquet --delimited=, > flows.csv
-  flowlens cat store/flows --from 2026-11-20 --to 2026-11-21")]
+  flowlens cat store/flows --from 2026-11-20 --to 2026-11-21
+  flowlens cat store/flows --any-address 10.0.0.5 --dport 22 \\
+      --from 2026-11-21T10:00 --to 2026-11-21T10:59
+  flowlens cat store/flows --saddress 10.0.0.0/16,2001:db8::/32 \\
+      --proto udp --aport 53,123")]
 struct CatArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required = true)]
@@ -138,15 +142,11 @@ struct CatArgs {
     /// Do not print the title line.
     #[arg(long)]
     no_titles: bool,
-    /// Only flows starting on or after this day (YYYY-MM-DD, UTC), e.g. 2026-11-20.
-    #[arg(long, value_name = "DATE")]
-    from: Option<String>,
-    /// Only flows starting on or before this day (YYYY-MM-DD, UTC, inclusive), e.g. 2026-11-21.
-    #[arg(long, value_name = "DATE")]
-    to: Option<String>,
     /// Write to FILE instead of stdout.
     #[arg(short, long)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    select: SelectArgs,
 }
 
 /// Generate deterministic, realistic flows (servers, clients, scanners, P2P, ICMP).
@@ -199,7 +199,10 @@ struct GenArgs {
       --resolver 10.0.0.53 --top-hosts 50
   flowlens ports flows.parquet --top 3 --watch 6660-6669,1214,31337 --many 5
   flowlens ports store/flows --local 10.0.0.0/8 \\
-      --from 2026-11-20 --to 2026-11-21")]
+      --from 2026-11-20 --to 2026-11-21
+  flowlens ports store/flows --local 10.0.0.0/8 --dport 22 --proto tcp
+  flowlens ports flows.parquet --any-address 10.0.0.5,2001:db8::/64 \\
+      --from 2026-11-21T08:00+01:00 --to 2026-11-21T17:59+01:00")]
 struct PortsArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required = true)]
@@ -250,12 +253,6 @@ struct PortsArgs {
     /// Only the first K hosts (by total bytes).
     #[arg(long, value_name = "K")]
     top_hosts: Option<usize>,
-    /// Only flows starting on or after this day (YYYY-MM-DD, UTC), e.g. 2026-11-20.
-    #[arg(long, value_name = "DATE")]
-    from: Option<String>,
-    /// Only flows starting on or before this day (YYYY-MM-DD, UTC, inclusive), e.g. 2026-11-21.
-    #[arg(long, value_name = "DATE")]
-    to: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: flowlens::ports::PortsFormat,
@@ -268,6 +265,8 @@ struct PortsArgs {
     /// No summary line on stderr.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    select: SelectArgs,
 }
 
 impl PortsArgs {
@@ -308,7 +307,7 @@ impl PortsArgs {
         opts.format = self.format;
         opts.output = self.output;
         opts.threads = self.threads;
-        opts.range = time_range(self.from.as_deref(), self.to.as_deref())?;
+        opts.select = self.select.selection()?;
         Ok(opts)
     }
 }
@@ -328,6 +327,8 @@ impl PortsArgs {
   flowlens servers today.parquet --baseline inventory.parquet \\
       --alerts new-servers.ndjson --fail-on-new
   flowlens servers store/flows --from 2026-11-20 --to 2026-11-21 --format json
+  flowlens servers store/flows --local 10.0.0.0/8 --proto udp --aport 53,123 \\
+      --from 2026-11-21T12:00
   flowlens servers --sql > servers.sql      # the same rules as DuckDB SQL")]
 struct ServersArgs {
     /// Parquet files or folders (hive partitions are read recursively).
@@ -357,12 +358,6 @@ struct ServersArgs {
     /// Exit with status 1 when there is a new server (without --baseline every server is new).
     #[arg(long)]
     fail_on_new: bool,
-    /// Only flows starting on or after this day (YYYY-MM-DD, UTC).
-    #[arg(long, value_name = "DATE")]
-    from: Option<String>,
-    /// Only flows starting on or before this day (YYYY-MM-DD, UTC).
-    #[arg(long, value_name = "DATE")]
-    to: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: flowlens::servers::ServersFormat,
@@ -378,6 +373,8 @@ struct ServersArgs {
     /// No summary line on stderr.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    select: SelectArgs,
 }
 
 /// CIDR networks from the command line.
@@ -392,16 +389,94 @@ fn parse_nets(flag: &str, texts: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>>
         .collect()
 }
 
-/// `--from`/`--to` days as a time range.
-fn time_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<flowlens::scan::TimeRange> {
-    let day = |flag: &str, d: Option<&str>| -> anyhow::Result<Option<chrono::NaiveDate>> {
-        d.map(|d| {
-            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .with_context(|| format!("{flag} '{d}' is not a date: use YYYY-MM-DD"))
+/// Which flows a reading command reads: rwfilter's partitioning switches. Different options
+/// must all hold; the values of one option (a comma list, or the option repeated) are
+/// alternatives.
+#[derive(Args)]
+#[command(next_help_heading = "Selection (as rwfilter: options AND together, the values of one option OR)")]
+struct SelectArgs {
+    /// Only flows starting at or after this day or time, UTC unless an offset is given:
+    /// 2026-11-21, 2026-11-21T10:00, '2026-11-21 10:00:30', 2026-11-21T10:00+02:00.
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// Only flows starting up to the end of this day or time: the whole day, hour, minute or
+    /// second written is included (--to 2026-11-21 ends at midnight after the 21st,
+    /// --to 2026-11-21T10:59 at 11:00:00).
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// Only flows from these addresses or networks (IPv4 or IPv6, CIDR), comma-separated,
+    /// repeatable: 10.0.0.5,10.1.0.0/16,2001:db8::/32.
+    #[arg(long, value_name = "ADDRS")]
+    saddress: Vec<String>,
+    /// Only flows to these addresses or networks.
+    #[arg(long, value_name = "ADDRS")]
+    daddress: Vec<String>,
+    /// Only flows from or to these addresses or networks (source or destination).
+    #[arg(long, value_name = "ADDRS")]
+    any_address: Vec<String>,
+    /// Only flows from these source ports: ports and ranges, e.g. 22,80,6660-6669.
+    #[arg(long, value_name = "PORTS")]
+    sport: Vec<String>,
+    /// Only flows to these destination ports (for ICMP, type*256+code: 2048 is echo request).
+    #[arg(long, value_name = "PORTS")]
+    dport: Vec<String>,
+    /// Only flows with one of these ports on either side (source or destination).
+    #[arg(long, value_name = "PORTS")]
+    aport: Vec<String>,
+    /// Only flows of these IP protocols: numbers, ranges or names, e.g. tcp,udp or 6,17,50-51.
+    #[arg(long, value_name = "PROTOS")]
+    proto: Vec<String>,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> anyhow::Result<flowlens::select::Selection> {
+        use flowlens::select::{AddrSet, PortSet, ProtoSet, Selection, TimeRange};
+        /// The union of an option's values; `None` when the option is not given.
+        fn union<S>(
+            flag: &str,
+            values: &[String],
+            what: &str,
+            parse: impl Fn(&str) -> flowlens::Result<S>,
+            merge: impl Fn(&mut S, &S),
+            empty: impl Fn(&S) -> bool,
+        ) -> anyhow::Result<Option<S>> {
+            let mut out: Option<S> = None;
+            for v in values {
+                let set = parse(v).with_context(|| format!("--{flag}"))?;
+                if empty(&set) {
+                    bail!("--{flag} '{v}' names no {what}");
+                }
+                match &mut out {
+                    Some(o) => merge(o, &set),
+                    None => out = Some(set),
+                }
+            }
+            Ok(out)
+        }
+        let addrs = |flag: &str, v: &[String]| {
+            union(flag, v, "address", AddrSet::parse_list, AddrSet::union_with, AddrSet::is_empty)
+        };
+        let ports = |flag: &str, v: &[String]| {
+            union(flag, v, "port", PortSet::parse_list, PortSet::union_with, PortSet::is_empty)
+        };
+        Ok(Selection {
+            range: TimeRange::parse(self.from.as_deref(), self.to.as_deref())?,
+            saddress: addrs("saddress", &self.saddress)?,
+            daddress: addrs("daddress", &self.daddress)?,
+            any_address: addrs("any-address", &self.any_address)?,
+            sport: ports("sport", &self.sport)?,
+            dport: ports("dport", &self.dport)?,
+            aport: ports("aport", &self.aport)?,
+            proto: union(
+                "proto",
+                &self.proto,
+                "protocol",
+                ProtoSet::parse_list,
+                ProtoSet::union_with,
+                ProtoSet::is_empty,
+            )?,
         })
-        .transpose()
-    };
-    Ok(flowlens::scan::TimeRange::days(day("--from", from)?, day("--to", to)?)?)
+    }
 }
 
 impl ServersArgs {
@@ -414,7 +489,7 @@ impl ServersArgs {
             r.services = flowlens::services::Services::from_file(p)?;
         }
         r.local = parse_nets("--local", &self.local)?;
-        r.range = time_range(self.from.as_deref(), self.to.as_deref())?;
+        r.select = self.select.selection()?;
         r.eval.ignore_flags = self.ignore_flags;
         r.ambiguous = self.ambiguous;
         Ok(r)
@@ -521,8 +596,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Some(d) if d.chars().count() == 1 => d.chars().next(),
                 Some(d) => bail!("--delimited takes one character, not '{d}'"),
             };
-            let range = time_range(a.from.as_deref(), a.to.as_deref())?;
-            let opts = flowlens::cat::CatOptions { fields: a.fields, delimiter, titles: !a.no_titles, range };
+            let select = a.select.selection()?;
+            let opts = flowlens::cat::CatOptions { fields: a.fields, delimiter, titles: !a.no_titles, select };
             flowlens::cat::cat(&a.inputs, &opts, a.output.as_deref())?;
         }
         Command::Ports(a) => {

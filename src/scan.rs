@@ -1,26 +1,25 @@
-//! Reading flows Parquet back: files and hive folders, with projection and time ranges.
+//! Reading flows Parquet back: files and hive folders, with projection and a selection.
 //!
 //! A store folder holds `date=YYYY-MM-DD/part-*.parquet` files whose extra columns may differ,
 //! so readers union columns by name ([`union_schema`]).
 //!
-//! Every reading command takes `--from`/`--to` ([`TimeRange`]). The range is applied in three
-//! steps, cheapest first: [`list_parquet_range`] drops files under `date=` folders outside it,
-//! [`open_flows`] drops row groups whose `stime` statistics lie outside it, and
-//! [`FlowSource::read_row_group`] filters the rows of the row groups that straddle a bound, so
-//! that results are exact whatever the folder names and statistics allow to skip.
+//! Every reading command takes a [`Selection`] (`--from/--to`, addresses, ports, protocols).
+//! It is applied in three steps, cheapest first: [`list_parquet_range`] drops files under
+//! `date=` folders outside its time range, [`open_flows`] drops the row groups whose column
+//! statistics rule out every row ([`crate::select::prune`]), and
+//! [`FlowSource::read_row_group`] filters the rows of the row groups that may hold both kinds
+//! ([`crate::select::filter`]), so that results are exact whatever the folder names and
+//! statistics allow to skip.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Datum, RecordBatch, Scalar, TimestampMicrosecondArray, TimestampMillisecondArray,
-    TimestampNanosecondArray, TimestampSecondArray,
-};
-use arrow_buffer::NullBuffer;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{UInt16Type, UInt8Type};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, Scalar, UInt64Array};
 use arrow_ord::cmp;
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
-use chrono::NaiveDate;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
@@ -28,82 +27,10 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Result};
-use crate::ingest::fields::parse_date;
-use crate::schema::{BYTES, CORE_COLUMNS, DIP, DPORT, PACKETS, SIP, SPORT, STIME};
-
-/// Microseconds in a day.
-const DAY_US: i64 = 86_400_000_000;
-
-/// The hive folder of rows without a start time (Hive, Spark and DuckDB read it as null).
-const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
-
-/// A half-open interval of flow start times, `[from, to)` in microseconds since the epoch (UTC);
-/// either end may be open. A flow is in the range when its `stime` is; a flow without `stime` is
-/// in the range only when the range is [`TimeRange::all`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TimeRange {
-    pub from_us: Option<i64>,
-    pub to_us: Option<i64>,
-}
-
-impl TimeRange {
-    /// Every flow, including those without a start time.
-    pub fn all() -> Self {
-        TimeRange { from_us: None, to_us: None }
-    }
-
-    /// `--from`/`--to` as whole UTC days, both inclusive: `[from 00:00, to + 1 day 00:00)`.
-    pub fn days(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Self> {
-        if let (Some(f), Some(t)) = (from, to) {
-            if f > t {
-                return Err(Error::Usage(format!("--from {f} is after --to {t}: the range would be empty")));
-            }
-        }
-        let start = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros();
-        Ok(TimeRange {
-            from_us: from.map(start),
-            // The day after the last one; past chrono's last date the range is open-ended.
-            to_us: to.and_then(|d| d.succ_opt()).map(start),
-        })
-    }
-
-    pub fn is_all(&self) -> bool {
-        self.from_us.is_none() && self.to_us.is_none()
-    }
-
-    pub fn contains(&self, t: i64) -> bool {
-        self.from_us.is_none_or(|f| t >= f) && self.to_us.is_none_or(|e| t < e)
-    }
-
-    /// Whether `[start, end)` and the range share an instant.
-    pub fn overlaps(&self, start: i64, end: i64) -> bool {
-        start < end && self.from_us.is_none_or(|f| end > f) && self.to_us.is_none_or(|e| start < e)
-    }
-
-    /// Whether files below `path` may hold flows of the range, judging by its hive folder names
-    /// (`date=YYYY-MM-DD` components of the path as given). A value that is not a date says
-    /// nothing, so the file is kept (its rows are filtered when read).
-    pub fn may_hold(&self, path: &Path) -> bool {
-        if self.is_all() {
-            return true;
-        }
-        path.components().all(|c| {
-            let Some(value) = c.as_os_str().to_str().and_then(|n| n.strip_prefix("date=")) else {
-                return true;
-            };
-            if value == NULL_PARTITION {
-                return false;
-            }
-            // One day of margin each side: `flowlens daily` files a day's whole archive under its
-            // date=D folder, and an archive holds flows that started before midnight (or after, in
-            // another zone's day). The row-group statistics and the row filter do the exact cut.
-            match parse_date(value) {
-                Some(day) => self.overlaps((day - 1) * DAY_US, (day + 2) * DAY_US),
-                None => true,
-            }
-        })
-    }
-}
+use crate::schema::{BYTES, CORE_COLUMNS, DIP, DPORT, PACKETS, PROTO, SIP, SPORT, STIME};
+use crate::select::filter::{bound_scalar, compare, AddrCache, Positions, RowFilter};
+use crate::select::prune::{self, Matches, Stats};
+pub use crate::select::{Selection, TimeRange};
 
 /// Every `.parquet` file named or found below the named folders, sorted; hidden files and
 /// folders (staging areas start with '.') are skipped.
@@ -218,31 +145,30 @@ pub fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
 }
 
 /// One flows file ready to be read row group by row group (the unit of parallel work), with
-/// projection and the row groups and rows of a [`TimeRange`]. Shared by reference between
+/// projection and the row groups and rows of a [`Selection`]. Shared by reference between
 /// workers: each [`FlowSource::read_row_group`] opens its own reader.
 pub struct FlowSource {
     path: PathBuf,
     meta: ArrowReaderMetadata,
     /// The requested columns.
     mask: ProjectionMask,
-    /// The requested columns plus `stime`, for row groups that need the row filter.
+    /// The requested columns plus the selection's, for row groups that need the row filter.
     filter_mask: ProjectionMask,
     schema: SchemaRef,
     row_groups: Vec<usize>,
-    /// Per kept row group: whether some of its rows may lie outside the range.
+    /// Per kept row group: whether some of its rows may be outside the selection.
     needs_filter: Vec<bool>,
-    bounds: Option<Bounds>,
+    filter: Option<Arc<Filter>>,
+    /// Positions in the output of address columns read as dictionaries for the filter that the
+    /// caller asked for as plain strings.
+    plain_addresses: Vec<usize>,
 }
 
-/// The range's ends as one-value arrays of the file's `stime` type, for the cmp kernels; and how
-/// to go from a batch read with `filter_mask` to the requested columns.
-#[derive(Clone)]
-struct Bounds {
-    from: Option<Scalar<ArrayRef>>,
-    to: Option<Scalar<ArrayRef>>,
-    /// Position of `stime` in a batch read with `filter_mask`.
-    stime: usize,
-    /// The requested columns' positions in such a batch, when `stime` was added for the filter.
+/// The row filter of a file, and how to go from a batch read with `filter_mask` to the
+/// requested columns.
+struct Filter {
+    rows: RowFilter,
+    /// The requested columns' positions in such a batch, when columns were added for the filter.
     keep: Option<Vec<usize>>,
 }
 
@@ -273,59 +199,35 @@ fn check_columns(path: &Path, schema: &Schema, columns: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// A bound in microseconds as a one-value array of timestamp type `t` (any unit, any zone), so
-/// that `t >= bound` holds for a value exactly when the value in microseconds is `>= us` (and
-/// the same for `<`): coarser units round the bound up, finer ones scale it (saturating).
-fn bound_scalar(t: &DataType, us: i64) -> Option<Scalar<ArrayRef>> {
-    let DataType::Timestamp(unit, tz) = t else { return None };
-    let up = |per: i64| us.div_euclid(per) + (us.rem_euclid(per) != 0) as i64;
-    let tz = tz.clone();
-    let a: ArrayRef = match unit {
-        TimeUnit::Second => Arc::new(TimestampSecondArray::from(vec![up(1_000_000)]).with_timezone_opt(tz)),
-        TimeUnit::Millisecond => Arc::new(TimestampMillisecondArray::from(vec![up(1_000)]).with_timezone_opt(tz)),
-        TimeUnit::Microsecond => Arc::new(TimestampMicrosecondArray::from(vec![us]).with_timezone_opt(tz)),
-        TimeUnit::Nanosecond => {
-            Arc::new(TimestampNanosecondArray::from(vec![us.saturating_mul(1_000)]).with_timezone_opt(tz))
+/// Checks the types of the selection's columns that the file has: ports and protocols are
+/// compared as the flows schema's integers, addresses as text.
+fn check_selection_columns(path: &Path, schema: &Schema, select: &Selection) -> Result<()> {
+    let present: Vec<&str> = select.columns().into_iter().filter(|c| schema.index_of(c).is_ok()).collect();
+    check_columns(path, schema, &present)?;
+    if let Ok(f) = schema.field_with_name(PROTO) {
+        if select.proto.is_some() && *f.data_type() != DataType::UInt8 {
+            let t = f.data_type();
+            return Err(input_err(path, format!("column '{PROTO}' is {t}; the flows schema stores it as UInt8")));
         }
-    };
-    Some(Scalar::new(a))
-}
-
-/// A comparison kernel of `arrow_ord::cmp`.
-type CmpKernel = fn(&dyn Datum, &dyn Datum) -> std::result::Result<BooleanArray, ArrowError>;
-
-/// `op(values, bound)`, or `None` when the bound is not set.
-fn compare(values: &dyn Datum, op: CmpKernel, bound: Option<&Scalar<ArrayRef>>) -> Result<Option<BooleanArray>> {
-    Ok(bound.map(|b| op(values, b)).transpose()?)
-}
-
-/// `from <= t < to` over a column; null values give false.
-fn in_range(t: &dyn Array, from: Option<&Scalar<ArrayRef>>, to: Option<&Scalar<ArrayRef>>) -> Result<BooleanArray> {
-    let masks = [compare(&t, cmp::gt_eq, from)?, compare(&t, cmp::lt, to)?];
-    let mut values = arrow_buffer::BooleanBuffer::new_set(t.len());
-    let mut nulls = t.nulls().cloned();
-    for m in masks.into_iter().flatten() {
-        values = &values & m.values();
-        nulls = NullBuffer::union(nulls.as_ref(), m.nulls());
     }
-    if let Some(n) = nulls {
-        values = &values & n.inner();
-    }
-    Ok(BooleanArray::new(values, None))
+    Ok(())
 }
 
 /// Opens one flows file for reading `columns` (each must exist; ports, addresses and counters
-/// must have the flows schema's types) and those of `optional` that the file has over `range`. `dictionary_addresses` asks the reader for
-/// `sip`/`dip` as `Dictionary(Int32, Utf8)`, so that a reader can parse each distinct address of
-/// a column chunk once. Row groups whose `stime` statistics lie outside the range are dropped;
-/// with a range, a file without `stime` keeps no row group (flows without a start time are in no
-/// range).
+/// must have the flows schema's types) and those of `optional` that the file has, keeping the
+/// flows of `select`. `dictionary_addresses` asks the reader for `sip`/`dip` as
+/// `Dictionary(Int32, Utf8)`, so that a reader can parse each distinct address of a column
+/// chunk once (a selection on addresses reads them so too, and hands them out as plain strings
+/// when the caller did not ask for dictionaries). Row groups whose statistics rule out every
+/// row of the selection are dropped. A column of the selection that the file lacks is null in
+/// every row, which no condition matches: with a time range, a file without `stime` keeps no
+/// row group (flows without a start time are in no range).
 pub fn open_flows(
     path: &Path,
     columns: &[&str],
     optional: &[&str],
     dictionary_addresses: bool,
-    range: &TimeRange,
+    select: &Selection,
 ) -> Result<FlowSource> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
@@ -335,9 +237,10 @@ pub fn open_flows(
     // Optional columns are read when the file has them (and then must have the schema's types).
     let present: Vec<&str> = optional.iter().copied().filter(|c| schema.index_of(c).is_ok()).collect();
     check_columns(path, &schema, &present)?;
+    check_selection_columns(path, &schema, select)?;
     let columns: Vec<&str> = columns.iter().chain(&present).copied().collect();
     let columns = columns.as_slice();
-    let meta = if dictionary_addresses {
+    let meta = if dictionary_addresses || select.has_addresses() {
         let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let fields: Vec<Field> = schema
             .fields()
@@ -364,64 +267,198 @@ pub fn open_flows(
     indices.sort_unstable();
     indices.dedup();
     let mask = ProjectionMask::roots(meta.parquet_schema(), indices.iter().copied());
-    let out_schema = Arc::new(schema.project(&indices)?);
+    let mut out_schema = schema.project(&indices)?;
+    let mut plain_addresses = Vec::new();
+    if !dictionary_addresses {
+        let mut fields: Vec<Field> = out_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for (i, f) in fields.iter_mut().enumerate() {
+            if let DataType::Dictionary(_, value) = f.data_type() {
+                if f.name() == SIP || f.name() == DIP {
+                    *f = f.clone().with_data_type(value.as_ref().clone());
+                    plain_addresses.push(i);
+                }
+            }
+        }
+        out_schema = Schema::new_with_metadata(fields, out_schema.metadata().clone());
+    }
     let all_groups = meta.metadata().num_row_groups();
     let mut src = FlowSource {
         path: path.to_path_buf(),
         mask: mask.clone(),
         filter_mask: mask,
-        schema: out_schema,
+        schema: Arc::new(out_schema),
         row_groups: (0..all_groups).collect(),
         needs_filter: vec![false; all_groups],
-        bounds: None,
+        filter: None,
+        plain_addresses,
         meta,
     };
-    if range.is_all() {
+    if select.is_all() {
         return Ok(src);
     }
-    let Ok(stime_index) = schema.index_of(STIME) else {
-        src.row_groups.clear();
-        src.needs_filter.clear();
-        return Ok(src);
-    };
-    let stime_type = schema.field(stime_index).data_type();
-    let bound = |us: Option<i64>| -> Result<Option<Scalar<ArrayRef>>> {
-        us.map(|us| {
-            bound_scalar(stime_type, us).ok_or_else(|| {
-                input_err(path, format!("column '{STIME}' is {stime_type}; --from/--to need a timestamp column"))
-            })
-        })
-        .transpose()
-    };
-    let (from, to) = (bound(range.from_us)?, bound(range.to_us)?);
+    // Read the selection's columns too, and find them in the batches read so.
     let mut read_indices = indices.clone();
-    let keep = match read_indices.binary_search(&stime_index) {
-        Ok(_) => None,
-        Err(pos) => {
-            read_indices.insert(pos, stime_index);
-            Some((0..read_indices.len()).filter(|&i| i != pos).collect())
+    for c in select.columns() {
+        if let Ok(i) = schema.index_of(c) {
+            read_indices.push(i);
         }
+    }
+    read_indices.sort_unstable();
+    read_indices.dedup();
+    let keep =
+        (read_indices != indices).then(|| indices.iter().filter_map(|i| read_indices.binary_search(i).ok()).collect());
+    let at = |name: &str| schema.index_of(name).ok().and_then(|i| read_indices.binary_search(&i).ok());
+    let positions = Positions {
+        stime: at(STIME),
+        sip: at(SIP),
+        dip: at(DIP),
+        sport: at(SPORT),
+        dport: at(DPORT),
+        proto: at(PROTO),
     };
-    let stime = read_indices.binary_search(&stime_index).unwrap_or_default();
+    let stime_type = schema.field_with_name(STIME).ok().map(|f| f.data_type().clone());
+    let rows = RowFilter::new(Arc::new(select.clone()), positions, stime_type.as_ref())
+        .map_err(|reason| input_err(path, reason))?;
     src.filter_mask = ProjectionMask::roots(src.meta.parquet_schema(), read_indices);
-    (src.row_groups, src.needs_filter) = prune_row_groups(&src.meta, from.as_ref(), to.as_ref())?;
-    src.bounds = Some(Bounds { from, to, stime, keep });
+    (src.row_groups, src.needs_filter) = prune_row_groups(&src.meta, select, stime_type.as_ref())?;
+    src.filter = Some(Arc::new(Filter { rows, keep }));
     Ok(src)
 }
 
-/// The row groups whose `stime` statistics allow rows in `[from, to)`, and for each whether it
-/// needs the row filter (statistics missing, a bound inside `[min, max]`, or nulls present).
+/// The row groups whose statistics allow rows of the selection, and for each whether it needs
+/// the row filter (statistics missing, or some rows outside the selection).
 fn prune_row_groups(
     meta: &ArrowReaderMetadata,
-    from: Option<&Scalar<ArrayRef>>,
-    to: Option<&Scalar<ArrayRef>>,
+    select: &Selection,
+    stime_type: Option<&DataType>,
 ) -> Result<(Vec<usize>, Vec<bool>)> {
     let groups = meta.metadata().row_groups();
-    let stats = StatisticsConverter::try_new(STIME, meta.schema(), meta.parquet_schema())?
+    let rows: Vec<u64> = groups.iter().map(|g| g.num_rows().max(0) as u64).collect();
+    let mut verdict = vec![Matches::All; groups.len()];
+    let mut and = |m: Vec<Matches>| {
+        for (v, m) in verdict.iter_mut().zip(m) {
+            *v = v.and(m);
+        }
+    };
+    if !select.range.is_all() {
+        and(time_matches(meta, &select.range, stime_type, &rows)?);
+    }
+    let ports = |name: &str, set: &crate::select::PortSet| -> Result<Vec<Matches>> {
+        Ok(integer_stats::<UInt16Type>(meta, name, &rows)?.iter().map(|s| prune::ports(set, s)).collect())
+    };
+    if let Some(set) = &select.sport {
+        and(ports(SPORT, set)?);
+    }
+    if let Some(set) = &select.dport {
+        and(ports(DPORT, set)?);
+    }
+    if let Some(set) = &select.aport {
+        and(either(ports(SPORT, set)?, ports(DPORT, set)?));
+    }
+    if let Some(set) = &select.proto {
+        and(integer_stats::<UInt8Type>(meta, PROTO, &rows)?.iter().map(|s| prune::protos(set, s)).collect());
+    }
+    let addrs = |name: &str, set: &crate::select::AddrSet| -> Result<Vec<Matches>> {
+        let intervals = set.text_intervals();
+        let (mins, maxes, nulls) = match column_stats(meta, name)? {
+            Some(s) => s,
+            None => return Ok(vec![Matches::None; rows.len()]),
+        };
+        Ok((0..rows.len())
+            .map(|i| {
+                let s = Stats { min: text(&mins, i), max: text(&maxes, i), nulls: count(&nulls, i), rows: rows[i] };
+                prune::addresses(set, intervals.as_deref(), &s)
+            })
+            .collect())
+    };
+    if let Some(set) = &select.saddress {
+        and(addrs(SIP, set)?);
+    }
+    if let Some(set) = &select.daddress {
+        and(addrs(DIP, set)?);
+    }
+    if let Some(set) = &select.any_address {
+        and(either(addrs(SIP, set)?, addrs(DIP, set)?));
+    }
+    let (mut kept, mut filter) = (Vec::new(), Vec::new());
+    for (i, v) in verdict.into_iter().enumerate() {
+        if v != Matches::None {
+            kept.push(i);
+            filter.push(v == Matches::Some);
+        }
+    }
+    Ok((kept, filter))
+}
+
+fn either(a: Vec<Matches>, b: Vec<Matches>) -> Vec<Matches> {
+    a.into_iter().zip(b).map(|(a, b)| a.or(b)).collect()
+}
+
+/// A column's per-row-group minimums, maximums and null counts, or `None` when the file has no
+/// such column.
+fn column_stats(meta: &ArrowReaderMetadata, name: &str) -> Result<Option<(ArrayRef, ArrayRef, UInt64Array)>> {
+    if meta.schema().index_of(name).is_err() {
+        return Ok(None);
+    }
+    let groups = meta.metadata().row_groups();
+    let stats = StatisticsConverter::try_new(name, meta.schema(), meta.parquet_schema())?
         .with_missing_null_counts_as_zero(false)
         .with_column_orders(meta.metadata().file_metadata().column_orders().map(|v| v.as_slice()));
-    let (mins, maxes) = (stats.row_group_mins(groups.iter())?, stats.row_group_maxes(groups.iter())?);
-    let nulls = stats.row_group_null_counts(groups.iter())?;
+    Ok(Some((
+        stats.row_group_mins(groups.iter())?,
+        stats.row_group_maxes(groups.iter())?,
+        stats.row_group_null_counts(groups.iter())?,
+    )))
+}
+
+fn count(nulls: &UInt64Array, i: usize) -> Option<u64> {
+    nulls.is_valid(i).then(|| nulls.value(i))
+}
+
+fn text(a: &ArrayRef, i: usize) -> Option<&str> {
+    if !a.is_valid(i) {
+        return None;
+    }
+    match a.data_type() {
+        DataType::Utf8 => Some(a.as_string::<i32>().value(i)),
+        DataType::LargeUtf8 => Some(a.as_string::<i64>().value(i)),
+        DataType::Utf8View => Some(a.as_string_view().value(i)),
+        _ => None,
+    }
+}
+
+/// Integer statistics of a column per row group; a file without the column gives all-null
+/// statistics (every row null), so that no row group is kept for it.
+fn integer_stats<T: arrow_array::ArrowPrimitiveType>(
+    meta: &ArrowReaderMetadata,
+    name: &str,
+    rows: &[u64],
+) -> Result<Vec<Stats<T::Native>>> {
+    let Some((mins, maxes, nulls)) = column_stats(meta, name)? else {
+        return Ok(rows.iter().map(|&r| Stats { min: None, max: None, nulls: Some(r), rows: r }).collect());
+    };
+    let value = |a: &ArrayRef, i: usize| a.as_primitive_opt::<T>().and_then(|a| a.is_valid(i).then(|| a.value(i)));
+    Ok((0..rows.len())
+        .map(|i| Stats { min: value(&mins, i), max: value(&maxes, i), nulls: count(&nulls, i), rows: rows[i] })
+        .collect())
+}
+
+/// Which rows of each row group may start in `range`, by the `stime` statistics (compared with
+/// the cmp kernels in the file's own timestamp unit).
+fn time_matches(
+    meta: &ArrowReaderMetadata,
+    range: &TimeRange,
+    stime_type: Option<&DataType>,
+    rows: &[u64],
+) -> Result<Vec<Matches>> {
+    let (Some(t), Some((mins, maxes, nulls))) = (stime_type, column_stats(meta, STIME)?) else {
+        // No start times: no flow is in a range.
+        return Ok(vec![Matches::None; rows.len()]);
+    };
+    // Checked by RowFilter::new: a time range needs a timestamp column.
+    let bound = |us: Option<i64>| us.and_then(|us| bound_scalar(t, us));
+    let (from, to): (Option<Scalar<ArrayRef>>, Option<Scalar<ArrayRef>>) = (bound(range.from_us), bound(range.to_us));
+    let (from, to) = (from.as_ref(), to.as_ref());
     // Whether a comparison is known to hold for row group `i` (statistics present and true);
     // `unset` when its bound is not set.
     let holds =
@@ -430,19 +467,23 @@ fn prune_row_groups(
     let before_start = compare(&maxes, cmp::lt, from)?; // max < from
     let min_in = compare(&mins, cmp::gt_eq, from)?; // min >= from
     let max_in = compare(&maxes, cmp::lt, to)?; // max < to
-    let (mut kept, mut filter) = (Vec::new(), Vec::new());
-    for (i, g) in groups.iter().enumerate() {
-        let rows = g.num_rows().max(0) as u64;
-        let null_count = nulls.is_valid(i).then(|| nulls.value(i));
-        if rows == 0 || null_count == Some(rows) || holds(&after_end, i, false) || holds(&before_start, i, false) {
-            continue;
-        }
-        // A bound that is not set is met by every row.
-        let inside = holds(&min_in, i, true) && holds(&max_in, i, true) && null_count == Some(0);
-        kept.push(i);
-        filter.push(!inside);
-    }
-    Ok((kept, filter))
+    Ok((0..rows.len())
+        .map(|i| {
+            let null_count = count(&nulls, i);
+            if rows[i] == 0
+                || null_count == Some(rows[i])
+                || holds(&after_end, i, false)
+                || holds(&before_start, i, false)
+            {
+                Matches::None
+            } else if holds(&min_in, i, true) && holds(&max_in, i, true) && null_count == Some(0) {
+                // A bound that is not set is met by every row.
+                Matches::All
+            } else {
+                Matches::Some
+            }
+        })
+        .collect())
 }
 
 impl FlowSource {
@@ -466,13 +507,13 @@ impl FlowSource {
         &self.meta
     }
 
-    /// The rows of row group `rg` inside the range, in batches of at most `batch_rows` rows
+    /// The rows of row group `rg` in the selection, in batches of at most `batch_rows` rows
     /// (batches left empty by the filter are not yielded).
     pub fn read_row_group(&self, rg: usize, batch_rows: usize) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
         // A row group pruned away (or unknown) is filtered rather than trusted.
         let filtered =
-            self.bounds.is_some() && self.row_groups.iter().position(|&g| g == rg).is_none_or(|i| self.needs_filter[i]);
-        let bounds = if filtered { self.bounds.clone() } else { None };
+            self.filter.is_some() && self.row_groups.iter().position(|&g| g == rg).is_none_or(|i| self.needs_filter[i]);
+        let filter = if filtered { self.filter.clone() } else { None };
         let mask = if filtered { &self.filter_mask } else { &self.mask };
         let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
@@ -481,39 +522,66 @@ impl FlowSource {
             .with_batch_size(batch_rows.max(1))
             .build()?;
         let path = self.path.clone();
+        let schema = self.schema.clone();
+        let plain = self.plain_addresses.clone();
+        let mut cache = AddrCache::default();
         Ok(reader.filter_map(move |batch| {
             let batch = match batch {
                 Ok(b) => b,
                 Err(e) => return Some(Err(input_err(&path, format!("row group {rg}: {e}")))),
             };
-            let Some(b) = &bounds else { return Some(Ok(batch)) };
-            match filter_batch(&batch, b) {
-                Ok(out) if out.num_rows() == 0 => None,
+            let out = match &filter {
+                Some(f) => filter_batch(&batch, f, &mut cache, &path),
+                None => Ok(batch),
+            };
+            match out.and_then(|b| plain_strings(b, &plain, &schema)) {
+                Ok(b) if b.num_rows() == 0 => None,
                 r => Some(r),
             }
         }))
     }
 }
 
-/// The rows of `batch` (read with the filter mask) whose `stime` is in range, without `stime`
-/// when only the filter asked for it.
-fn filter_batch(batch: &RecordBatch, b: &Bounds) -> Result<RecordBatch> {
-    let mask = in_range(batch.column(b.stime).as_ref(), b.from.as_ref(), b.to.as_ref())?;
-    let kept = mask.true_count();
-    let batch =
-        if kept == batch.num_rows() { batch.clone() } else { arrow_select::filter::filter_record_batch(batch, &mask)? };
-    Ok(match &b.keep {
+/// The rows of `batch` (read with the filter mask) that the selection keeps, without the
+/// columns only the filter asked for.
+fn filter_batch(batch: &RecordBatch, f: &Filter, cache: &mut AddrCache, path: &Path) -> Result<RecordBatch> {
+    let mask = f.rows.mask(batch, cache).map_err(|reason| input_err(path, reason))?;
+    let batch = if mask.count_set_bits() == batch.num_rows() {
+        batch.clone()
+    } else {
+        arrow_select::filter::filter_record_batch(batch, &BooleanArray::new(mask, None))?
+    };
+    Ok(match &f.keep {
         Some(keep) => batch.project(keep)?,
         None => batch,
     })
 }
 
+/// `batch` with the dictionary address columns at `positions` turned into plain strings, as
+/// `schema` says.
+fn plain_strings(batch: RecordBatch, positions: &[usize], schema: &SchemaRef) -> Result<RecordBatch> {
+    if positions.is_empty() {
+        return Ok(batch);
+    }
+    let mut columns = batch.columns().to_vec();
+    for &i in positions {
+        if let Some(d) = columns[i].as_any_dictionary_opt() {
+            let plain = arrow_select::take::take(d.values().as_ref(), d.keys(), None)?;
+            columns[i] = plain;
+        }
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::{TimestampMicrosecondType, UInt16Type};
+    use crate::select::time::DAY_US;
+    use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type};
+    use arrow_array::TimestampMicrosecondArray;
+    use arrow_array::TimestampSecondArray;
     use arrow_array::{Int64Array, StringArray, UInt16Array, UInt8Array};
+    use arrow_schema::TimeUnit;
+    use chrono::NaiveDate;
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
@@ -523,26 +591,6 @@ mod tests {
 
     fn day(s: &str) -> Option<NaiveDate> {
         Some(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
-    }
-
-    #[test]
-    fn time_range_days() {
-        let r = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
-        assert_eq!(r, TimeRange { from_us: Some(D2), to_us: Some(D2 + DAY_US) });
-        assert!(!r.is_all());
-        assert!(r.contains(D2) && r.contains(D2 + DAY_US - 1));
-        assert!(!r.contains(D2 - 1) && !r.contains(D2 + DAY_US));
-        assert!(r.overlaps(D2 - 5, D2 + 1) && !r.overlaps(D2 - 5, D2) && !r.overlaps(D2 + DAY_US, D2 + 2 * DAY_US));
-        let open = TimeRange::days(day("2026-11-21"), None).unwrap();
-        assert_eq!(open, TimeRange { from_us: Some(D2), to_us: None });
-        assert!(open.contains(i64::MAX) && !open.contains(D1));
-        let until = TimeRange::days(None, day("2026-11-20")).unwrap();
-        assert!(until.contains(i64::MIN) && until.contains(D2 - 1) && !until.contains(D2));
-        let all = TimeRange::days(None, None).unwrap();
-        assert!(all.is_all() && all == TimeRange::all() && all.contains(0));
-        let e = TimeRange::days(day("2026-11-22"), day("2026-11-21")).unwrap_err();
-        assert!(matches!(e, Error::Usage(_)));
-        assert_eq!(e.to_string(), "--from 2026-11-22 is after --to 2026-11-21: the range would be empty");
     }
 
     #[test]
@@ -673,7 +721,7 @@ mod tests {
         write_flows(&path, &stimes, 3, EnabledStatistics::Page);
         let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
         let cols = [SIP, SPORT];
-        let src = open_flows(&path, &cols, &[], true, &d2).unwrap();
+        let src = open_flows(&path, &cols, &[], true, &Selection::range(d2)).unwrap();
         assert_eq!(src.row_groups(), [1, 2, 4, 5]);
         assert_eq!(src.needs_filter, [true, false, true, true]);
         // stime was read for the filter only: the batches have the requested columns.
@@ -685,7 +733,7 @@ mod tests {
         }
         assert_eq!(rows_read(&src, 1000), [4, 5, 6, 7, 8, 12, 14, 15]);
         // Asking for stime keeps it in the batches.
-        let with_stime = open_flows(&path, &[STIME, SPORT], &[], false, &d2).unwrap();
+        let with_stime = open_flows(&path, &[STIME, SPORT], &[], false, &Selection::range(d2)).unwrap();
         let b = with_stime.read_row_group(1, 10).unwrap().next().unwrap().unwrap();
         assert_eq!(b.num_columns(), 2);
         let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
@@ -697,17 +745,173 @@ mod tests {
             TimeRange::days(day("2026-11-22"), None).unwrap(),
             TimeRange::days(day("2026-11-23"), None).unwrap(),
         ] {
-            let src = open_flows(&path, &cols, &[], true, &r).unwrap();
+            let src = open_flows(&path, &cols, &[], true, &Selection::range(r)).unwrap();
             assert_eq!(rows_read(&src, 2), expected(&stimes, &r), "{r:?}");
         }
-        assert!(open_flows(&path, &cols, &[], true, &TimeRange::days(day("2026-11-23"), None).unwrap())
-            .unwrap()
-            .row_groups()
-            .is_empty());
+        assert!(open_flows(
+            &path,
+            &cols,
+            &[],
+            true,
+            &Selection::range(TimeRange::days(day("2026-11-23"), None).unwrap())
+        )
+        .unwrap()
+        .row_groups()
+        .is_empty());
         // Without a range every row group and row is read, null start times included.
-        let all = open_flows(&path, &cols, &[], true, &TimeRange::all()).unwrap();
+        let all = open_flows(&path, &cols, &[], true, &Selection::all()).unwrap();
         assert_eq!(all.row_groups(), [0, 1, 2, 3, 4, 5]);
         assert_eq!(rows_read(&all, 4), (0..18).collect::<Vec<u16>>());
+    }
+
+    /// One flow of [`write_mixed`]: sip, dip, sport, dport, proto.
+    type Flow = (&'static str, &'static str, u16, u16, u8);
+
+    /// Row groups of 4: IPv4 ssh clients to one server; DNS answers from port 53; IPv6 https;
+    /// ICMP echo between two fixed addresses. Statistics on every column (as a writer other
+    /// than flowlens keeps them on addresses) or none.
+    const MIXED: [Flow; 16] = [
+        ("10.0.0.1", "192.0.2.1", 40000, 22, 6),
+        ("10.0.0.2", "192.0.2.1", 40001, 22, 6),
+        ("10.0.0.3", "192.0.2.1", 40002, 22, 6),
+        ("10.0.0.4", "192.0.2.1", 40003, 22, 6),
+        ("10.0.1.1", "192.0.2.2", 53, 30000, 17),
+        ("10.0.1.2", "192.0.2.2", 53, 30001, 17),
+        ("10.0.1.3", "192.0.2.2", 53, 30002, 17),
+        ("10.0.1.4", "192.0.2.2", 53, 30003, 17),
+        ("2001:db8::1", "2001:db8::ff", 1000, 443, 6),
+        ("2001:db8::2", "2001:db8::ff", 1001, 443, 6),
+        ("2001:db8::3", "2001:db8::ff", 1002, 443, 6),
+        ("2001:db8::4", "2001:db8::ff", 1003, 443, 6),
+        ("10.0.0.5", "10.0.0.6", 0, 2048, 1),
+        ("10.0.0.5", "10.0.0.6", 0, 2048, 1),
+        ("10.0.0.5", "10.0.0.6", 0, 2048, 1),
+        ("10.0.0.5", "10.0.0.6", 0, 2048, 1),
+    ];
+
+    fn write_mixed(path: &Path, stats: EnabledStatistics) {
+        let schema = crate::schema::flow_schema(&[]);
+        let n = MIXED.len();
+        let times: ArrayRef =
+            Arc::new(TimestampMicrosecondArray::from_iter_values((0..n as i64).map(|i| D2 + i)).with_timezone("UTC"));
+        let cols: Vec<ArrayRef> = vec![
+            times.clone(),
+            times,
+            Arc::new(StringArray::from_iter_values(MIXED.iter().map(|f| f.0))),
+            Arc::new(StringArray::from_iter_values(MIXED.iter().map(|f| f.1))),
+            Arc::new(UInt16Array::from_iter_values(MIXED.iter().map(|f| f.2))),
+            Arc::new(UInt16Array::from_iter_values(MIXED.iter().map(|f| f.3))),
+            Arc::new(UInt8Array::from_iter_values(MIXED.iter().map(|f| f.4))),
+            Arc::new(Int64Array::from_iter_values(0..n as i64)),
+            Arc::new(Int64Array::from_iter_values((0..n).map(|_| 40))),
+            arrow_array::new_null_array(&DataType::Utf8, n),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let props = WriterProperties::builder().set_max_row_group_row_count(Some(4)).set_statistics_enabled(stats);
+        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, Some(props.build())).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    /// The row numbers (the `packets` column) a source yields.
+    fn packets_read(src: &FlowSource) -> Vec<i64> {
+        let mut out = Vec::new();
+        for &rg in src.row_groups() {
+            for b in src.read_row_group(rg, 3).unwrap() {
+                let b = b.unwrap();
+                assert_eq!(b.schema().fields(), src.schema().fields());
+                out.extend(b.column_by_name(PACKETS).unwrap().as_primitive::<Int64Type>().values().iter().copied());
+            }
+        }
+        out
+    }
+
+    /// The rows of [`MIXED`] that `s` keeps, by the definition.
+    fn mixed_expected(s: &Selection) -> Vec<i64> {
+        let addr =
+            |set: &Option<crate::select::AddrSet>, a: &str| set.as_ref().is_none_or(|x| x.contains(a.parse().unwrap()));
+        let port = |set: &Option<crate::select::PortSet>, p: u16| set.as_ref().is_none_or(|x| x.contains(p));
+        (0..MIXED.len())
+            .filter(|&i| {
+                let (sip, dip, sport, dport, proto) = MIXED[i];
+                addr(&s.saddress, sip)
+                    && addr(&s.daddress, dip)
+                    && s.any_address
+                        .as_ref()
+                        .is_none_or(|x| x.contains(sip.parse().unwrap()) || x.contains(dip.parse().unwrap()))
+                    && port(&s.sport, sport)
+                    && port(&s.dport, dport)
+                    && s.aport.as_ref().is_none_or(|x| x.contains(sport) || x.contains(dport))
+                    && s.proto.as_ref().is_none_or(|x| x.contains(proto))
+            })
+            .map(|i| i as i64)
+            .collect()
+    }
+
+    /// Each kind of condition prunes the row groups its statistics rule out (and only those),
+    /// skips the row filter where every row matches, and gives the rows of the definition;
+    /// without statistics every row group is read and filtered, with the same rows.
+    #[test]
+    fn selections_prune_row_groups_by_ports_protocols_and_addresses() {
+        use crate::select::{AddrSet, PortSet, ProtoSet};
+        let dir = tempfile::tempdir().unwrap();
+        let (with, without) = (dir.path().join("stats.parquet"), dir.path().join("none.parquet"));
+        write_mixed(&with, EnabledStatistics::Chunk);
+        write_mixed(&without, EnabledStatistics::None);
+        let a = |s: &str| Some(AddrSet::parse_list(s).unwrap());
+        let p = |s: &str| Some(PortSet::parse_list(s).unwrap());
+        let all = Selection::all();
+        // (selection, kept row groups, of which filtered)
+        let cases: Vec<(Selection, Vec<usize>, Vec<bool>)> = vec![
+            (Selection { dport: p("22"), ..all.clone() }, vec![0], vec![false]),
+            (Selection { dport: p("22,443"), ..all.clone() }, vec![0, 2], vec![false, false]),
+            (Selection { dport: p("23-442"), ..all.clone() }, vec![], vec![]),
+            // [30000, 30003] holds none of these but its neighbours.
+            (Selection { dport: p("29999,30004-40000"), ..all.clone() }, vec![], vec![]),
+            (Selection { dport: p("30001"), ..all.clone() }, vec![1], vec![true]),
+            (Selection { sport: p("53"), ..all.clone() }, vec![1], vec![false]),
+            (Selection { aport: p("53"), ..all.clone() }, vec![1], vec![false]),
+            (Selection { aport: p("1001,2048"), ..all.clone() }, vec![2, 3], vec![true, false]),
+            (
+                Selection { proto: Some(ProtoSet::parse_list("udp,icmp").unwrap()), ..all.clone() },
+                vec![1, 3],
+                vec![false, false],
+            ),
+            (Selection { saddress: a("10.0.0.5"), ..all.clone() }, vec![3], vec![false]),
+            // As text, [10.0.0.1, 10.0.0.4] may hold 10.0.0.0/24 addresses ("10.0.0." up to
+            // "10.0.0/"); [10.0.1.1, 10.0.1.4] may not.
+            (Selection { saddress: a("10.0.0.0/24"), ..all.clone() }, vec![0, 3], vec![true, false]),
+            (Selection { saddress: a("10.0.1.3"), ..all.clone() }, vec![1], vec![true]),
+            // IPv6: only the group of one known address can be ruled out.
+            (Selection { saddress: a("2001:db8::/32"), ..all.clone() }, vec![0, 1, 2], vec![true, true, true]),
+            (Selection { daddress: a("2001:db8::ff"), ..all.clone() }, vec![2], vec![false]),
+            (Selection { any_address: a("10.0.0.6"), ..all.clone() }, vec![3], vec![false]),
+            (Selection { any_address: a("192.0.2.2,10.0.0.3"), ..all.clone() }, vec![0, 1], vec![true, false]),
+            (Selection { dport: p("22"), sport: p("40001"), ..all.clone() }, vec![0], vec![true]),
+            (
+                Selection { dport: p("22"), proto: Some(ProtoSet::parse_list("udp").unwrap()), ..all.clone() },
+                vec![],
+                vec![],
+            ),
+        ];
+        for (s, groups, filtered) in cases {
+            let want = mixed_expected(&s);
+            let src = open_flows(&with, &[PACKETS, SIP], &[], false, &s).unwrap();
+            assert_eq!(
+                (src.row_groups(), src.needs_filter.as_slice()),
+                (groups.as_slice(), filtered.as_slice()),
+                "{s:?}"
+            );
+            assert_eq!(packets_read(&src), want, "{s:?}");
+            // Addresses read as dictionaries for the filter are handed out as asked.
+            assert_eq!(src.schema().field_with_name(SIP).unwrap().data_type(), &DataType::Utf8);
+            let dict = open_flows(&with, &[PACKETS, SIP], &[], true, &s).unwrap();
+            assert_eq!(packets_read(&dict), want, "{s:?}");
+            let none = open_flows(&without, &[PACKETS], &[], true, &s).unwrap();
+            assert_eq!(none.row_groups(), [0, 1, 2, 3], "{s:?}");
+            assert!(none.needs_filter.iter().all(|&f| f));
+            assert_eq!(packets_read(&none), want, "{s:?}");
+        }
     }
 
     #[test]
@@ -717,7 +921,7 @@ mod tests {
         let stimes = two_days();
         write_flows(&path, &stimes, 3, EnabledStatistics::None);
         let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
-        let src = open_flows(&path, &[SPORT], &[], false, &d2).unwrap();
+        let src = open_flows(&path, &[SPORT], &[], false, &Selection::range(d2)).unwrap();
         assert_eq!(src.row_groups(), [0, 1, 2, 3, 4, 5]);
         assert!(src.needs_filter.iter().all(|&f| f));
         assert_eq!(rows_read(&src, 2), expected(&stimes, &d2));
@@ -743,11 +947,11 @@ mod tests {
         w.write(&batch).unwrap();
         w.close().unwrap();
         let d2 = TimeRange::days(day("2026-11-21"), day("2026-11-21")).unwrap();
-        let src = open_flows(&path, &[SPORT], &[], false, &d2).unwrap();
+        let src = open_flows(&path, &[SPORT], &[], false, &Selection::range(d2)).unwrap();
         assert_eq!(rows_read(&src, 10), [1, 2]);
         // A bound between two seconds: 00:00:00.5 keeps the second 00:00:01 onwards.
         let half = TimeRange { from_us: Some(D2 + 500_000), to_us: None };
-        assert_eq!(rows_read(&open_flows(&path, &[SPORT], &[], false, &half).unwrap(), 10), [2, 3]);
+        assert_eq!(rows_read(&open_flows(&path, &[SPORT], &[], false, &Selection::range(half)).unwrap(), 10), [2, 3]);
         assert_eq!(bound_scalar(&DataType::Timestamp(TimeUnit::Millisecond, None), -1).unwrap().into_inner().len(), 1);
     }
 
@@ -768,7 +972,9 @@ mod tests {
         let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), schema.clone(), None).unwrap();
         w.write(&RecordBatch::try_new(schema, cols).unwrap()).unwrap();
         w.close().unwrap();
-        let err = |cols: &[&str], r: TimeRange| open_flows(&path, cols, &[], true, &r).err().unwrap().to_string();
+        let err = |cols: &[&str], r: TimeRange| {
+            open_flows(&path, cols, &[], true, &Selection::range(r)).err().unwrap().to_string()
+        };
         let p = path.display();
         assert_eq!(err(&[DPORT], TimeRange::all()), format!("{p}: no column 'dport': not a flows file"));
         assert_eq!(err(&["sen"], TimeRange::all()), format!("{p}: no column 'sen'"));
@@ -783,8 +989,11 @@ mod tests {
         let d2 = TimeRange::days(day("2026-11-21"), None).unwrap();
         assert_eq!(err(&[], d2), format!("{p}: column 'stime' is Int64; --from/--to need a timestamp column"));
         // Without a range the start time's type does not matter.
-        assert_eq!(open_flows(&path, &[STIME], &[], false, &TimeRange::all()).unwrap().row_groups(), [0]);
-        let e = open_flows(&dir.path().join("missing.parquet"), &[], &[], false, &d2).err().unwrap().to_string();
+        assert_eq!(open_flows(&path, &[STIME], &[], false, &Selection::all()).unwrap().row_groups(), [0]);
+        let e = open_flows(&dir.path().join("missing.parquet"), &[], &[], false, &Selection::range(d2))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("missing.parquet"), "{e}");
     }
 }

@@ -144,6 +144,39 @@ fn rwcut_default_fields_39_wide_with_ipv6_and_icmp() {
     assert_eq!(times(&b, "etime")[0], Some(t + 9_000));
 }
 
+/// Issue 19: `cat` padded IPv6 addresses to 15 characters (rwcut pads to 39 when the data
+/// holds IPv6), and printed empty flags as 8 spaces with --delimited (rwcut --no-columns
+/// prints them packed, `FSPA`, and nothing for none).
+#[test]
+fn cat_pads_ipv6_as_rwcut_and_packs_flags_when_delimited() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("v6.rw");
+    std::fs::write(&input, RWCUT_39).unwrap();
+    let pq = dir.path().join("v6.parquet");
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&pq).assert().success();
+    let printed = flowlens().arg("cat").arg(&pq).assert().success().get_output().stdout.clone();
+    let printed = String::from_utf8(printed).unwrap();
+    let bars = |l: &str| l.match_indices('|').map(|(i, _)| i).collect::<Vec<_>>();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| bars(l) == bars(lines[0])), "columns do not line up:\n{printed}");
+    assert_eq!(lines[0].find('|'), Some(39), "{printed}");
+    // IPv4-only data keeps rwcut's 15 characters.
+    let v4 = dir.path().join("v4.rw");
+    std::fs::write(&v4, RWCUT_39.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    flowlens().arg("convert").arg(&v4).arg("-o").arg(&pq).assert().success();
+    let printed = flowlens().arg("cat").arg(&pq).assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8(printed).unwrap().find('|'), Some(15));
+    // --delimited: flags packed, none empty.
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&pq).assert().success();
+    flowlens()
+        .args(["cat", "--fields", "sip,flags", "--delimited", "--no-titles"])
+        .arg(&pq)
+        .assert()
+        .success()
+        .stdout("10.30.16.172|FSPA\n2001:db8::1|\n");
+}
+
 #[test]
 fn rwcut_subsets_separators_and_timestamp_formats() {
     let dir = tempfile::tempdir().unwrap();
@@ -767,6 +800,42 @@ fn from_after_to_and_bad_dates_are_usage_errors() {
             .args(["--to", "2026-11-31"])
             .assert()
             .code(2)
-            .stderr(predicate::str::contains("--to '2026-11-31' is not a date: use YYYY-MM-DD"));
+            .stderr(predicate::str::contains("--to '2026-11-31' is not a date or time: use YYYY-MM-DD"));
+    }
+}
+
+/// A bad selection value stops every reading command before it reads, with exit status 2 and
+/// a message naming the option and the value.
+#[test]
+fn bad_selection_values_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("small.rw");
+    flowlens().args(["gen", "--rows", "200", "-o"]).arg(&input).assert().success();
+    let pq = dir.path().join("small.parquet");
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&pq).arg("-q").assert().success();
+    let cases: [(&[&str], &str); 9] = [
+        (&["--dport", "70000"], "--dport: '70000' is not a port (0-65535) or a range LOW-HIGH"),
+        (&["--sport", "22,80-"], "--sport: '80-' is not a port (0-65535) or a range LOW-HIGH"),
+        (&["--aport", "none"], "--aport 'none' names no port"),
+        (
+            &["--saddress", "10.0.0.0/33"],
+            "--saddress: '10.0.0.0/33' is not an address or network: the prefix length must be 0-32 for IPv4, not '33'",
+        ),
+        (&["--daddress", "2001:db8::/129"], "--daddress: '2001:db8::/129' is not an address or network"),
+        (&["--any-address", "10.0.0.1,example.com"], "--any-address: 'example.com' is not an address or network"),
+        (&["--proto", "tcp,300"], "--proto: '300' is not a protocol (a number 0-255, a range LOW-HIGH or a name"),
+        (&["--from", "2026-11-21T25:00"], "--from '2026-11-21T25:00' is not a date or time"),
+        (
+            &["--from", "2026-11-21T10:01", "--to", "2026-11-21T10:00"],
+            "--from 2026-11-21T10:01 is after --to 2026-11-21T10:00: the range would be empty",
+        ),
+    ];
+    for cmd in ["cat", "ports", "servers"] {
+        for (args, message) in cases {
+            let out = flowlens().arg(cmd).arg(&pq).args(args).assert().code(2).get_output().clone();
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert!(stderr.contains(message), "{cmd} {args:?}: {stderr}");
+            assert!(out.stdout.is_empty(), "{cmd} {args:?} printed before failing");
+        }
     }
 }

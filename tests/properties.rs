@@ -6,7 +6,7 @@ use std::path::Path;
 
 use flowlens::cat::{cat, CatOptions};
 use flowlens::convert::{convert, ConvertOptions};
-use flowlens::scan::TimeRange;
+use flowlens::select::Selection;
 use flowlens::text::{rwcut_column, RwcutRow, TextWriter, RWCUT_FIELDS};
 use proptest::prelude::*;
 
@@ -59,9 +59,10 @@ fn row() -> impl Strategy<Value = Row> {
         })
 }
 
-/// rwcut text as `flowlens cat` prints it.
+/// rwcut text as `flowlens cat` prints it: addresses 39 wide when one is IPv6, as rwcut does.
 fn rwcut_text(rows: &[Row]) -> String {
-    let mut w = TextWriter::new(RWCUT_FIELDS.iter().map(|c| rwcut_column(c, 15)).collect(), None);
+    let width = if rows.iter().any(|r| r.sip.is_ipv6() || r.dip.is_ipv6()) { 39 } else { 15 };
+    let mut w = TextWriter::new(RWCUT_FIELDS.iter().map(|c| rwcut_column(c, width)).collect(), None);
     let mut out = Vec::new();
     w.titles(&mut out).unwrap();
     for r in rows {
@@ -101,7 +102,7 @@ proptest! {
         let pq = dir.path().join("f.parquet");
         convert_file(&input, &pq, 2, 0);
         let back = dir.path().join("back.rw");
-        cat(&[pq], &CatOptions { fields: None, delimiter: None, titles: true, range: TimeRange::all() }, Some(&back)).unwrap();
+        cat(&[pq], &CatOptions { fields: None, delimiter: None, titles: true, select: Selection::all() }, Some(&back)).unwrap();
         prop_assert_eq!(std::fs::read_to_string(&back).unwrap(), text);
     }
 

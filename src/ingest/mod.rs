@@ -18,6 +18,7 @@ pub mod nfcapd;
 pub mod nfdump;
 pub mod records;
 pub mod rwcut;
+pub mod silk;
 pub mod source;
 pub mod table;
 pub mod zeek;

@@ -1,7 +1,7 @@
 //! Flows Parquet → per-host `(sport, dport)` groups, in parallel.
 //!
 //! The unit of work is one row group of one file ([`scan::FlowSource`], which skips the row
-//! groups outside `--from`/`--to` and filters the rows outside it). Addresses are read as
+//! groups the selection rules out and filters the rows it does not keep). Addresses are read as
 //! dictionary arrays (the reader is asked for `Dictionary(Int32, Utf8)` through a schema hint)
 //! and each distinct address of a column chunk is parsed once into an integer code; rows then
 //! only gather codes.
@@ -31,8 +31,9 @@ use rayon::prelude::*;
 use super::table::GroupTable;
 use super::Traffic;
 use crate::error::{Error, Result};
-use crate::scan::{self, FlowSource, TimeRange};
+use crate::scan::{self, FlowSource};
 use crate::schema::{BYTES, DIP, DPORT, PACKETS, SIP, SPORT};
+use crate::select::Selection;
 
 /// Rows per batch handed to the hot loop.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -406,12 +407,12 @@ pub struct Groups {
     pub stats: ScanStats,
 }
 
-/// Reads the flows of `files` inside `range` in parallel (on the current rayon pool) and groups
-/// them per host.
-pub fn aggregate(files: &[PathBuf], filter: &HostFilter, range: &TimeRange) -> Result<Groups> {
+/// Reads the flows of `files` that `select` keeps in parallel (on the current rayon pool) and
+/// groups them per host.
+pub fn aggregate(files: &[PathBuf], filter: &HostFilter, select: &Selection) -> Result<Groups> {
     let start = std::time::Instant::now();
     let sources: Vec<FlowSource> =
-        files.par_iter().map(|p| scan::open_flows(p, &COLUMNS, &[], true, range)).collect::<Result<_>>()?;
+        files.par_iter().map(|p| scan::open_flows(p, &COLUMNS, &[], true, select)).collect::<Result<_>>()?;
     let units: Vec<(usize, usize)> =
         sources.iter().enumerate().flat_map(|(i, s)| s.row_groups().iter().map(move |&g| (i, g))).collect();
     let pool: Mutex<Vec<State>> = Mutex::new(Vec::new());

@@ -9,7 +9,6 @@
 pub mod aggregate;
 pub mod format;
 pub mod names;
-pub mod portset;
 pub mod summarize;
 pub mod table;
 
@@ -21,12 +20,13 @@ use ipnet::IpNet;
 use crate::error::{Error, Result};
 use crate::output::TextOut;
 use crate::resolve::ResolveStats;
-use crate::scan::{self, TimeRange};
+use crate::scan;
+use crate::select::Selection;
 use crate::services::Services;
 
+pub use crate::select::PortSet;
 pub use aggregate::{HostFilter, ScanStats};
 pub use names::NameOptions;
-pub use portset::PortSet;
 pub use summarize::SummaryOptions;
 
 /// Flows and counters of one row (or of a host): incoming is traffic to the host, outgoing from it.
@@ -109,8 +109,8 @@ pub struct PortsOptions {
     pub output: Option<PathBuf>,
     /// Worker threads (default: rayon's, one per core).
     pub threads: Option<usize>,
-    /// `--from`/`--to`: only flows starting in this range.
-    pub range: TimeRange,
+    /// Only these flows (`--from/--to`, addresses, ports, protocols), selected before grouping.
+    pub select: Selection,
 }
 
 impl PortsOptions {
@@ -125,7 +125,7 @@ impl PortsOptions {
             format: PortsFormat::Text,
             output: None,
             threads: None,
-            range: TimeRange::all(),
+            select: Selection::all(),
         }
     }
 }
@@ -144,18 +144,18 @@ pub fn build_report(
     opts: &SummaryOptions,
     top_hosts: Option<usize>,
 ) -> Result<Report> {
-    build_report_range(files, filter, opts, top_hosts, &TimeRange::all())
+    build_report_selected(files, filter, opts, top_hosts, &Selection::all())
 }
 
-/// [`build_report`] over the flows starting in `range` only.
-pub fn build_report_range(
+/// [`build_report`] over the flows of `select` only.
+pub fn build_report_selected(
     files: &[PathBuf],
     filter: &HostFilter,
     opts: &SummaryOptions,
     top_hosts: Option<usize>,
-    range: &TimeRange,
+    select: &Selection,
 ) -> Result<Report> {
-    let mut groups = aggregate::aggregate(files, filter, range)?;
+    let mut groups = aggregate::aggregate(files, filter, select)?;
     let mut hosts = groups.for_each_host(summarize::Scratch::default, |scratch, addr, g| {
         summarize::summarize_host(addr, g, opts, scratch)
     });
@@ -180,10 +180,10 @@ pub fn run(opts: &PortsOptions) -> Result<RunSummary> {
     if opts.format == PortsFormat::Parquet && opts.output.as_deref().is_none_or(|p| p.as_os_str() == "-") {
         return Err(Error::Usage("--format parquet writes a file: give it with -o FILE".into()));
     }
-    let files = scan::list_parquet_range(&opts.inputs, &opts.range)?;
+    let files = scan::list_parquet_range(&opts.inputs, &opts.select.range)?;
     let filter = HostFilter::new(&opts.local);
     let report = crate::with_threads(opts.threads, || {
-        build_report_range(&files, &filter, &opts.summary, opts.top_hosts, &opts.range)
+        build_report_selected(&files, &filter, &opts.summary, opts.top_hosts, &opts.select)
     })?;
     let addrs: Vec<IpAddr> = report.hosts.iter().map(|h| h.addr).collect();
     let (names, dns) = names::host_names(&addrs, &opts.names)?;

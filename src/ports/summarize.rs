@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use ahash::AHashMap;
 
-use super::portset::PortSet;
 use super::{HostSummary, PortRow, RowKey, Traffic};
+use crate::select::PortSet;
 
 /// The knobs of the summary (`--many`, `--top`, `--watch`).
 #[derive(Debug, Clone)]

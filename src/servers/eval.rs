@@ -28,8 +28,9 @@ use super::rules::{Bounds, PortRanges, Rule, Rules};
 use crate::error::{Error, Result};
 use crate::ingest::bidir::{ORIG, RESP, SIDE};
 use crate::ports::HostFilter;
-use crate::scan::{self, TimeRange};
+use crate::scan;
 use crate::schema::{BYTES, DIP, DPORT, ETIME, FLAGS, PACKETS, PROTO, SIP, SPORT, STIME};
+use crate::select::Selection;
 
 /// Rows per batch handed to the kernels.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -708,14 +709,14 @@ fn eval_batch(
 pub fn evaluate(
     files: &[PathBuf],
     rules: &Rules,
-    range: &TimeRange,
+    select: &Selection,
     opts: &EvalOptions,
     filter: &HostFilter,
 ) -> Result<Evaluation> {
     // `side`, `flags`, the counters and the times are optional: read those each file has.
     let optional: Vec<&str> = COLUMNS.iter().copied().filter(|c| !REQUIRED.contains(c)).collect();
     let sources: Vec<scan::FlowSource> =
-        files.par_iter().map(|p| scan::open_flows(p, &REQUIRED, &optional, true, range)).collect::<Result<_>>()?;
+        files.par_iter().map(|p| scan::open_flows(p, &REQUIRED, &optional, true, select)).collect::<Result<_>>()?;
     let units: Vec<(usize, usize)> =
         sources.iter().enumerate().flat_map(|(i, s)| s.row_groups().iter().map(move |&rg| (i, rg))).collect();
     let pool: Mutex<Vec<State>> = Mutex::new(Vec::new());

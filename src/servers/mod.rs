@@ -21,7 +21,8 @@ use ipnet::IpNet;
 
 use crate::error::{Error, Result};
 use crate::ports::HostFilter;
-use crate::scan::{self, TimeRange};
+use crate::scan;
+use crate::select::Selection;
 use crate::services::Services;
 
 pub use baseline::Baseline;
@@ -119,7 +120,8 @@ pub struct ReportOptions {
     pub services: Services,
     /// `--local`: only servers inside these networks (empty: all).
     pub local: Vec<IpNet>,
-    pub range: TimeRange,
+    /// Only these flows (`--from/--to`, addresses, ports, protocols), selected before the rules.
+    pub select: Selection,
     pub eval: EvalOptions,
     /// List ambiguous symmetric pairs as rows too.
     pub ambiguous: bool,
@@ -131,7 +133,7 @@ impl Default for ReportOptions {
             rules: Rules::builtin(),
             services: Services::builtin(),
             local: Vec::new(),
-            range: TimeRange::all(),
+            select: Selection::all(),
             eval: EvalOptions::default(),
             ambiguous: false,
         }
@@ -267,7 +269,7 @@ pub fn rows(ev: &Evaluation, opts: &ReportOptions) -> Vec<Server> {
 
 /// Reads the flows and builds the report, on the current rayon pool.
 pub fn build_report(files: &[PathBuf], opts: &ReportOptions) -> Result<Report> {
-    let ev = eval::evaluate(files, &opts.rules, &opts.range, &opts.eval, &HostFilter::new(&opts.local))?;
+    let ev = eval::evaluate(files, &opts.rules, &opts.select, &opts.eval, &HostFilter::new(&opts.local))?;
     let servers = rows(&ev, opts);
     Ok(Report { servers, ambiguous_pairs: ev.ambiguous.len(), stats: ev.stats })
 }
@@ -308,7 +310,7 @@ pub fn run(opts: &ServersOptions) -> Result<RunSummary> {
         None if opts.alerts.is_some() || opts.fail_on_new => Some(Baseline::default()),
         None => None,
     };
-    let files = scan::list_parquet_range(&opts.inputs, &opts.report.range)?;
+    let files = scan::list_parquet_range(&opts.inputs, &opts.report.select.range)?;
     let mut report = crate::with_threads(opts.threads, || build_report(&files, &opts.report))?;
     let new = baseline.as_ref().map(|b| b.mark(&mut report.servers));
     if let Some(path) = &opts.alerts {
