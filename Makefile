@@ -78,7 +78,7 @@ demo: release ## Run the nightly job (daily) on the sample archive in data/ and 
 	@bash scripts/demo.sh
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := nfdump argus binetflow zeek nfcapd
+FUZZ_TARGETS := nfdump argus binetflow zeek nfcapd silk
 
 fuzz: ## Fuzz each exporter parser for FUZZ_SECONDS seconds (nightly toolchain + cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz

@@ -99,15 +99,26 @@ const HEAD_BYTES: usize = 64 * 1024;
 fn prepare(inputs: Vec<Input>, read: &ReadOptions) -> Result<(Vec<Prepared>, Vec<String>)> {
     let mut prepared = Vec::new();
     let mut extras: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     for input in inputs {
         let name = input.display();
         let mut reader = source::open(&input, Arc::default())?;
         let head =
             source::read_head(&mut reader, HEAD_BYTES).map_err(|e| Error::input(&name, describe_read_error(&e)))?;
-        let Some(parser) = detect_input(&head, read).map_err(|r| Error::input(&name, r))? else {
+        let path = match &input {
+            Input::File(p) => Some(p.as_path()),
+            Input::Stdin => None,
+        };
+        let Some(parser) = detect_input(&head, read, path).map_err(|r| Error::input(&name, r))? else {
             eprintln!("flowlens: {name}: empty, skipped");
             continue;
         };
+        if let Decoder::Records(format) = &parser {
+            if let Some(note) = format.note().filter(|n| !notes.contains(n)) {
+                eprintln!("flowlens: {name}: {note}");
+                notes.push(note);
+            }
+        }
         let map: Vec<usize> = parser
             .extras()
             .iter()

@@ -511,6 +511,8 @@ fn binary_archives_and_text_given_to_the_wrong_command_are_named() {
         .assert()
         .success()
         .stderr(predicate::str::contains("(nfcapd)").and(predicate::str::contains("0 rows")));
+    // A SiLK file is read directly too (tests/silk.rs); this one's header (file version 0) is
+    // an error naming SiLK, not "cannot tell the format".
     flowlens()
         .arg("convert")
         .arg(&silk)

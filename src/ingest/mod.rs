@@ -2,7 +2,7 @@
 //! (`fields.rs`), the alias table (`columns.rs`) and the delimited-line machinery
 //! (`delimited.rs`). A text format is detected from an input's first lines and yields a
 //! [`LineParser`]; [`parse_block`] drives it over a block of lines on a worker thread. Binary
-//! archives (`nfcapd/`) are detected by their magic bytes and yield a
+//! archives (`nfcapd/`, `silk/`) are detected by their magic bytes and yield a
 //! [`records::RecordFormat`], whose blocks workers decode the same way (see `records.rs`);
 //! [`detect_input`] returns either, as a [`Decoder`].
 
@@ -83,6 +83,8 @@ pub enum Format {
     Zeek,
     /// nfdump's binary nfcapd files (layout 2, nfdump 1.7), recognized by their magic bytes.
     Nfcapd,
+    /// SiLK's binary rw files (repository hours, rwfilter/rwcat output), magic 0xDEADBEEF.
+    Silk,
 }
 
 /// How inputs are to be read, from the command line.
@@ -94,11 +96,20 @@ pub struct ReadOptions {
     /// `--delimiter`: the column separator, overriding detection.
     pub delimiter: Option<u8>,
     pub time: TimeContext,
+    /// `--silk-conf`: the `silk.conf` naming SiLK sensors and flow types (else searched for,
+    /// see `silk::SilkConf::find`).
+    pub silk_conf: Option<std::path::PathBuf>,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { format: Format::Auto, columns: None, delimiter: None, time: TimeContext::default() }
+        ReadOptions {
+            format: Format::Auto,
+            columns: None,
+            delimiter: None,
+            time: TimeContext::default(),
+            silk_conf: None,
+        }
     }
 }
 
@@ -132,23 +143,34 @@ impl Decoder {
 }
 
 /// Detects the format of an input from its first bytes: a binary archive by its magic bytes,
-/// else text by its first lines ([`detect`]). `Ok(None)` for an empty input.
-pub fn detect_input(head: &[u8], opts: &ReadOptions) -> Result<Option<Decoder>, String> {
-    if matches!(opts.format, Format::Auto | Format::Nfcapd) && opts.columns.is_none() {
-        if let Some(found) = nfcapd::detect(head) {
-            return found.map(|f| Some(Decoder::Records(Arc::new(f))));
+/// else text by its first lines ([`detect`]). `path` is the input's file (`None` for stdin), where
+/// a SiLK file's `silk.conf` is looked for. `Ok(None)` for an empty input.
+pub fn detect_input(
+    head: &[u8],
+    opts: &ReadOptions,
+    path: Option<&std::path::Path>,
+) -> Result<Option<Decoder>, String> {
+    let magic = |want: &str| match head.get(..4) {
+        None => format!("too short for {want} (it holds {} bytes)", head.len()),
+        Some(m) => format!("not {want}: it starts {:02x} {:02x} {:02x} {:02x}", m[0], m[1], m[2], m[3]),
+    };
+    if opts.columns.is_none() {
+        if matches!(opts.format, Format::Auto | Format::Nfcapd) {
+            if let Some(found) = nfcapd::detect(head) {
+                return found.map(|f| Some(Decoder::Records(Arc::new(f))));
+            }
+        }
+        if matches!(opts.format, Format::Auto | Format::Silk) {
+            if let Some(found) = silk::detect(head, opts.silk_conf.as_deref(), path) {
+                return found.map(|f| Some(Decoder::Records(Arc::new(f))));
+            }
         }
     }
-    if opts.format == Format::Nfcapd {
-        return Err(match head.get(..4) {
-            None => "too short for an nfcapd file (no 40-byte file header)".to_string(),
-            Some(m) => format!(
-                "not an nfcapd file: it starts {:02x} {:02x} {:02x} {:02x}, not nfdump's magic 0c a5",
-                m[0], m[1], m[2], m[3]
-            ),
-        });
+    match opts.format {
+        Format::Nfcapd => Err(magic("an nfcapd file") + ", not nfdump's magic 0c a5"),
+        Format::Silk => Err(magic("a SiLK rw file") + ", not SiLK's magic de ad be ef"),
+        _ => detect(head, opts).map(|p| p.map(Decoder::Lines)),
     }
-    detect(head, opts).map(|p| p.map(Decoder::Lines))
 }
 
 /// What a binary file that is not flow text is, told by its first bytes (after gzip/zstd
@@ -156,7 +178,10 @@ pub fn detect_input(head: &[u8], opts: &ReadOptions) -> Result<Option<Decoder>, 
 pub fn binary_kind(head: &[u8]) -> Option<&'static str> {
     let magic = |m: &[u8]| head.starts_with(m);
     if magic(&[0xDE, 0xAD, 0xBE, 0xEF]) {
-        Some("a SiLK rw (binary flow) file: print it as text with `rwcut --all-fields FILE | flowlens convert - …`")
+        Some(
+            "a SiLK rw (binary flow) file, which flowlens reads directly: leave out --format and --columns \
+             (or give --format silk)",
+        )
     } else if (magic(&[0x0C, 0xA5]) || magic(&[0xA5, 0x0C])) && head.len() >= 4 && head[2..4].iter().any(|&b| b != 0) {
         // nfdump's file header: magic 0xA50C and a layout version, in the writer's byte order.
         Some(
@@ -201,7 +226,7 @@ pub fn detect(head: &[u8], opts: &ReadOptions) -> Result<Option<Arc<dyn LinePars
         Format::Csv => csv::detect(line, Some(opts.delimiter.unwrap_or(b',')), time),
         Format::Tsv => csv::detect(line, Some(b'\t'), time),
         Format::Table => table::detect(line, time),
-        Format::Nfdump | Format::Argus | Format::Binetflow | Format::Zeek | Format::Nfcapd => {
+        Format::Nfdump | Format::Argus | Format::Binetflow | Format::Zeek | Format::Nfcapd | Format::Silk => {
             return Err(format!("the first line '{}' is not {:?} output", fields::show(line), opts.format));
         }
     };
@@ -262,7 +287,7 @@ fn with_columns(cols: Vec<String>, line: &[u8], opts: &ReadOptions) -> Result<Ar
         Format::Rwcut => Some(b'|'),
         Format::Csv | Format::Nfdump | Format::Argus | Format::Binetflow => Some(b','),
         Format::Tsv | Format::Zeek => Some(b'\t'),
-        Format::Table | Format::Nfcapd => None,
+        Format::Table | Format::Nfcapd | Format::Silk => None,
         Format::Auto => [b'|', b'\t', b','].into_iter().find(|c| line.contains(c)),
     });
     let build = |header: Option<Vec<u8>>| -> Result<Delimited, String> {

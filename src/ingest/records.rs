@@ -86,6 +86,11 @@ pub trait RecordFormat: Send + Sync {
     /// Decompresses and decodes one block, appending its rows to `out`. `scratch` is the
     /// worker's buffer, kept between blocks. Every record appends all of its rows or none.
     fn decode(&self, block: &RawBlock, out: &mut BatchBuilder, scratch: &mut Vec<u8>) -> Decoded;
+    /// Something the user should know about how this input's rows will look (SiLK without a
+    /// `silk.conf`), printed once per run; not an error.
+    fn note(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Damage {
