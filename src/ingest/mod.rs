@@ -81,7 +81,7 @@ pub enum Format {
     Binetflow,
     /// Zeek conn.log, TSV with its `#` header lines or JSON lines.
     Zeek,
-    /// nfdump's binary nfcapd files (layout 2, nfdump 1.7), recognized by their magic bytes.
+    /// nfdump's binary nfcapd files (layout 1: nfdump 1.6; layout 2: 1.7), recognized by their magic bytes.
     Nfcapd,
     /// SiLK's binary rw files (repository hours, rwfilter/rwcat output), magic 0xDEADBEEF.
     Silk,

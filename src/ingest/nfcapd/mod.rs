@@ -22,9 +22,15 @@
 //! records (`record.rs`). The appendix (ident and stat records) is not flows and is not read:
 //! the reader stops after the header's number of data blocks.
 //!
-//! Refused with a message that names what was found: layout 1 (nfdump 1.6; no file of it could
-//! be made here to test against: nfdump 1.7 converts one with `nfdump -r old -w new`), a layout
-//! version above 2, a file written on a big-endian machine, encryption, an unknown compression.
+//! Layout 1 (nfdump 1.6) is read too: a 140-byte file header (compression as flag bits) and a
+//! 136-byte stat record, then type-2 blocks of records of type 10 (fixed fields, then the
+//! extensions an extension map record of type 2 lists) — learnt from nfdump 1.6's `nffile.h`
+//! and `nfx.h`. No layout-1 file could be made here (Debian's nfdump 1.7.1 writes only layout
+//! 2, and building 1.6 needs autotools, flex and bison this machine lacks): it is tested with
+//! files assembled by hand from that layout (`tests/nfcapd.rs`), not against nfdump's output.
+//!
+//! Refused with a message that names what was found: a layout version above 2, a file written
+//! on a big-endian machine, encryption, an unknown compression.
 
 pub mod compress;
 pub mod record;
@@ -60,9 +66,19 @@ pub struct FileHeader {
     pub blocks: u32,
 }
 
-/// Reads a layout-2 file header; the reason when the file cannot be read.
+/// Bytes of the layout-1 (nfdump 1.6) file header: magic, version, u32 flags, u32 blocks, a
+/// 128-byte ident; a 136-byte stat record follows it before the first block.
+pub const FILE_HEADER_V1: usize = 140;
+/// Bytes of layout 1's stat record.
+pub const STAT_RECORD_V1: usize = 136;
+/// Layout 1's data block type (`DATA_BLOCK_TYPE_2`).
+pub const BLOCK_TYPE_V1: u16 = 2;
+/// Layout 2's data block type (`DATA_BLOCK_TYPE_3`).
+pub const BLOCK_TYPE_V2: u16 = 3;
+
+/// Reads a layout-1 or layout-2 file header; the reason when the file cannot be read.
 pub fn file_header(head: &[u8]) -> Result<FileHeader, String> {
-    let h = head.get(..FILE_HEADER).ok_or("truncated nfcapd file: shorter than its 40-byte file header")?;
+    let h = head.get(..4).ok_or("truncated nfcapd file: shorter than its file header")?;
     if h[..2] == MAGIC_BE {
         return Err("nfcapd file written on a big-endian machine: nfdump files are read in the byte order they were \
              written; convert it with nfdump on a big-endian machine (`nfdump -r FILE -o csv`)"
@@ -71,23 +87,20 @@ pub fn file_header(head: &[u8]) -> Result<FileHeader, String> {
     if h[..2] != MAGIC_LE {
         return Err("not an nfcapd file (no 0xA50C magic)".into());
     }
-    let u16_at = |o: usize| u16::from_le_bytes([h[o], h[o + 1]]);
-    let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
-    let version = u16_at(2);
+    let version = u16::from_le_bytes([h[2], h[3]]);
     match version {
+        1 => return file_header_v1(head),
         2 => {}
-        1 => {
-            return Err("nfcapd layout version 1 (nfdump 1.6) is not read yet; nfdump 1.7 rewrites it as layout 2: \
-                 `nfdump -r FILE -w FILE.v2`"
-                .into())
-        }
         v => {
             return Err(format!(
-                "nfcapd layout version {v} is newer than this reader knows (it reads layout 2, written by nfdump 1.7); \
-                 print it as text with that nfdump: `nfdump -r FILE -o csv | flowlens convert - …`"
+                "nfcapd layout version {v} is newer than this reader knows (it reads layouts 1 and 2, written by \
+                 nfdump 1.6 and 1.7); print it as text with that nfdump: `nfdump -r FILE -o csv | flowlens convert - …`"
             ))
         }
     }
+    let h = head.get(..FILE_HEADER).ok_or("truncated nfcapd file: shorter than its 40-byte file header")?;
+    let u16_at = |o: usize| u16::from_le_bytes([h[o], h[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
     let compression = Compression::from_byte(h[16])
         .ok_or_else(|| format!("nfcapd file compressed with method {}, which nfdump 1.7 does not define", h[16]))?;
     if h[17] != 0 {
@@ -102,6 +115,33 @@ pub fn file_header(head: &[u8]) -> Result<FileHeader, String> {
         appendix_blocks: u16_at(18),
         appendix_offset: u64::from_le_bytes(off),
         blocks: u32_at(36),
+    })
+}
+
+/// Layout 1 (nfdump 1.6): the compression is a flag bit (LZO 0x1, BZ2 0x8, LZ4 0x10).
+fn file_header_v1(head: &[u8]) -> Result<FileHeader, String> {
+    let h = head
+        .get(..FILE_HEADER_V1 + STAT_RECORD_V1)
+        .ok_or("truncated nfcapd layout-1 file: shorter than its 140-byte header and 136-byte stat record")?;
+    let flags = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    let compression = match flags & 0x19 {
+        0 => Compression::None,
+        0x1 => Compression::Lzo,
+        0x8 => Compression::Bz2,
+        0x10 => Compression::Lz4,
+        f => {
+            return Err(format!(
+                "nfcapd layout-1 file with compression flags 0x{f:x}, which nfdump 1.6 does not define"
+            ))
+        }
+    };
+    Ok(FileHeader {
+        version: 1,
+        nfdump_version: 0,
+        compression,
+        appendix_blocks: 0,
+        appendix_offset: 0,
+        blocks: u32::from_le_bytes([h[8], h[9], h[10], h[11]]),
     })
 }
 
@@ -144,7 +184,17 @@ impl RecordFormat for Nfcapd {
     }
 
     fn blocks(&self, input: usize, reader: Box<dyn Read + Send>) -> Box<dyn BlockSource> {
-        Box::new(NfcapdBlocks { reader, input, blocks: self.header.blocks, index: 0, offset: 0 })
+        Box::new(NfcapdBlocks {
+            reader,
+            input,
+            blocks: self.header.blocks,
+            index: 0,
+            offset: 0,
+            version: self.header.version,
+            compression: self.header.compression,
+            maps: std::collections::BTreeMap::new(),
+            scratch: Vec::new(),
+        })
     }
 
     fn rows_hint(&self, block: &RawBlock) -> usize {
@@ -166,7 +216,13 @@ impl RecordFormat for Nfcapd {
             return decoded;
         };
         let records = u64::from(h.records);
-        if h.kind != 3 {
+        if self.header.version == 1 {
+            // Decompressed by the framing, which also put the earlier blocks' extension maps
+            // in front (see `NfcapdBlocks`).
+            record::decode_records_v1(&block.data[BLOCK_HEADER..], h.records, block, out, &mut decoded);
+            return decoded;
+        }
+        if h.kind != BLOCK_TYPE_V2 {
             let reason =
                 format!("data block of type {} (nfdump 1.7 writes type 3): its records cannot be read", h.kind);
             decoded.damage.push(damage(reason, Some(records)));
@@ -204,12 +260,24 @@ pub fn block_header(b: &[u8]) -> Option<BlockHeader> {
 }
 
 /// The framing of one nfcapd input: the header's number of data blocks, each read whole.
+///
+/// Layout 1 needs more: a flow record names an extension map (which extensions follow its
+/// fixed fields) that an earlier record defined, often in an earlier block (nfcapd writes the
+/// maps once, at the start of the file). So that workers can still decode blocks on their own,
+/// the framing decompresses each layout-1 block, keeps the maps it defines, and sends the
+/// block decompressed with the maps of earlier blocks in front. Layout 1 is legacy: its
+/// decompression runs on the reader thread, its record decoding on the workers.
 pub struct NfcapdBlocks {
     reader: Box<dyn Read + Send>,
     input: usize,
     blocks: u32,
     index: u64,
     offset: u64,
+    version: u16,
+    compression: Compression,
+    /// Layout 1: the extension map records seen so far, by map id.
+    maps: std::collections::BTreeMap<u16, Vec<u8>>,
+    scratch: Vec<u8>,
 }
 
 impl NfcapdBlocks {
@@ -232,14 +300,61 @@ impl NfcapdBlocks {
     }
 }
 
+impl NfcapdBlocks {
+    /// A layout-1 block, decompressed, with the extension maps of earlier blocks in front and
+    /// its header's record count raised by as many.
+    fn v1_block(&mut self, h: BlockHeader, data: Vec<u8>) -> Result<Vec<u8>, Damage> {
+        let lost = Some(u64::from(h.records));
+        if h.kind != BLOCK_TYPE_V1 {
+            let reason =
+                format!("data block of type {} (nfdump 1.6 writes type 2): its records cannot be read", h.kind);
+            return Err(self.damage(reason, lost));
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let records = match compress::decompress(self.compression, &data[BLOCK_HEADER..], &mut scratch) {
+            Ok(r) => r,
+            Err(reason) => {
+                self.scratch = scratch;
+                return Err(self.damage(reason, lost));
+            }
+        };
+        let prior: usize = self.maps.values().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(BLOCK_HEADER + prior + records.len());
+        let count = h.records.saturating_add(self.maps.len() as u32);
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&((prior + records.len()) as u32).to_le_bytes());
+        out.extend_from_slice(&BLOCK_TYPE_V1.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        for m in self.maps.values() {
+            out.extend_from_slice(m);
+        }
+        out.extend_from_slice(records);
+        // This block's maps, for the blocks after it (a bad one is the decoder's to report).
+        let mut pos = 0;
+        for _ in 0..h.records {
+            let Some(head) = records.get(pos..pos + 4) else { break };
+            let (kind, size) =
+                (u16::from_le_bytes([head[0], head[1]]), usize::from(u16::from_le_bytes([head[2], head[3]])));
+            let Some(rec) = records.get(pos..pos + size).filter(|_| size >= 4) else { break };
+            if kind == record::V1_EXTENSION_MAP && rec.len() >= 6 && self.maps.len() < 1 << 16 {
+                self.maps.insert(u16::from_le_bytes([rec[4], rec[5]]), rec.to_vec());
+            }
+            pos += size;
+        }
+        self.scratch = scratch;
+        Ok(out)
+    }
+}
+
 impl BlockSource for NfcapdBlocks {
     fn next_block(&mut self) -> Result<Option<RawBlock>, Damage> {
         if self.offset == 0 {
-            let mut h = [0u8; FILE_HEADER];
-            if self.fill(&mut h)? < FILE_HEADER {
-                return Err(self.damage("truncated file: shorter than its 40-byte header".into(), None));
+            let len = if self.version == 1 { FILE_HEADER_V1 + STAT_RECORD_V1 } else { FILE_HEADER };
+            let mut h = vec![0u8; len];
+            if self.fill(&mut h)? < len {
+                return Err(self.damage(format!("truncated file: shorter than its {len}-byte header"), None));
             }
-            self.offset = FILE_HEADER as u64;
+            self.offset = len as u64;
         }
         if self.index >= u64::from(self.blocks) {
             return Ok(None);
@@ -272,6 +387,7 @@ impl BlockSource for NfcapdBlocks {
             let reason = format!("truncated file: the block holds {} of its {size} bytes", data.len() - BLOCK_HEADER);
             return Err(self.damage(reason, Some(u64::from(h.records))));
         }
+        let data = if self.version == 1 { self.v1_block(h, data)? } else { data };
         let block = RawBlock { input: self.input, index: self.index, offset: self.offset, data };
         self.index += 1;
         self.offset += (BLOCK_HEADER + size) as u64;

@@ -652,6 +652,265 @@ fn v3(rec: &[u8], out: &mut BatchBuilder, values: &mut Values) -> Result<(), Str
     Ok(())
 }
 
+/// Layout 1 (nfdump 1.6): an extension map record.
+pub const V1_EXTENSION_MAP: u16 = 2;
+/// Layout 1: a flow record (`common_record_t`, "CommonRecordType").
+pub const V1_COMMON: u16 = 10;
+/// Bytes of a layout-1 flow record before its address block.
+const V1_HEADER: usize = 32;
+/// Most extension ids a map may list (nfdump 1.6 defines fewer than 50).
+const V1_MAX_MAP: usize = 64;
+
+/// Bytes of each optional layout-1 extension, by id (nfdump 1.6's extension table: 4-27 the
+/// NetFlow/IPFIX ones, 37-43 NSEL, 45 latency, 46-48 NEL); `None` for an id it does not define.
+pub fn v1_extension_size(id: u16) -> Option<usize> {
+    Some(match id {
+        4 | 6 | 8 | 9 | 11 | 13 | 14 | 16 | 18 | 23 | 25 | 38 => 4,
+        5 | 7 | 15 | 17 | 19 | 26 | 27 | 39 | 48 => 8,
+        10 | 12 | 20 | 21 | 24 => 16,
+        37 => 20,
+        22 => 40,
+        40 => 32,
+        41 | 42 | 45 => 24,
+        43 => 72,
+        46 => 12,
+        47 => 0,
+        _ => return None,
+    })
+}
+
+/// A layout-1 extension map: its id and the extension ids its records carry, in order.
+pub fn v1_map(rec: &[u8]) -> Result<(u16, Vec<u16>), String> {
+    let id = rec.get(4..6).map(|b| u16::from_le_bytes([b[0], b[1]])).ok_or("extension map shorter than 8 bytes")?;
+    let mut ids = Vec::new();
+    for c in rec.get(8..).unwrap_or(&[]).chunks_exact(2) {
+        let e = u16::from_le_bytes([c[0], c[1]]);
+        if e == 0 {
+            break;
+        }
+        if v1_extension_size(e).is_none() {
+            return Err(format!("extension map {id} lists extension {e}, which nfdump 1.6 does not define"));
+        }
+        if ids.len() == V1_MAX_MAP {
+            return Err(format!("extension map {id} lists more than {V1_MAX_MAP} extensions"));
+        }
+        ids.push(e);
+    }
+    Ok((id, ids))
+}
+
+/// Decodes the `records` records of a layout-1 block (decompressed, with the extension maps of
+/// earlier blocks in front: see `NfcapdBlocks`), appending rows to `out`.
+pub fn decode_records_v1(data: &[u8], records: u32, block: &RawBlock, out: &mut BatchBuilder, decoded: &mut Decoded) {
+    let mut values = Values {
+        text: Vec::with_capacity(256),
+        at: [(0, 0); EXTRAS.len()],
+        set: 0,
+        filled: [out.rows(); EXTRAS.len()],
+        last_time: (0, [0; 23]),
+    };
+    let mut maps: Vec<Option<Vec<u16>>> = Vec::new();
+    let mut pos = 0usize;
+    for r in 0..records {
+        let damage = |reason: String, lost: u64| Damage {
+            index: block.index,
+            offset: block.offset,
+            record: Some(u64::from(r)),
+            reason,
+            lost: Some(lost),
+        };
+        let left = u64::from(records - r);
+        let Some(head) = data.get(pos..pos + 4) else {
+            let reason = format!("the block's records end after {r} of the {records} its header announces");
+            decoded.damage.push(damage(reason, left));
+            break;
+        };
+        let (kind, size) = (u16_at(head, 0), u16_at(head, 2) as usize);
+        let Some(rec) = data.get(pos..pos + size).filter(|_| size >= 4) else {
+            let reason = format!(
+                "record of {size} bytes where {} remain: the rest of the block is unreadable",
+                data.len() - pos
+            );
+            decoded.damage.push(damage(reason, left));
+            break;
+        };
+        pos += size;
+        match kind {
+            V1_EXTENSION_MAP => match v1_map(rec) {
+                Ok((id, ids)) => {
+                    let i = usize::from(id);
+                    if maps.len() <= i {
+                        maps.resize(i + 1, None);
+                    }
+                    maps[i] = Some(ids);
+                }
+                Err(reason) => decoded.damage.push(damage(reason, 0)),
+            },
+            V1_COMMON => {
+                let map = rec.get(6..8).and_then(|b| maps.get(usize::from(u16::from_le_bytes([b[0], b[1]]))));
+                let result = match map {
+                    Some(Some(ids)) => v1(rec, ids, out, &mut values),
+                    _ => Err(format!(
+                        "flow record uses extension map {}, not defined before it",
+                        rec.get(6..8).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+                    )),
+                };
+                match result {
+                    Ok(()) => decoded.records += 1,
+                    Err(reason) => decoded.damage.push(damage(reason, 1)),
+                }
+            }
+            // Exporter and sampler descriptions and statistics: not flows.
+            7..=9 => {}
+            k => decoded.damage.push(damage(format!("record of type {k}, which nfdump 1.6 does not write"), 1)),
+        }
+    }
+    values.finish(out);
+}
+
+/// One layout-1 flow record → one or two rows, its extensions read in the order `map` lists.
+fn v1(rec: &[u8], map: &[u16], out: &mut BatchBuilder, values: &mut Values) -> Result<(), String> {
+    let short = || format!("flow record of {} bytes, shorter than its extension map says", rec.len());
+    let h = rec.get(..V1_HEADER).ok_or_else(short)?;
+    let flags = h[4];
+    values.clear();
+    let mut pos = V1_HEADER;
+    let mut take = |n: usize| -> Result<&[u8], String> {
+        let b = rec.get(pos..pos + n).ok_or_else(short)?;
+        pos += n;
+        Ok(b)
+    };
+    let (sip, dip) = if flags & 1 != 0 {
+        let a = take(32)?;
+        (ip6_text(&a[..16]), ip6_text(&a[16..]))
+    } else {
+        let a = take(8)?;
+        (ip_text(u32_at(a, 0)), ip_text(u32_at(a, 4)))
+    };
+    let counter = |b: &[u8], wide: bool, what: &str| -> Result<i64, String> {
+        let v = if wide { u64_at(b, 0) } else { u64::from(u32_at(b, 0)) };
+        i64::try_from(v).map_err(|_| format!("{what} {v} out of range"))
+    };
+    let wide_p = flags & 2 != 0;
+    let packets = counter(take(if wide_p { 8 } else { 4 })?, wide_p, "packets")?;
+    let wide_b = flags & 4 != 0;
+    let bytes = counter(take(if wide_b { 8 } else { 4 })?, wide_b, "bytes")?;
+    let time =
+        |s: u32, ms: u16| -> Option<i64> { (s != 0 || ms != 0).then(|| (i64::from(s) * 1000 + i64::from(ms)) * 1000) };
+    let flow = Flow {
+        stime: time(u32_at(h, 12), u16_at(h, 8)),
+        etime: time(u32_at(h, 16), u16_at(h, 10)),
+        sip,
+        dip,
+        sport: Some(u16_at(h, 24)),
+        dport: Some(u16_at(h, 26)),
+        proto: Some(h[22]),
+        packets: Some(packets),
+        bytes: Some(bytes),
+        flags: Some(h[21]),
+    };
+    if let (Some(s), Some(e)) = (flow.stime, flow.etime) {
+        if e < s {
+            return Err("flow ends before it starts".into());
+        }
+    }
+    values.num(FWD, u64::from(h[20]));
+    values.num(STOS, u64::from(h[23]));
+    values.num(EXID, u64::from(u16_at(h, 28)));
+    values.num(BIDIR, u64::from(h[30]));
+    values.num(END_REASON, u64::from(h[31]));
+    let (mut opkt, mut obyt) = (None, None);
+    for &id in map {
+        let b = take(v1_extension_size(id).unwrap_or(0))?;
+        match id {
+            4 => {
+                values.num(IN, u64::from(u16_at(b, 0)));
+                values.num(OUT, u64::from(u16_at(b, 2)));
+            }
+            5 => {
+                values.num(IN, u64::from(u32_at(b, 0)));
+                values.num(OUT, u64::from(u32_at(b, 4)));
+            }
+            6 => {
+                values.num(SAS, u64::from(u16_at(b, 0)));
+                values.num(DAS, u64::from(u16_at(b, 2)));
+            }
+            7 => {
+                values.num(SAS, u64::from(u32_at(b, 0)));
+                values.num(DAS, u64::from(u32_at(b, 4)));
+            }
+            8 => {
+                values.num(DTOS, u64::from(b[0]));
+                values.num(DIR, u64::from(b[1]));
+                values.num(SMK, u64::from(b[2]));
+                values.num(DMK, u64::from(b[3]));
+            }
+            9 => values.ipv4(NH, u32_at(b, 0)),
+            10 => values.ipv6(NH, b),
+            11 => values.ipv4(NHB, u32_at(b, 0)),
+            12 => values.ipv6(NHB, b),
+            13 => {
+                values.num(SVLN, u64::from(u16_at(b, 0)));
+                values.num(DVLN, u64::from(u16_at(b, 2)));
+            }
+            14 => opkt = Some(counter(b, false, "output packets")?),
+            15 => opkt = Some(counter(b, true, "output packets")?),
+            16 => obyt = Some(counter(b, false, "output bytes")?),
+            17 => obyt = Some(counter(b, true, "output bytes")?),
+            18 => values.num(FLOWS, u64::from(u32_at(b, 0))),
+            19 => values.num(FLOWS, u64_at(b, 0)),
+            // in src / out dst, then in dst / out src: ismc, odmc, idmc, osmc.
+            20 | 21 => {
+                let first = if id == 20 { ISMC } else { ISMC + 2 };
+                for i in 0..2 {
+                    let v = u64_at(b, i * 8).to_le_bytes();
+                    let k = values.begin(first + i);
+                    let _ = write!(
+                        values.text,
+                        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                        v[5], v[4], v[3], v[2], v[1], v[0]
+                    );
+                    values.end(k);
+                }
+            }
+            22 => {
+                for i in 0..10 {
+                    let l = u32_at(b, i * 4);
+                    let k = values.begin(MPLS1 + i);
+                    let _ = write!(values.text, "{}-{}-{}", l >> 4, (l & 0xF) >> 1, l & 1);
+                    values.end(k);
+                }
+            }
+            23 => values.ipv4(RA, u32_at(b, 0)),
+            24 => values.ipv6(RA, b),
+            25 => {
+                let k = values.begin(ENG);
+                put_u64(&mut values.text, u64::from(b[2]));
+                values.text.push(b'/');
+                put_u64(&mut values.text, u64::from(b[3]));
+                values.end(k);
+            }
+            26 => {
+                values.num(NEXT_AS, u64::from(u32_at(b, 0)));
+                values.num(PREV_AS, u64::from(u32_at(b, 4)));
+            }
+            27 => values.time(TR, u64_at(b, 0)),
+            // NSEL, NEL and latency extensions: passed over (their layouts changed within 1.6).
+            _ => {}
+        }
+    }
+    out.push(&flow);
+    match (opkt, obyt) {
+        (None, None) | (Some(0), Some(0)) | (Some(0), None) | (None, Some(0)) => values.push(out, None),
+        (p, b) => {
+            values.push(out, Some(bidir::ORIG));
+            out.push(&bidir::responder(&flow, Some(p.unwrap_or(0)), Some(b.unwrap_or(0))));
+            values.push(out, Some(bidir::RESP));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
