@@ -45,13 +45,15 @@ fn convert_fails(inputs: &[PathBuf], args: &[&str]) -> String {
     String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
 }
 
+/// A text or integer column's values as text.
 fn text(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
-    b.column_by_name(col)
-        .unwrap_or_else(|| panic!("no column {col}"))
-        .as_string::<i32>()
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect()
+    let c = b.column_by_name(col).unwrap_or_else(|| panic!("no column {col}"));
+    match c.data_type() {
+        arrow_schema::DataType::Int64 => {
+            c.as_primitive::<Int64Type>().iter().map(|v| v.map(|v| v.to_string())).collect()
+        }
+        _ => c.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect(),
+    }
 }
 
 fn sum(b: &RecordBatch, col: &str) -> i64 {
@@ -104,12 +106,18 @@ fn every_compression_gives_the_rows_of_nfdumps_csv_and_its_summary() {
     assert_eq!(text(&plain, "tr")[0].as_deref(), Some("2026-12-06 17:29:09.543"));
 }
 
-/// Every extra column of the CSV path's rows has the binary path's name and, where the binary
-/// record carried the element, its text; elsewhere the CSV has nfdump's zero.
+/// Every extra column of the CSV path's rows has the binary path's name and type (issue 20:
+/// numbers such as interfaces, AS numbers, ToS and masks are Int64 in both) and, where the
+/// binary record carried the element, its value; elsewhere the CSV has nfdump's zero.
 fn same_extras(binary: &RecordBatch, csv: &RecordBatch) {
     let schema = csv.schema();
+    let ints = ["in", "out", "sas", "das", "stos", "dtos", "smk", "dmk", "fwd", "dir"];
+    for name in ints {
+        assert_eq!(schema.field_with_name(name).unwrap().data_type(), &arrow_schema::DataType::Int64, "{name}");
+    }
     for f in schema.fields().iter().skip(10) {
         let name = f.name();
+        assert_eq!(binary.schema().field_with_name(name).unwrap().data_type(), f.data_type(), "{name}");
         let (b, c) = (text(binary, name), text(csv, name));
         for (i, (b, c)) in b.iter().zip(&c).enumerate() {
             match (b, c) {
@@ -361,4 +369,21 @@ fn layout_1_files_assembled_from_nfdump_16_headers() {
     std::fs::write(&p, &bad).unwrap();
     let e = convert_fails(&[p], &[]);
     assert!(e.contains("extension map 5"), "{e}");
+}
+
+/// Issue 20: the CSV path wrote `in`, `out`, `sas`, … as strings. They are integers now, so a
+/// value that is not one is a bad line, named, as any bad number is.
+#[test]
+fn csv_integer_extras_refuse_text() {
+    let csv = std::fs::read_to_string(native("services.nfdump171.csv")).unwrap();
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    let at = lines[0].split(',').position(|c| c == "in").unwrap();
+    let mut f: Vec<&str> = lines[1].split(',').collect();
+    f[at] = "eth0";
+    lines[1] = f.join(",");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.csv");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    let e = convert_fails(&[p], &["--timezone", "UTC"]);
+    assert!(e.contains("bad.csv:2") && e.contains("in") && e.contains("'eth0' is not an integer"), "{e}");
 }
