@@ -841,3 +841,24 @@ fn bad_selection_values_are_usage_errors() {
         }
     }
 }
+
+/// Issue 20: a real Zeek conn.log whose first line is `\t#separator \x09` (a tab before the
+/// `#`) was refused with "cannot tell the format".
+#[test]
+fn zeek_log_with_a_tab_before_the_first_hash_converts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("conn.log");
+    let text = "\t#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n\
+        #fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n\
+        #types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\n\
+        1632928690.500620\tCvVbVi3kNVC4LPU90f\t192.168.1.99\t62978\t192.168.1.1\t53\tudp\tdns\t0.027648\t55\t134\tSF\t-\t-\t0\tDd\t1\t83\t1\t162\t-\n";
+    std::fs::write(&log, text).unwrap();
+    flowlens()
+        .arg("convert")
+        .arg(&log)
+        .arg("-o")
+        .arg(dir.path().join("o.parquet"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("(zeek)").and(predicate::str::contains("2 rows")));
+}
