@@ -64,7 +64,7 @@ lint: ## rustfmt check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-bench: release venv ## Criterion benches and the end-to-end comparison with DuckDB (writes BENCHMARKS.md)
+bench: release venv ## Criterion benches, the end-to-end comparison with DuckDB (writes BENCHMARKS.md), nfcapd vs nfdump, SiLK rw vs rwcut text
 	$(CARGO) bench --bench parse
 	$(CARGO) bench --bench ports
 	$(CARGO) bench --bench formats
@@ -73,12 +73,14 @@ bench: release venv ## Criterion benches and the end-to-end comparison with Duck
 	$(VENV_PYTHON) scripts/bench_servers.py --write
 	$(VENV_PYTHON) scripts/bench_daily.py --write
 	$(VENV_PYTHON) scripts/bench_formats.py --write
+	scripts/bench-nfcapd.sh 1300000 3   # nfcapd → Parquet vs nfdump -r FILE -o csv (≥1M flows)
+	scripts/bench-silk.sh 1700 3        # SiLK rw → Parquet vs rwcut text → Parquet (1M rows)
 
 demo: release ## Run the nightly job (daily) on the sample archive in data/ and show the reports
 	@bash scripts/demo.sh
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := nfdump argus binetflow zeek
+FUZZ_TARGETS := nfdump argus binetflow zeek nfcapd silk
 
 fuzz: ## Fuzz each exporter parser for FUZZ_SECONDS seconds (nightly toolchain + cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz

@@ -1,7 +1,8 @@
 //! `flowlens convert`: reader → parallel parse → ordered Parquet writer.
 //!
-//! One thread reads inputs in blocks of whole lines. Worker threads, one per core by default,
-//! turn blocks into Arrow batches; the worker that completes the next batch in input order
+//! One thread reads inputs in blocks: of whole lines for text, of records as stored (compressed)
+//! for binary archives (`ingest::records`). Worker threads, one per core by default, turn blocks
+//! into Arrow batches (parsing lines, or decompressing and decoding records); the worker that completes the next batch in input order
 //! writes it (and any later ones already done), so no core waits while there is work of either
 //! kind (see [`Order`]). Batches go to one file, or one file per day under hive folders. With
 //! fewer than four threads the writing worker encodes the columns itself; with more, it encodes
@@ -23,8 +24,9 @@ use arrow_schema::SchemaRef;
 
 use crate::error::{Error, Result};
 use crate::ingest::delimited::Scratch;
+use crate::ingest::records::{self, BlockSource, Damage, RawBlock};
 use crate::ingest::source::{self, describe_read_error, BlockReader, Input};
-use crate::ingest::{detect, parse_block, LineParser, Parsed, ReadOptions, Reject};
+use crate::ingest::{detect_input, parse_block, Decoder, Parsed, ReadOptions, Reject};
 use crate::output::{replace_dir, AtomicFile, SyncAhead};
 use crate::pqwrite::FlowsWriter;
 use crate::progress::Progress;
@@ -87,7 +89,7 @@ type KeptStdin = (Box<dyn std::io::Read + Send>, Vec<u8>);
 /// An input ready to stream: its parser, and for stdin the reader and the bytes already read.
 struct Prepared {
     input: Input,
-    parser: Arc<dyn LineParser>,
+    parser: Decoder,
     extra_map: Arc<Vec<usize>>,
     stdin: Option<KeptStdin>,
 }
@@ -97,15 +99,26 @@ const HEAD_BYTES: usize = 64 * 1024;
 fn prepare(inputs: Vec<Input>, read: &ReadOptions) -> Result<(Vec<Prepared>, Vec<String>)> {
     let mut prepared = Vec::new();
     let mut extras: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     for input in inputs {
         let name = input.display();
         let mut reader = source::open(&input, Arc::default())?;
         let head =
             source::read_head(&mut reader, HEAD_BYTES).map_err(|e| Error::input(&name, describe_read_error(&e)))?;
-        let Some(parser) = detect(&head, read).map_err(|r| Error::input(&name, r))? else {
+        let path = match &input {
+            Input::File(p) => Some(p.as_path()),
+            Input::Stdin => None,
+        };
+        let Some(parser) = detect_input(&head, read, path).map_err(|r| Error::input(&name, r))? else {
             eprintln!("flowlens: {name}: empty, skipped");
             continue;
         };
+        if let Decoder::Records(format) = &parser {
+            if let Some(note) = format.note().filter(|n| !notes.contains(n)) {
+                eprintln!("flowlens: {name}: {note}");
+                notes.push(note);
+            }
+        }
         let map: Vec<usize> = parser
             .extras()
             .iter()
@@ -124,7 +137,7 @@ fn prepare(inputs: Vec<Input>, read: &ReadOptions) -> Result<(Vec<Prepared>, Vec
 }
 
 /// An input's parser and where its extra columns go in the output.
-type ParserFor = (Arc<dyn LineParser>, Arc<Vec<usize>>);
+type ParserFor = (Decoder, Arc<Vec<usize>>);
 
 /// Where batches go.
 enum Sink {
@@ -300,7 +313,20 @@ impl Rejects {
     }
     fn write(&mut self, name: &str, r: &Reject) -> Result<()> {
         let io = |e| Error::io(self.file.target(), e);
-        write!(self.out, "{name}\t{}\t{}: {}\t", r.line, r.column, r.reason).map_err(io)?;
+        match r.block {
+            // A binary input's block or record: where it is instead of a line number, how many
+            // records were lost, and no text (the bytes are binary).
+            Some(at) => {
+                let lost = at.lost.map_or("an unknown number of".to_string(), |n| n.to_string());
+                write!(
+                    self.out,
+                    "{name}\tblock {} (byte offset {})\t{}: {} ({lost} records lost)\t",
+                    at.index, at.offset, r.column, r.reason
+                )
+                .map_err(io)?;
+            }
+            None => write!(self.out, "{name}\t{}\t{}: {}\t", r.line, r.column, r.reason).map_err(io)?,
+        }
         self.out.write_all(&r.text).map_err(io)?;
         self.out.write_all(b"\n").map_err(io)
     }
@@ -313,6 +339,10 @@ impl Rejects {
 
 enum ReadItem {
     Block(u64, source::Block),
+    /// A binary input's block as stored, decoded by a worker.
+    Raw(u64, RawBlock),
+    /// A binary input's block that could not be framed (the input is not read further).
+    Damaged(u64, usize, Damage),
     Failed(u64, Box<Error>),
 }
 
@@ -370,6 +400,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     // at its next send, since the workers' receivers are gone by then.
     let counter = read_bytes.clone();
     let block_size = opts.block_size;
+    let parsers_for_reader: Vec<Decoder> = parsers.iter().map(|(p, _)| p.clone()).collect();
     let reader = std::thread::spawn(move || {
         let mut seq = 0u64;
         for (i, (input, stdin)) in inputs.iter().zip(stdin).enumerate() {
@@ -383,6 +414,28 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
                     }
                 },
             };
+            if let Decoder::Records(format) = &parsers_for_reader[i] {
+                // The bytes already read for detection come first again.
+                let reader: Box<dyn std::io::Read + Send> =
+                    Box::new(std::io::Read::chain(std::io::Cursor::new(head), reader));
+                let mut blocks: Box<dyn BlockSource> = format.blocks(i, reader);
+                loop {
+                    let item = match blocks.next_block() {
+                        Ok(Some(b)) => ReadItem::Raw(seq, b),
+                        Ok(None) => break,
+                        Err(d) => ReadItem::Damaged(seq, i, d),
+                    };
+                    let last = matches!(item, ReadItem::Damaged(..));
+                    if block_tx.send(item).is_err() {
+                        return;
+                    }
+                    seq += 1;
+                    if last {
+                        break;
+                    }
+                }
+                continue;
+            }
             let mut blocks = BlockReader::new(reader, i, head, block_size);
             loop {
                 if let Ok(buf) = spare_rx.try_recv() {
@@ -416,15 +469,31 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
             s.spawn(move || {
                 let _stop = order.stop_on_panic();
                 let mut scratch = Scratch::default();
+                let mut raw_scratch = Vec::new();
                 while order.wait_for_room() {
                     let Some(item) = order.receive(&rx) else { return };
                     let (seq, parsed) = match item {
                         ReadItem::Block(seq, b) => {
-                            let (parser, map) = &parsers[b.input];
-                            let parsed = parse_block(parser.as_ref(), &b, schema, map, strict, &mut scratch)
-                                .map_err(Error::from);
+                            let parsed = match &parsers[b.input] {
+                                (Decoder::Lines(parser), map) => {
+                                    parse_block(parser.as_ref(), &b, schema, map, strict, &mut scratch)
+                                }
+                                (Decoder::Records(_), _) => unreachable!("text blocks come from text inputs"),
+                            };
                             let _ = spare.try_send(b.data);
-                            (seq, parsed)
+                            (seq, parsed.map_err(Error::from))
+                        }
+                        ReadItem::Raw(seq, b) => {
+                            let parsed = match &parsers[b.input] {
+                                (Decoder::Records(format), map) => {
+                                    records::decode_block(format.as_ref(), &b, schema, map, &mut raw_scratch)
+                                }
+                                (Decoder::Lines(_), _) => unreachable!("raw blocks come from binary inputs"),
+                            };
+                            (seq, parsed.map_err(Error::from))
+                        }
+                        ReadItem::Damaged(seq, input, d) => {
+                            (seq, records::damaged(input, d, schema, &parsers[input].1).map_err(Error::from))
                         }
                         ReadItem::Failed(seq, e) => (seq, Err(*e)),
                     };
@@ -582,7 +651,7 @@ impl Writer<'_> {
         if parsed.input != self.input {
             (self.input, self.line_base) = (parsed.input, 0);
         }
-        for r in &mut parsed.rejects {
+        for r in parsed.rejects.iter_mut().filter(|r| r.block.is_none()) {
             r.line += self.line_base;
         }
         self.line_base += parsed.physical_lines;
@@ -590,9 +659,18 @@ impl Writer<'_> {
         self.summary.rows += parsed.batch.num_rows() as u64;
         for r in &parsed.rejects {
             let name = &self.names[r.input];
-            match self.rejects.as_mut() {
-                Some(file) => file.write(name, r)?,
-                None => {
+            match (self.rejects.as_mut(), r.block) {
+                (Some(file), _) => file.write(name, r)?,
+                (None, Some(at)) => {
+                    return Err(Error::Block {
+                        path: name.clone(),
+                        block: at.index,
+                        offset: at.offset,
+                        column: r.column.clone(),
+                        reason: r.reason.clone(),
+                    })
+                }
+                (None, None) => {
                     return Err(Error::Parse {
                         path: name.clone(),
                         line: r.line,
@@ -602,7 +680,9 @@ impl Writer<'_> {
                 }
             }
         }
-        self.summary.rejected += parsed.rejects.len() as u64;
+        // A binary input's reject stands for the records it lost.
+        self.summary.rejected +=
+            parsed.rejects.iter().map(|r| r.block.map_or(1, |at| at.lost.unwrap_or(0))).sum::<u64>();
         if parsed.batch.num_rows() > 0 {
             let sink = &mut self.sink;
             crate::on_pool(self.encode_pool, || sink.write(&parsed.batch))?;

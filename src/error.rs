@@ -8,6 +8,11 @@ pub enum Error {
     #[error("{path}:{line}: {column}: {reason}")]
     Parse { path: String, line: u64, column: String, reason: String },
 
+    /// A block or record of a binary input that cannot be read: its block number and byte
+    /// offset (`column` is `block` or `record N` within the block).
+    #[error("{path}: block {block} (byte offset {offset}): {column}: {reason}")]
+    Block { path: String, block: u64, offset: u64, column: String, reason: String },
+
     /// The input as a whole cannot be read as flows (no header, unknown format, duplicated column…).
     #[error("{path}: {reason}")]
     Input { path: String, reason: String },

@@ -32,16 +32,22 @@ enum Command {
     Daily(DailyArgs),
 }
 
-/// Convert flow text (rwcut, whitespace tables, CSV/TSV; plain, gzip or zstd) into Parquet.
+/// Convert flow text (rwcut, whitespace tables, CSV/TSV, exporters' text; plain, gzip or zstd)
+/// and binary archives (nfdump's nfcapd files, SiLK's rw files) into Parquet.
 ///
 /// Inputs are files, folders (read recursively) or `-` for stdin; the format is detected from
-/// each input's first line. Strict by default: the first bad line stops the run with
+/// each input's magic bytes or first line. Strict by default: the first bad line stops the run with
 /// `path:line: column: reason` and no output is written; `--rejects FILE` keeps going and
 /// writes bad lines there instead.
 #[derive(Args)]
 #[command(after_help = "Examples:
   flowlens convert archive/2026-11-21/*.rw.gz -o flows.parquet
   flowlens convert archive/ -o store/flows --partition day
+  flowlens convert /var/cache/nfdump/2026/11/21/ -o store/flows --partition day
+  flowlens convert /data/in/2026/11/21/ --silk-conf /data/silk.conf \\
+      -o store/flows --partition day
+  rwfilter --type=all --proto=0-255 --pass=stdout \\
+      | flowlens convert - -o flows.parquet
   rwcut --all-fields sensor.rw | flowlens convert - -o flows.parquet
   flowlens convert seed.txt --date 2014-06-01 -o seed.parquet
   flowlens convert notitles.txt --columns sip,dip,sport,dport,proto \\
@@ -91,6 +97,10 @@ struct ReadArgs {
     /// Time zone of timestamps printed without an offset (default UTC), e.g. Europe/Berlin.
     #[arg(long, value_name = "AREA/CITY")]
     timezone: Option<String>,
+    /// SiLK's silk.conf, for sensor and class/type names of rw files (default:
+    /// $SILK_CONFIG_FILE, a silk.conf beside the data, $SILK_DATA_ROOTDIR/silk.conf, /data/silk.conf).
+    #[arg(long, value_name = "FILE")]
+    silk_conf: Option<PathBuf>,
 }
 
 impl ReadArgs {
@@ -115,6 +125,7 @@ impl ReadArgs {
             columns: self.columns.clone().map(|c| c.into_iter().map(|s| s.trim().to_string()).collect()),
             delimiter,
             time: TimeContext { tz, date },
+            silk_conf: self.silk_conf.clone(),
         })
     }
 }

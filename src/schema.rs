@@ -58,8 +58,51 @@ pub fn core_fields() -> Vec<Field> {
 /// The schema of a flows file: the core columns, then the extra input columns (all Utf8).
 pub fn flow_schema(extras: &[String]) -> SchemaRef {
     let mut fields = core_fields();
-    fields.extend(extras.iter().map(|name| Field::new(name, DataType::Utf8, true)));
+    fields.extend(extras.iter().map(|name| Field::new(name, extra_type(name), true)));
     Arc::new(Schema::new(fields))
+}
+
+/// Extra columns that hold numbers in the exporters (interfaces, AS numbers, ToS, masks, VLANs,
+/// counts and ids): 64-bit integers, whichever path wrote them (nfdump's CSV, an nfcapd file,
+/// SiLK's rwcut text or rw file), so a store mixing them reads as one table. Every other extra
+/// column is text.
+pub const INTEGER_EXTRAS: [&str; 27] = [
+    "fwd",
+    "stos",
+    "dtos",
+    "in",
+    "out",
+    "sas",
+    "das",
+    "smk",
+    "dmk",
+    "dir",
+    "svln",
+    "dvln",
+    "exid",
+    "flows",
+    "nextAS",
+    "prevAS",
+    "biDirection",
+    "endReason",
+    "connectionID",
+    "event",
+    "xEvent",
+    "srcXPort",
+    "dstXPort",
+    "natPoolID",
+    "ingressVrfID",
+    "egressVrfID",
+    "application",
+];
+
+/// The type of an extra column: Int64 for [`INTEGER_EXTRAS`], else Utf8.
+pub fn extra_type(name: &str) -> DataType {
+    if INTEGER_EXTRAS.contains(&name) {
+        DataType::Int64
+    } else {
+        DataType::Utf8
+    }
 }
 
 /// Turns an input column name into the name it is stored under: dots become underscores

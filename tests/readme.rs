@@ -4,8 +4,8 @@
 //!
 //! The folder is made from the repository's own data: the sample days as `archive/DAY/`, the
 //! `data/` folder itself, and small files for the names the examples make up (`hosts.txt`,
-//! `dirty.csv`, …). Absolute paths (`/var/lib/flowlens`, `/archive/…`) are taken relative to
-//! the folder. Commands run in README order with `sh -c`, so later ones read what earlier
+//! `dirty.csv`, nfcapd files, …). Absolute paths (`/var/lib/flowlens`, `/archive/…`,
+//! `/var/cache/nfdump/…`, `/srv/silk/…`) are taken relative to the folder. Commands run in README order with `sh -c`, so later ones read what earlier
 //! ones wrote (`flows.parquet`, `store/flows`). The few that cannot run here are listed in
 //! [`NOT_HERE`] with the reason, and a line naming them must still be in the README (so the
 //! list cannot go stale).
@@ -93,6 +93,26 @@ fn sandbox(bin: &Path) -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin_dir.join("rwcut"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(d.join("sensor.rw"), b"\xDE\xAD\xBE\xEF").unwrap();
+    // nfcapd files: one in the folder, and a collector's day folder (/var/cache/nfdump/…).
+    std::fs::copy(repo("tests/data/native/services.lzo.nfcapd"), d.join("nfcapd.202611210000")).unwrap();
+    let nfdump_day = d.join("var/cache/nfdump/2026/11/21");
+    std::fs::create_dir_all(&nfdump_day).unwrap();
+    std::fs::copy(repo("tests/data/native/services.nfcapd"), nfdump_day.join("nfcapd.202611210000")).unwrap();
+    std::fs::copy(repo("tests/data/native/scan.lz4.nfcapd"), nfdump_day.join("nfcapd.202611210005")).unwrap();
+    // SiLK: an hourly file, a repository day with its silk.conf (/srv/silk/…), and `rwfilter`,
+    // a stand-in printing the rw file it is given, as `rwfilter --pass=stdout` does.
+    std::fs::copy(repo("tests/data/native/in-S3_20261121.09"), d.join("in-S3_20261121.09")).unwrap();
+    std::fs::copy(repo("tests/data/native/silk.conf"), d.join("silk.conf")).unwrap();
+    let silk_day = d.join("srv/silk/in/2026/11/21");
+    std::fs::create_dir_all(&silk_day).unwrap();
+    std::fs::copy(repo("tests/data/native/silk.conf"), d.join("srv/silk/silk.conf")).unwrap();
+    std::fs::copy(repo("tests/data/native/in-S3_20261121.09"), silk_day.join("in-S3_20261121.09")).unwrap();
+    std::fs::write(
+        bin_dir.join("rwfilter"),
+        "#!/bin/sh\n# SiLK's rwfilter --pass=stdout of a file: the records it passes, as an rw file\nfor a; do f=$a; done\ncat \"$f\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin_dir.join("rwfilter"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(d.join("notitles.txt"), "10.0.0.1|10.0.0.2|40000|80|6|\n10.0.0.2|10.0.0.1|80|40000|6|\n").unwrap();
     std::fs::write(
         d.join("dirty.csv"),
@@ -134,7 +154,11 @@ fn every_readme_command_runs_on_the_data_it_names() {
         if NOT_HERE.iter().any(|(piece, _)| cmd.contains(piece)) {
             continue;
         }
-        let cmd_here = cmd.replace("/var/lib/flowlens", "var/lib/flowlens").replace(" /archive/", " archive/");
+        let cmd_here = cmd
+            .replace("/var/lib/flowlens", "var/lib/flowlens")
+            .replace(" /archive/", " archive/")
+            .replace(" /var/cache/nfdump/", " var/cache/nfdump/")
+            .replace(" /srv/silk/", " srv/silk/");
         let out = Command::new("sh")
             .arg("-c")
             .arg(&cmd_here)

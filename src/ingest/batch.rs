@@ -41,8 +41,48 @@ pub struct BatchBuilder {
     packets: Values<i64>,
     bytes: Values<i64>,
     flags: Text,
-    extras: Vec<Text>,
+    extras: Vec<Extra>,
     extra_map: Arc<Vec<usize>>,
+}
+
+/// An extra column being built: text, or an integer column (`schema::INTEGER_EXTRAS`) whose
+/// values arrive as decimal text (parsers check them before a row is pushed: `is_integer`).
+enum Extra {
+    Text(Text),
+    Int(Values<i64>),
+}
+
+impl Extra {
+    fn push(&mut self, v: &[u8]) {
+        match self {
+            Extra::Text(t) => t.push(v),
+            Extra::Int(i) => i.push(parse_i64(v)),
+        }
+    }
+
+    fn push_nulls(&mut self, n: usize) {
+        match self {
+            Extra::Text(t) => t.push_nulls(n),
+            Extra::Int(i) => (0..n).for_each(|_| i.push(None)),
+        }
+    }
+
+    fn finish(self) -> Result<ArrayRef, arrow_schema::ArrowError> {
+        Ok(match self {
+            Extra::Text(t) => Arc::new(t.finish()?),
+            Extra::Int(i) => Arc::new(i.finish::<Int64Type>()),
+        })
+    }
+}
+
+/// A decimal integer (optional sign), as the integer extra columns take it; `None` otherwise.
+pub fn parse_i64(v: &[u8]) -> Option<i64> {
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// True when `v` is empty (null) or a value an integer extra column takes.
+pub fn is_integer(v: &[u8]) -> bool {
+    v.is_empty() || parse_i64(v).is_some()
 }
 
 /// A column of fixed-width values being built: a plain vector, and a validity bitmap that
@@ -105,6 +145,12 @@ impl Text {
         self.nulls.append_null();
     }
 
+    fn push_nulls(&mut self, n: usize) {
+        let end = self.data.len() as i32;
+        self.offsets.extend(std::iter::repeat_n(end, n));
+        self.nulls.append_n_nulls(n);
+    }
+
     fn finish(mut self) -> Result<StringArray, arrow_schema::ArrowError> {
         // A block is a few MiB of text, far from i32 offsets' 2 GiB.
         let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
@@ -128,6 +174,13 @@ fn flag_table() -> &'static [String; 256] {
 
 impl BatchBuilder {
     pub fn new(schema: SchemaRef, extra_map: Arc<Vec<usize>>, capacity: usize) -> Self {
+        let extras = extra_map
+            .iter()
+            .map(|&i| match schema.field(crate::schema::CORE_COLUMNS.len() + i).data_type() {
+                arrow_schema::DataType::Int64 => Extra::Int(Values::with_capacity(capacity)),
+                _ => Extra::Text(Text::with_capacity(capacity, capacity * 4)),
+            })
+            .collect();
         BatchBuilder {
             schema,
             stime: Values::with_capacity(capacity),
@@ -140,7 +193,7 @@ impl BatchBuilder {
             packets: Values::with_capacity(capacity),
             bytes: Values::with_capacity(capacity),
             flags: Text::with_capacity(capacity, capacity * 4),
-            extras: extra_map.iter().map(|_| Text::with_capacity(capacity, capacity * 4)).collect(),
+            extras,
             extra_map,
         }
     }
@@ -180,7 +233,16 @@ impl BatchBuilder {
     pub fn extra(&mut self, local: usize, value: Option<&[u8]>) {
         match value {
             Some(v) if !v.is_empty() => self.extras[local].push(v),
-            _ => self.extras[local].push_null(),
+            _ => self.extras[local].push_nulls(1),
+        }
+    }
+
+    /// Appends `n` nulls to local extra column `local`: a binary format whose records carry few
+    /// of its many columns fills each column up to the current row only when it has a value.
+    #[inline]
+    pub fn extra_nulls(&mut self, local: usize, n: usize) {
+        if n > 0 {
+            self.extras[local].push_nulls(n);
         }
     }
 
@@ -204,7 +266,7 @@ impl BatchBuilder {
         let total_extras = self.schema.fields().len() - core;
         let mut extra_cols: Vec<Option<ArrayRef>> = vec![None; total_extras];
         for (local, b) in self.extras.into_iter().enumerate() {
-            extra_cols[self.extra_map[local]] = Some(Arc::new(b.finish()?));
+            extra_cols[self.extra_map[local]] = Some(b.finish()?);
         }
         for (i, col) in extra_cols.into_iter().enumerate() {
             let ty = self.schema.field(core + i).data_type();

@@ -255,6 +255,8 @@ pub struct Delimited {
     /// The title line's layout, when the columns are padded to fixed widths (rwcut).
     template: Option<Template>,
     time: TimeContext,
+    /// By local extra index: the column is an integer one (`schema::INTEGER_EXTRAS`).
+    integer: Vec<bool>,
 }
 
 impl Delimited {
@@ -309,7 +311,8 @@ impl Delimited {
             duration2: second(Role::Duration),
             extras: extra_pos,
         };
-        Ok(Delimited { format, split, names, map, extras, header, optional: None, template: None, time })
+        let integer = extras.iter().map(|e| crate::schema::extra_type(e) == arrow_schema::DataType::Int64).collect();
+        Ok(Delimited { format, split, names, map, extras, header, optional: None, template: None, time, integer })
     }
 
     /// Splits lines laid out like `title` (padded to the same widths) by its separator
@@ -497,6 +500,14 @@ impl LineParser for Delimited {
         }
         let fields = Fields { base, ranges };
         let flow = self.flow(&fields)?;
+        for &(pos, local) in &self.map.extras {
+            if self.integer[local] && !super::batch::is_integer(fields.get(pos)) {
+                return Err(FieldError {
+                    column: self.names[pos].clone(),
+                    reason: format!("'{}' is not an integer", super::fields::show(fields.get(pos))),
+                });
+            }
+        }
         out.push(&flow);
         // Lines reach the parsers as valid UTF-8 and split at ASCII bytes, so every field is
         // UTF-8 too; the batch checks each extra column once when it is finished.

@@ -1,7 +1,10 @@
-//! Flow text → Arrow batches. Each input format is one file here; they share the field parsers
+//! Flow inputs → Arrow batches. Each text format is one file here; they share the field parsers
 //! (`fields.rs`), the alias table (`columns.rs`) and the delimited-line machinery
-//! (`delimited.rs`). A format is detected from an input's first lines and yields a
-//! [`LineParser`]; [`parse_block`] drives it over a block of lines on a worker thread.
+//! (`delimited.rs`). A text format is detected from an input's first lines and yields a
+//! [`LineParser`]; [`parse_block`] drives it over a block of lines on a worker thread. Binary
+//! archives (`nfcapd/`, `silk/`) are detected by their magic bytes and yield a
+//! [`records::RecordFormat`], whose blocks workers decode the same way (see `records.rs`);
+//! [`detect_input`] returns either, as a [`Decoder`].
 
 pub mod argus;
 pub mod batch;
@@ -11,7 +14,9 @@ pub mod columns;
 pub mod csv;
 pub mod delimited;
 pub mod fields;
+pub mod nfcapd;
 pub mod nfdump;
+pub mod records;
 pub mod rwcut;
 pub mod silk;
 pub mod source;
@@ -76,6 +81,10 @@ pub enum Format {
     Binetflow,
     /// Zeek conn.log, TSV with its `#` header lines or JSON lines.
     Zeek,
+    /// nfdump's binary nfcapd files (layout 1: nfdump 1.6; layout 2: 1.7), recognized by their magic bytes.
+    Nfcapd,
+    /// SiLK's binary rw files (repository hours, rwfilter/rwcat output), magic 0xDEADBEEF.
+    Silk,
 }
 
 /// How inputs are to be read, from the command line.
@@ -87,11 +96,20 @@ pub struct ReadOptions {
     /// `--delimiter`: the column separator, overriding detection.
     pub delimiter: Option<u8>,
     pub time: TimeContext,
+    /// `--silk-conf`: the `silk.conf` naming SiLK sensors and flow types (else searched for,
+    /// see `silk::SilkConf::find`).
+    pub silk_conf: Option<std::path::PathBuf>,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { format: Format::Auto, columns: None, delimiter: None, time: TimeContext::default() }
+        ReadOptions {
+            format: Format::Auto,
+            columns: None,
+            delimiter: None,
+            time: TimeContext::default(),
+            silk_conf: None,
+        }
     }
 }
 
@@ -102,16 +120,73 @@ pub fn first_line(head: &[u8]) -> Option<&[u8]> {
         .find(|l| !delimited::trim_bytes(l).is_empty())
 }
 
+/// How one input's bytes become rows: lines of text, or blocks of binary records.
+#[derive(Clone)]
+pub enum Decoder {
+    Lines(Arc<dyn LineParser>),
+    Records(Arc<dyn records::RecordFormat>),
+}
+
+impl Decoder {
+    pub fn format(&self) -> &'static str {
+        match self {
+            Decoder::Lines(p) => p.format(),
+            Decoder::Records(r) => r.format(),
+        }
+    }
+    pub fn extras(&self) -> &[String] {
+        match self {
+            Decoder::Lines(p) => p.extras(),
+            Decoder::Records(r) => r.extras(),
+        }
+    }
+}
+
+/// Detects the format of an input from its first bytes: a binary archive by its magic bytes,
+/// else text by its first lines ([`detect`]). `path` is the input's file (`None` for stdin), where
+/// a SiLK file's `silk.conf` is looked for. `Ok(None)` for an empty input.
+pub fn detect_input(
+    head: &[u8],
+    opts: &ReadOptions,
+    path: Option<&std::path::Path>,
+) -> Result<Option<Decoder>, String> {
+    let magic = |want: &str| match head.get(..4) {
+        None => format!("too short for {want} (it holds {} bytes)", head.len()),
+        Some(m) => format!("not {want}: it starts {:02x} {:02x} {:02x} {:02x}", m[0], m[1], m[2], m[3]),
+    };
+    if opts.columns.is_none() {
+        if matches!(opts.format, Format::Auto | Format::Nfcapd) {
+            if let Some(found) = nfcapd::detect(head) {
+                return found.map(|f| Some(Decoder::Records(Arc::new(f))));
+            }
+        }
+        if matches!(opts.format, Format::Auto | Format::Silk) {
+            if let Some(found) = silk::detect(head, opts.silk_conf.as_deref(), path) {
+                return found.map(|f| Some(Decoder::Records(Arc::new(f))));
+            }
+        }
+    }
+    match opts.format {
+        Format::Nfcapd => Err(magic("an nfcapd file") + ", not nfdump's magic 0c a5"),
+        Format::Silk => Err(magic("a SiLK rw file") + ", not SiLK's magic de ad be ef"),
+        _ => detect(head, opts).map(|p| p.map(Decoder::Lines)),
+    }
+}
+
 /// What a binary file that is not flow text is, told by its first bytes (after gzip/zstd
 /// decompression), with what to do about it; `None` for anything else.
 pub fn binary_kind(head: &[u8]) -> Option<&'static str> {
     let magic = |m: &[u8]| head.starts_with(m);
     if magic(&[0xDE, 0xAD, 0xBE, 0xEF]) {
-        Some("a SiLK rw (binary flow) file: print it as text with `rwcut --all-fields FILE | flowlens convert - …`")
+        Some(
+            "a SiLK rw (binary flow) file, which flowlens reads directly: leave out --format and --columns \
+             (or give --format silk)",
+        )
     } else if (magic(&[0x0C, 0xA5]) || magic(&[0xA5, 0x0C])) && head.len() >= 4 && head[2..4].iter().any(|&b| b != 0) {
         // nfdump's file header: magic 0xA50C and a layout version, in the writer's byte order.
         Some(
-            "an nfdump nfcapd (binary flow) file: print it as text with `nfdump -r FILE -o csv | flowlens convert - …`",
+            "an nfdump nfcapd (binary flow) file, which flowlens reads directly: leave out --format and --columns \
+             (or give --format nfcapd)",
         )
     } else if magic(b"PAR1") {
         Some("a Parquet file already: read it with `flowlens cat`, `ports` or `servers`")
@@ -127,7 +202,7 @@ pub fn binary_kind(head: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Detects the format of an input from its first bytes. `Ok(None)` when the input holds no
+/// Detects the format of a text input from its first lines. `Ok(None)` when the input holds no
 /// line at all (an empty file).
 pub fn detect(head: &[u8], opts: &ReadOptions) -> Result<Option<Arc<dyn LineParser>>, String> {
     if let Some(kind) = binary_kind(head) {
@@ -151,7 +226,7 @@ pub fn detect(head: &[u8], opts: &ReadOptions) -> Result<Option<Arc<dyn LinePars
         Format::Csv => csv::detect(line, Some(opts.delimiter.unwrap_or(b',')), time),
         Format::Tsv => csv::detect(line, Some(b'\t'), time),
         Format::Table => table::detect(line, time),
-        Format::Nfdump | Format::Argus | Format::Binetflow | Format::Zeek => {
+        Format::Nfdump | Format::Argus | Format::Binetflow | Format::Zeek | Format::Nfcapd | Format::Silk => {
             return Err(format!("the first line '{}' is not {:?} output", fields::show(line), opts.format));
         }
     };
@@ -212,7 +287,7 @@ fn with_columns(cols: Vec<String>, line: &[u8], opts: &ReadOptions) -> Result<Ar
         Format::Rwcut => Some(b'|'),
         Format::Csv | Format::Nfdump | Format::Argus | Format::Binetflow => Some(b','),
         Format::Tsv | Format::Zeek => Some(b'\t'),
-        Format::Table => None,
+        Format::Table | Format::Nfcapd | Format::Silk => None,
         Format::Auto => [b'|', b'\t', b','].into_iter().find(|c| line.contains(c)),
     });
     let build = |header: Option<Vec<u8>>| -> Result<Delimited, String> {
@@ -231,16 +306,27 @@ fn with_columns(cols: Vec<String>, line: &[u8], opts: &ReadOptions) -> Result<Ar
     Ok(Arc::new(build(header)?))
 }
 
-/// A refused line, with everything needed to report or keep it.
+/// A refused line, record or block, with everything needed to report or keep it.
 #[derive(Debug, Clone)]
 pub struct Reject {
     pub input: usize,
     /// 1-based; within the block as [`parse_block`] returns it, within the input once
-    /// `convert` has rebased it.
+    /// `convert` has rebased it. 0 for a binary input's record or block (see `block`).
     pub line: u64,
     pub column: String,
     pub reason: String,
     pub text: Vec<u8>,
+    /// Where in a binary input, for a record or block that could not be read.
+    pub block: Option<BlockAt>,
+}
+
+/// A place in a binary input: a block, its byte offset, and the records lost there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockAt {
+    pub index: u64,
+    pub offset: u64,
+    /// `None` when the input does not say how many (a file cut short before a block header).
+    pub lost: Option<u64>,
 }
 
 /// The result of parsing one block.
@@ -305,6 +391,7 @@ pub fn parse_block(
                     column: e.column,
                     reason: e.reason,
                     text: raw.to_vec(),
+                    block: None,
                 });
                 if strict {
                     break;

@@ -112,6 +112,8 @@ pub struct Nfdump {
     /// Whether rows carry the `side` column (the header has output counters).
     bidir: bool,
     time: TimeContext,
+    /// By extra value (after `side`): the column is an integer one (`schema::INTEGER_EXTRAS`).
+    integer: Vec<bool>,
 }
 
 /// Recognizes an nfdump CSV header line. `None` when the line is not one.
@@ -184,7 +186,12 @@ impl Nfdump {
         {
             return Err(format!("nfdump CSV column '{clash}' has the name of a flow column"));
         }
-        Ok(Nfdump { shape, names, header: header.to_vec(), map, extras, bidir, time })
+        let integer = extras
+            .iter()
+            .skip(usize::from(bidir))
+            .map(|e| crate::schema::extra_type(e) == arrow_schema::DataType::Int64)
+            .collect();
+        Ok(Nfdump { shape, names, header: header.to_vec(), map, extras, bidir, time, integer })
     }
 
     pub fn shape(&self) -> Shape {
@@ -319,6 +326,12 @@ impl LineParser for Nfdump {
             values[k] = fields[pos];
         }
         let extras = &values[..self.map.extra_pos.len()];
+        for (k, v) in extras.iter().enumerate() {
+            if self.integer[k] && !super::batch::is_integer(v) {
+                let name = self.extras[usize::from(self.bidir) + k].clone();
+                return Err(err(&name, format!("'{}' is not an integer", super::fields::show(v))));
+            }
+        }
         let base = usize::from(self.bidir);
         let push = |out: &mut BatchBuilder, f: &Flow, side: Option<&str>| {
             out.push(f);

@@ -34,7 +34,8 @@ impl Input {
 }
 
 /// Expands the command line's inputs: `-` is stdin; a folder is every regular file below it
-/// (sorted; hidden and `.parquet` files skipped); a file is itself.
+/// (sorted, so nfcapd's `nfcapd.YYYYMMDDhhmm` files come in time order; hidden and `.parquet`
+/// files and nfcapd's unfinished `nfcapd.current.*` skipped); a file is itself.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>> {
     let mut out = Vec::new();
     for p in paths {
@@ -69,6 +70,16 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<()> {
         // Hidden files (our own temporary outputs among them) and Parquet files (an earlier
         // output kept beside its archive) are not flow text.
         if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.ends_with(".parquet")) {
+            continue;
+        }
+        // nfcapd writes the current interval to `nfcapd.current.<pid>` and renames it to
+        // `nfcapd.YYYYMMDDhhmm` when the interval ends: until then it is incomplete (its header
+        // does not yet count its blocks). Named on the command line, it is read.
+        if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("nfcapd.current")) {
+            eprintln!(
+                "flowlens: {}: skipped: nfcapd is still writing it (rotated files are nfcapd.YYYYMMDDhhmm)",
+                p.display()
+            );
             continue;
         }
         let meta = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?;

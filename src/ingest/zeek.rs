@@ -64,7 +64,8 @@ const DEFAULT_EXTRAS: [&str; 10] = [
 pub fn detect(head: &[u8], time: &TimeContext) -> Option<Result<Zeek, String>> {
     let lines = head.split(|&c| c == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let first = lines.clone().find(|l| !trim_bytes(l).is_empty())?;
-    if first.starts_with(b"#separator") {
+    // Real logs are seen with blanks before the first `#` (a tab: `\t#separator \x09`, issue 20).
+    if header_line(first).starts_with(b"#separator") {
         return Some(Zeek::tsv(head, time.clone()));
     }
     if first.first() == Some(&b'{') {
@@ -121,6 +122,17 @@ pub struct Zeek {
     time: TimeContext,
 }
 
+/// A line without the blanks before its `#`, when it is a header or comment line; any other
+/// line as it is (a data line's leading tab is an empty first field).
+fn header_line(line: &[u8]) -> &[u8] {
+    let start = line.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(line.len());
+    if line.get(start) == Some(&b'#') {
+        &line[start..]
+    } else {
+        line
+    }
+}
+
 /// Reads a `#separator` value: `\x09` escapes or the character itself.
 fn unescape(v: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len());
@@ -174,7 +186,7 @@ impl Zeek {
         let mut unset = b"-".to_vec();
         let mut empty = b"(empty)".to_vec();
         let mut fields_line = None;
-        for line in head.split(|&c| c == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)) {
+        for line in head.split(|&c| c == b'\n').map(|l| header_line(l.strip_suffix(b"\r").unwrap_or(l))) {
             if !line.starts_with(b"#") {
                 if trim_bytes(line).is_empty() {
                     continue;
@@ -320,6 +332,7 @@ impl Zeek {
         out: &mut BatchBuilder,
         scratch: &mut Scratch,
     ) -> Result<Outcome, FieldError> {
+        let line = header_line(line);
         if line.first() == Some(&b'#') {
             if line.starts_with(b"#fields") && line != self.fields_line.as_slice() {
                 return Err(err(
@@ -519,6 +532,18 @@ mod tests {
     fn run(head: &str, lines: &[&str]) -> (Vec<Result<Outcome, FieldError>>, RecordBatch) {
         let p = detect(head.as_bytes(), &TimeContext::default()).expect("detected").expect("parser");
         crate::ingest::parse_lines(&p, lines)
+    }
+
+    /// Issue 20: a real conn.log whose first line is `\t#separator \x09` was "cannot tell the
+    /// format".
+    #[test]
+    fn a_tab_before_the_first_hash_is_still_zeek() {
+        let tabbed = format!("\t{TSV}");
+        let lines: Vec<&str> = tabbed.lines().collect();
+        let (results, batch) = run(&tabbed, &lines);
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        let plain: Vec<&str> = TSV.lines().collect();
+        assert_eq!(batch, run(TSV, &plain).1);
     }
 
     #[test]

@@ -70,20 +70,35 @@ impl SilkConf {
         SilkConf::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Finds the `silk.conf` the way SiLK's tools do: the file given (`--silk-conf`), else
-    /// `$SILK_CONFIG_FILE`, else `$SILK_DATA_ROOTDIR/silk.conf`; `None` when none is set or
-    /// present there (the reader then gives sensor and type numbers, and a null class).
-    pub fn locate(explicit: Option<&Path>) -> Result<Option<SilkConf>, String> {
+    /// Finds the `silk.conf` for a file, the way SiLK's tools do and then some: the file given
+    /// (`--silk-conf`), else `$SILK_CONFIG_FILE`, else a `silk.conf` beside the data (the
+    /// input's folder or one of its four parents: a repository file sits at
+    /// `ROOT/TYPE/YYYY/MM/DD/`, with `ROOT/silk.conf`), else `$SILK_DATA_ROOTDIR/silk.conf`,
+    /// else SiLK's default root `/data/silk.conf`. `Ok(None)` when there is none (the reader
+    /// then gives sensor and type numbers and a null class). A file named by the flag or
+    /// `$SILK_CONFIG_FILE` that cannot be read is an error saying so.
+    pub fn find(explicit: Option<&Path>, input: Option<&Path>) -> Result<Option<(PathBuf, SilkConf)>, String> {
+        let load = |p: &Path, how: &str| {
+            SilkConf::load(p).map(|c| Some((p.to_path_buf(), c))).map_err(|e| {
+                format!("{e} (the silk.conf {how}, for SiLK sensor and class/type names; give the site's silk.conf)")
+            })
+        };
         if let Some(p) = explicit {
-            return SilkConf::load(p).map(Some);
+            return load(p, "named by --silk-conf");
         }
         if let Some(p) = std::env::var_os("SILK_CONFIG_FILE").filter(|p| !p.is_empty()) {
-            return SilkConf::load(Path::new(&p)).map(Some);
+            return load(Path::new(&p), "named by $SILK_CONFIG_FILE");
         }
-        if let Some(root) = std::env::var_os("SILK_DATA_ROOTDIR").filter(|p| !p.is_empty()) {
-            let p = PathBuf::from(root).join("silk.conf");
+        let beside = input.and_then(Path::parent).into_iter().flat_map(Path::ancestors).take(5);
+        let root = std::env::var_os("SILK_DATA_ROOTDIR").filter(|p| !p.is_empty()).map(PathBuf::from);
+        let candidates = beside
+            .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
+            .map(|d| d.join("silk.conf"))
+            .chain(root.map(|r| r.join("silk.conf")))
+            .chain([PathBuf::from("/data/silk.conf")]);
+        for p in candidates {
             if p.is_file() {
-                return SilkConf::load(&p).map(Some);
+                return load(&p, "found beside the data or under the data root");
             }
         }
         Ok(None)

@@ -46,6 +46,7 @@
 
 mod augmented;
 mod conf;
+mod format;
 mod generic;
 mod header;
 mod ipv6;
@@ -60,6 +61,7 @@ use super::batch::{BatchBuilder, Flow};
 use super::fields::IpText;
 
 pub use self::conf::SilkConf;
+pub use self::format::{detect, Silk};
 pub use self::header::{is_silk, Compression, HeaderEntry, PackedFile, SilkHeader, MAX_ENTRIES, MAX_HEADER};
 
 /// The largest block, stored or decompressed: SiLK's own `SKIOBUF_MAX_BLOCKSIZE` (1 MiB). A
@@ -386,33 +388,41 @@ impl Decoder {
         out: &mut BatchBuilder,
         scratch: &mut Scratch,
     ) -> Result<u64, DecodeError> {
-        let err = |reason: String| DecodeError { offset: raw.offset, reason };
+        self.decode_bytes(raw.offset, &raw.data, raw.records_len, out, &mut scratch.records)
+    }
+
+    /// [`Decoder::decode_block`] on a block's parts: its offset, its bytes as stored and their
+    /// length once decompressed. `buf` is the worker's buffer for decompressed records.
+    pub fn decode_bytes(
+        &self,
+        offset: u64,
+        data: &[u8],
+        records_len: usize,
+        out: &mut BatchBuilder,
+        buf: &mut Vec<u8>,
+    ) -> Result<u64, DecodeError> {
+        let err = |reason: String| DecodeError { offset, reason };
         let size = usize::from(self.header.record_size);
-        if raw.records_len > MAX_BLOCK {
-            return Err(err(format!("block of {} bytes: more than {MAX_BLOCK}", raw.records_len)));
+        if records_len > MAX_BLOCK {
+            return Err(err(format!("block of {records_len} bytes: more than {MAX_BLOCK}")));
         }
-        if !raw.records_len.is_multiple_of(size) {
-            return Err(err(format!("block of {} bytes does not hold whole {size}-byte records", raw.records_len)));
+        if !records_len.is_multiple_of(size) {
+            return Err(err(format!("block of {records_len} bytes does not hold whole {size}-byte records")));
         }
         let records: &[u8] = match self.header.compression {
-            Compression::None => &raw.data,
+            Compression::None => data,
             c => {
-                let buf = &mut scratch.records;
                 buf.clear();
-                buf.resize(raw.records_len, 0);
-                let n =
-                    decompress(c, &raw.data, buf).map_err(|e| err(format!("{c} block does not decompress: {e}")))?;
-                if n != raw.records_len {
-                    return Err(err(format!(
-                        "{c} block decompresses to {n} bytes, its header says {}",
-                        raw.records_len
-                    )));
+                buf.resize(records_len, 0);
+                let n = decompress(c, data, buf).map_err(|e| err(format!("{c} block does not decompress: {e}")))?;
+                if n != records_len {
+                    return Err(err(format!("{c} block decompresses to {n} bytes, its header says {records_len}")));
                 }
                 buf
             }
         };
-        if records.len() != raw.records_len {
-            return Err(err(format!("block holds {} bytes, expected {}", records.len(), raw.records_len)));
+        if records.len() != records_len {
+            return Err(err(format!("block holds {} bytes, expected {records_len}", records.len())));
         }
         let e = Endian { big: self.header.big_endian };
         let ctx = &self.ctx;
