@@ -73,6 +73,7 @@ bench: release venv ## Criterion benches, the end-to-end comparison with DuckDB 
 	$(VENV_PYTHON) scripts/bench_servers.py --write
 	$(VENV_PYTHON) scripts/bench_daily.py --write
 	$(VENV_PYTHON) scripts/bench_formats.py --write
+	$(VENV_PYTHON) scripts/bench_bigdays.py --write
 	scripts/bench-nfcapd.sh 1300000 3   # nfcapd → Parquet vs nfdump -r FILE -o csv (≥1M flows)
 	scripts/bench-silk.sh 1700 3        # SiLK rw → Parquet vs rwcut text → Parquet (1M rows)
 
