@@ -20,6 +20,7 @@
 //! the day; a spill writes and reads the state once more, whatever its size (BENCHMARKS.md,
 //! "Big days").
 
+pub mod addrs;
 pub mod memory;
 pub mod spill;
 

@@ -7,17 +7,17 @@
 //! worker and of every run, sorted, for [`super::decide_all`] to hand each host's
 //! conversations to [`super::decide`], one shard per thread at a time.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Mutex;
 
+use crate::aggregate::addrs::{AddrColumn, Interner};
 use crate::aggregate::spill::Fields;
 use crate::aggregate::{Columns, Memory, Spill, Worker};
 
 use ahash::AHashMap;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, Scalar, StringArray, UInt16Array, UInt8Array};
+use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
+use arrow_array::{Array, BooleanArray, RecordBatch, Scalar, StringArray, UInt16Array, UInt8Array};
 use arrow_buffer::BooleanBuffer;
 use arrow_ord::cmp;
 
@@ -182,126 +182,8 @@ impl State {
     }
 }
 
-/// Addresses by dense id, shared by the workers.
-#[derive(Default)]
-pub struct Interner {
-    inner: Mutex<(AHashMap<u128, u32>, Vec<u128>)>,
-}
-
-impl Interner {
-    fn ids(&self, codes: &[u128], out: &mut Vec<u32>) {
-        out.clear();
-        // A poisoned lock means a worker panicked; the scan's result is lost anyway.
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let (map, addrs) = &mut *g;
-        for &c in codes {
-            let next = addrs.len() as u32;
-            let id = *map.entry(c).or_insert(next);
-            if id == next {
-                addrs.push(c);
-            }
-            out.push(id);
-        }
-    }
-
-    fn addrs(&self) -> Vec<IpAddr> {
-        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.1.iter().map(|&c| Ipv6Addr::from(c).to_canonical()).collect()
-    }
-}
-
-fn addr_code(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
-        IpAddr::V6(a) => u128::from(a),
-    }
-}
-
 fn input_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::input(path.display().to_string(), reason)
-}
-
-/// Address ids of one column, parsed once per distinct dictionary value (or plain string).
-#[derive(Default)]
-struct AddrColumn {
-    values: Option<ArrayRef>,
-    codes: Vec<u32>,
-    local: Vec<bool>,
-    plain: AHashMap<Box<str>, (u32, bool)>,
-    parsed: Vec<u128>,
-    one: Vec<u32>,
-}
-
-impl AddrColumn {
-    fn size(&self) -> usize {
-        self.codes.capacity() * 4 + self.local.capacity() + self.parsed.capacity() * 16 + self.plain.capacity() * 48
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn ids(
-        &mut self,
-        col: &ArrayRef,
-        path: &Path,
-        name: &str,
-        interner: &Interner,
-        filter: &HostFilter,
-        out: &mut Vec<u32>,
-        local: &mut Vec<bool>,
-    ) -> Result<()> {
-        out.clear();
-        local.clear();
-        let parse = |s: &str| -> Result<u128> {
-            s.trim()
-                .parse::<IpAddr>()
-                .map(addr_code)
-                .map_err(|_| input_err(path, format!("column '{name}': '{s}' is not an IP address")))
-        };
-        if let Some(dict) = col.as_dictionary_opt::<Int32Type>() {
-            let values = dict.values();
-            if !self.values.as_ref().is_some_and(|v| std::sync::Arc::ptr_eq(v, values)) {
-                let strings = values
-                    .as_string_opt::<i32>()
-                    .ok_or_else(|| input_err(path, format!("column '{name}' holds {}", values.data_type())))?;
-                self.parsed.clear();
-                for i in 0..strings.len() {
-                    self.parsed.push(if strings.is_null(i) { 0 } else { parse(strings.value(i))? });
-                }
-                interner.ids(&self.parsed, &mut self.codes);
-                self.local.clear();
-                self.local.extend(self.parsed.iter().map(|&c| filter.contains(Ipv6Addr::from(c).to_canonical())));
-                self.values = Some(values.clone());
-            }
-            for k in dict.keys().iter() {
-                match k.map(|k| k as usize).filter(|&k| k < self.codes.len()) {
-                    Some(k) => {
-                        out.push(self.codes[k]);
-                        local.push(self.local[k]);
-                    }
-                    None => return Err(input_err(path, format!("column '{name}': a null address"))),
-                }
-            }
-            return Ok(());
-        }
-        let strings = col.as_string_opt::<i32>().ok_or_else(|| {
-            input_err(path, format!("column '{name}' is {}; the flows schema stores it as Utf8", col.data_type()))
-        })?;
-        for v in strings.iter() {
-            let Some(s) = v else { return Err(input_err(path, format!("column '{name}': a null address"))) };
-            let (c, l) = match self.plain.get(s) {
-                Some(&c) => c,
-                None => {
-                    let code = parse(s)?;
-                    interner.ids(&[code], &mut self.one);
-                    let c = (self.one[0], filter.contains(Ipv6Addr::from(code).to_canonical()));
-                    self.plain.insert(s.into(), c);
-                    c
-                }
-            };
-            out.push(c);
-            local.push(l);
-        }
-        Ok(())
-    }
 }
 
 #[derive(Default)]
@@ -316,7 +198,10 @@ struct Caches {
 
 impl Caches {
     fn size(&self) -> usize {
-        self.sip.size() + self.dip.size() + (self.sid.capacity() + self.did.capacity()) * 4 + self.slocal.capacity() * 2
+        self.sip.held_bytes()
+            + self.dip.held_bytes()
+            + (self.sid.capacity() + self.did.capacity()) * 4
+            + self.slocal.capacity() * 2
     }
 }
 
@@ -477,8 +362,8 @@ impl Findings {
             batch.column_by_name(name).ok_or_else(|| input_err(path, format!("no column '{name}': not a flows file")))
         };
         let c = &mut state.caches;
-        c.sip.ids(col(SIP)?, path, SIP, &self.interner, &self.filter, &mut c.sid, &mut c.slocal)?;
-        c.dip.ids(col(DIP)?, path, DIP, &self.interner, &self.filter, &mut c.did, &mut c.dlocal)?;
+        c.sip.codes(col(SIP)?, path, SIP, &self.interner, &self.filter, &mut c.sid, &mut c.slocal)?;
+        c.dip.codes(col(DIP)?, path, DIP, &self.interner, &self.filter, &mut c.did, &mut c.dlocal)?;
         let sport = port_col(batch, SPORT, path)?;
         let dport = port_col(batch, DPORT, path)?;
         let proto = col(PROTO)?
