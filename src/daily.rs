@@ -549,9 +549,9 @@ fn run_day(
     let (names, _) = ports::names::host_names(&addrs, &NameOptions::default())?;
     mkparent(&stage.ports_parquet)?;
     let svc = &opts.servers.services;
-    ports::format::write_parquet(&stage.ports_parquet, &report.hosts, &names, svc)?;
+    ports::format::write_parquet(&stage.ports_parquet, &report.hosts, &names, svc, None)?;
     let mut out = TextOut::create(Some(&stage.ports_csv))?;
-    ports::format::write_csv(&mut out, &report.hosts, &names, svc)?;
+    ports::format::write_csv(&mut out, &report.hosts, &names, svc, None)?;
     out.finish()?;
     finish(
         StageSummary {

@@ -225,7 +225,8 @@ struct GenArgs {
   flowlens ports store/flows --local 10.0.0.0/8 --memory 2G \\
       --temp-dir /var/tmp
   flowlens ports flows.parquet --any-address 10.0.0.5,2001:db8::/64 \\
-      --from 2026-11-21T08:00+01:00 --to 2026-11-21T17:59+01:00")]
+      --from 2026-11-21T08:00+01:00 --to 2026-11-21T17:59+01:00
+  flowlens ports store/flows --local 128.32.0.0/16 --findings")]
 struct PortsArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required = true)]
@@ -276,6 +277,14 @@ struct PortsArgs {
     /// Only the first K hosts (by total bytes).
     #[arg(long, value_name = "K")]
     top_hosts: Option<usize>,
+    /// Also decide the findings (as `flowlens findings`, in the same read) and mark each host's
+    /// under its rows: `[!]` threat, `[i]` other, with the explanation; CSV, JSON and Parquet get
+    /// a last column `findings` (the host's tags, `;`-separated).
+    #[arg(long)]
+    findings: bool,
+    /// With --findings: thresholds from FILE (TOML, every key of data/findings.toml).
+    #[arg(long, value_name = "FILE", requires = "findings")]
+    findings_rules: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: flowlens::ports::PortsFormat,
@@ -334,6 +343,12 @@ impl PortsArgs {
         opts.threads = self.threads;
         opts.select = self.select.selection()?;
         opts.memory = self.memory.memory(self.quiet)?;
+        if self.findings {
+            opts.findings = Some(match &self.findings_rules {
+                Some(p) => flowlens::findings::FindingRules::from_file(p)?,
+                None => flowlens::findings::FindingRules::builtin(),
+            });
+        }
         Ok(opts)
     }
 }
