@@ -530,8 +530,12 @@ fn run_day(
             stage: "scan",
             seconds: t.elapsed().as_secs_f64(),
             detail: format!(
-                "{} rows read once for ports, servers and findings{}",
+                "{} rows read once for ports, servers and findings{}{}",
                 stats.rows,
+                match stats.no_address {
+                    0 => String::new(),
+                    n => format!("; {n} rows without IP addresses (layer-2 records) skipped"),
+                },
                 match spills {
                     0 => String::new(),
                     n => format!("; {n} spill run(s), {} MiB", spilled >> 20),

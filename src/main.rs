@@ -447,6 +447,14 @@ impl MemoryArgs {
 }
 
 /// The summary line's note on spilling: empty when nothing spilled.
+/// The summary lines' note of the rows the reports skipped for want of IP addresses.
+fn no_address(rows: u64) -> String {
+    match rows {
+        0 => String::new(),
+        n => format!("; {n} rows without IP addresses (layer-2 records) skipped"),
+    }
+}
+
 fn spilled(runs: u64, bytes: u64) -> String {
     match runs {
         0 => String::new(),
@@ -769,7 +777,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if !quiet {
                 eprintln!(
                     "flowlens ports: {} rows in {} file(s), {} groups, {} hosts; {} hosts and {} rows reported \
-                     (read {:.2} s, summary {:.2} s){}",
+                     (read {:.2} s, summary {:.2} s){}{}",
                     s.stats.rows,
                     s.stats.files,
                     s.stats.groups,
@@ -778,6 +786,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     s.rows_reported,
                     s.stats.scan_time.as_secs_f64(),
                     s.stats.summary_time.as_secs_f64(),
+                    no_address(s.stats.no_address),
                     spilled(s.stats.spills, s.stats.spilled_bytes)
                 );
                 if let Some(d) = &s.dns {
@@ -818,8 +827,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     ),
                 };
                 eprintln!(
-                    "flowlens servers: {} rows in {} file(s), {} row groups, {} conversations, {} candidates; {} servers{new}{amb}{}",
+                    "flowlens servers: {} rows in {} file(s), {} row groups, {} conversations, {} candidates; {} servers{new}{amb}{}{}",
                     s.stats.rows, s.stats.files, s.stats.row_groups, s.stats.conversations, s.stats.candidates, s.servers,
+                    no_address(s.stats.no_address),
                     spilled(s.stats.spills, s.stats.spilled_bytes)
                 );
             }
@@ -840,12 +850,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if !a.quiet {
                 let counts: Vec<String> = r.counts().iter().map(|(t, n)| format!("{n} {t}")).collect();
                 eprintln!(
-                    "flowlens findings: {} rows in {} file(s), {} host conversations; {} rows: {}{}",
+                    "flowlens findings: {} rows in {} file(s), {} host conversations; {} rows: {}{}{}",
                     r.stats.rows,
                     r.stats.files,
                     r.stats.conversations,
                     r.findings.len(),
                     counts.join(", "),
+                    no_address(r.stats.no_address),
                     spilled(r.stats.spills, r.stats.spilled_bytes)
                 );
             }

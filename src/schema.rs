@@ -39,13 +39,15 @@ pub fn timestamp_type() -> DataType {
 }
 
 /// The core fields. Every core column is nullable in the schema because an input may not carry
-/// it (an rwcut `--fields` subset); addresses are never null in practice (such rows are rejected).
+/// it (an rwcut `--fields` subset); the addresses are null only for layer-2 records (Argus and
+/// CTU binetflow `llc` rows, whose MAC addresses go to `smac`/`dmac`), which the reports skip
+/// and count.
 pub fn core_fields() -> Vec<Field> {
     vec![
         Field::new(STIME, timestamp_type(), true),
         Field::new(ETIME, timestamp_type(), true),
-        Field::new(SIP, DataType::Utf8, false),
-        Field::new(DIP, DataType::Utf8, false),
+        Field::new(SIP, DataType::Utf8, true),
+        Field::new(DIP, DataType::Utf8, true),
         Field::new(SPORT, DataType::UInt16, true),
         Field::new(DPORT, DataType::UInt16, true),
         Field::new(PROTO, DataType::UInt8, true),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMicrosecondType, UInt16Type, UInt8Type};
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch};
 use assert_cmd::Command;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -310,4 +310,67 @@ fn bad_lines_are_located_or_kept() {
         assert_eq!(kept.lines().count(), 1, "{kept}");
         assert!(kept.ends_with(&format!("{}\n", bad.replacen(from, to, 1))), "{kept}");
     }
+}
+
+/// Issue 20: Argus's layer-2 records (`llc`, MAC addresses where the IP addresses go; here the
+/// STP BPDUs of a real Linux bridge, scripts/make-l2-fixture.sh) are traffic: a strict run keeps
+/// them as rows with null sip/dip and the MACs in smac/dmac, the totals equal racount's, and the
+/// reports skip them and say how many.
+#[test]
+fn layer2_records_are_rows_without_addresses_and_reports_skip_them() {
+    let input = data("l2.binetflow");
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows.parquet");
+    flowlens().arg("convert").arg(&input).arg("-o").arg(&flows).assert().success();
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&flows).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let rc = racount("l2");
+    let text = std::fs::read_to_string(&input).unwrap();
+    let llc = text.lines().filter(|l| l.split(',').nth(2) == Some("llc")).count();
+    assert!(llc >= 1, "the fixture has llc records");
+    let records = text.lines().skip(1).filter(|l| l.split(',').nth(2) != Some("man")).count();
+    assert_eq!(totals(&batches), Totals { rows: records as u64, packets: rc["total_pkts"], bytes: rc["total_bytes"] });
+    assert_eq!(count_by(&batches, "proto_name").get("llc"), Some(&(llc as u64)));
+    let mut l2 = 0;
+    for b in &batches {
+        let (sip, dip) =
+            (b.column_by_name("sip").unwrap().as_string::<i32>(), b.column_by_name("dip").unwrap().as_string::<i32>());
+        let (smac, dmac) = (
+            b.column_by_name("smac").unwrap().as_string::<i32>(),
+            b.column_by_name("dmac").unwrap().as_string::<i32>(),
+        );
+        let name = b.column_by_name("proto_name").unwrap().as_string::<i32>();
+        for i in 0..b.num_rows() {
+            let layer2 = name.is_valid(i) && name.value(i) == "llc";
+            assert_eq!(sip.is_null(i), layer2, "row {i}");
+            assert_eq!(dip.is_null(i), layer2, "row {i}");
+            assert_eq!(smac.is_valid(i), layer2, "row {i}");
+            if layer2 {
+                assert_eq!(smac.value(i).len(), 17);
+                assert_eq!(dmac.value(i).len(), 17);
+                l2 += 1;
+            }
+        }
+    }
+    assert_eq!(l2, llc);
+    for report in ["ports", "servers", "findings"] {
+        let out = flowlens().arg(report).arg(&flows).assert().success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(&format!("{llc} rows without IP addresses (layer-2 records) skipped")),
+            "{report}: {stderr}"
+        );
+    }
+    // An IP protocol's record with a MAC where an address goes is still a bad line.
+    let bad = dir.path().join("bad.binetflow");
+    let header = text.lines().next().unwrap();
+    let line = text.lines().find(|l| l.contains(",llc,")).unwrap().replace(",llc,", ",udp,");
+    std::fs::write(&bad, format!("{header}\n{line}\n")).unwrap();
+    let out = flowlens().arg("convert").arg(&bad).arg("-o").arg(dir.path().join("bad.parquet")).assert().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("bad.binetflow:2") && stderr.contains("bad address"), "{stderr}");
 }

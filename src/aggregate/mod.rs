@@ -139,9 +139,28 @@ pub struct ScanStats {
     pub files: usize,
     pub row_groups: usize,
     pub rows: u64,
+    /// Rows without IP addresses (layer-2 records: null `sip` or `dip`), read but not given to
+    /// the workers: the reports are about hosts.
+    pub no_address: u64,
     /// Times a worker wrote its state to a spill file.
     pub spills: u64,
     pub scan_time: std::time::Duration,
+}
+
+/// The batch without its rows whose `sip` or `dip` is null, and how many those were.
+fn addressed(batch: RecordBatch) -> Result<(RecordBatch, u64)> {
+    let nulls = |name: &str| batch.column_by_name(name).and_then(|c| c.logical_nulls());
+    let keep = match (nulls(crate::schema::SIP), nulls(crate::schema::DIP)) {
+        (None, None) => return Ok((batch, 0)),
+        (Some(a), None) | (None, Some(a)) => a.inner().clone(),
+        (Some(a), Some(b)) => a.inner() & b.inner(),
+    };
+    let dropped = (batch.num_rows() - keep.count_set_bits()) as u64;
+    if dropped == 0 {
+        return Ok((batch, 0));
+    }
+    let kept = arrow_select::filter::filter_record_batch(&batch, &arrow_array::BooleanArray::new(keep, None))?;
+    Ok((kept, dropped))
 }
 
 /// How a scan runs: the rows it keeps, its memory, and whether it may draw a progress bar.
@@ -177,7 +196,7 @@ pub fn scan<W: Worker>(
         .collect();
     let total: u64 = units.iter().map(|u| u.2).sum();
     let progress = Progress::bytes(total, opts.quiet);
-    let (done, rows_read) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (done, rows_read, no_address) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     // Each worker's share of the budget.
     let threads = rayon::current_num_threads().max(1);
     let share = (opts.memory.bytes / threads as u64) as usize;
@@ -189,8 +208,13 @@ pub fn scan<W: Worker>(
         let result = (|| -> Result<()> {
             for batch in src.read_row_group(g, BATCH_ROWS)? {
                 let batch = batch?;
+                let rows = batch.num_rows() as u64;
+                let (batch, dropped) = addressed(batch)?;
+                if dropped > 0 {
+                    no_address.fetch_add(dropped, Ordering::Relaxed);
+                }
                 w.add_batch(&batch, src.path())?;
-                rows_read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                rows_read.fetch_add(rows, Ordering::Relaxed);
                 if w.held_bytes() > share {
                     w.spill()?;
                     spills.fetch_add(1, Ordering::Relaxed);
@@ -212,6 +236,7 @@ pub fn scan<W: Worker>(
         files: sources.len(),
         row_groups: units.len(),
         rows: rows_read.into_inner(),
+        no_address: no_address.into_inner(),
         spills: spills.into_inner(),
         scan_time: start.elapsed(),
     };

@@ -489,6 +489,8 @@ pub struct ScanStats {
     pub files: usize,
     pub row_groups: usize,
     pub rows: u64,
+    /// Rows without IP addresses (layer-2 records), skipped.
+    pub no_address: u64,
     pub conversations: u64,
     /// Runs written to spill files, and their bytes.
     pub spills: u64,

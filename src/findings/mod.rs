@@ -385,6 +385,8 @@ impl<'a> Parts<'a> {
         let mut report = decide_all(&self.findings, Findings::partials(fw), &self.filter, opts, &servers.servers)?;
         report.stats.files = scan.files;
         report.stats.row_groups = scan.row_groups;
+        report.stats.rows = scan.rows;
+        report.stats.no_address = scan.no_address;
         crate::servers::set_aside_p2p_ports(&mut servers, &report.p2p_ports, opts.servers.ambiguous);
         Ok((report, servers))
     }

@@ -19,15 +19,24 @@
 //! - `Flgs` holds Argus's record flags, not TCP flags, so `flags` is null; `Flgs`, `State`, `Dir`
 //!   and every other column are kept as extra columns. A protocol that is not an IP protocol
 //!   (`arp`, `llc`) leaves `proto` null, with its name in `proto_name`.
+//! - Layer-2 records (`llc`, and other non-IP protocols) carry MAC addresses where the IP
+//!   addresses go (`00:00:00:00:00:00`): they are traffic, so they become rows with null
+//!   `sip`/`dip` and the MAC addresses in `smac`/`dmac` (null for IP rows), keeping the totals;
+//!   the reports skip rows without addresses and count them.
 
 use super::batch::{BatchBuilder, Flow};
 use super::bidir::{self, err, split_trimmed};
 use super::delimited::{trim_bytes, Scratch};
-use super::fields::{parse_count, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, show, TimeContext};
+use super::fields::{
+    is_mac, parse_count, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, show, IpText, TimeContext,
+};
 use super::{FieldError, LineParser, Outcome};
 
 /// Extra column holding a protocol name that is not an IP protocol number.
 pub const PROTO_NAME: &str = "proto_name";
+/// Extra columns holding the MAC addresses of a layer-2 record (whose `sip`/`dip` are null).
+pub const SMAC: &str = "smac";
+pub const DMAC: &str = "dmac";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -159,6 +168,8 @@ impl Argus {
             extras.push(bidir::SIDE.to_string());
         }
         extras.push(PROTO_NAME.to_string());
+        extras.push(SMAC.to_string());
+        extras.push(DMAC.to_string());
         // Columns that become the rows' own counters are not repeated as extras; in totals mode
         // the per-direction columns that are present (binetflow's SrcBytes) are kept.
         for (i, r) in roles.iter().enumerate() {
@@ -208,8 +219,16 @@ impl Argus {
                 Err(r) => return Err(err(self.name(m.proto.unwrap_or(0)), r)),
             },
         };
-        let sip = parse_ip(f[m.sip]).map_err(e(m.sip))?;
-        let dip = parse_ip(f[m.dip]).map_err(e(m.dip))?;
+        // A non-IP protocol's record may carry MAC addresses: no IP address, the MAC kept.
+        let addr = |i: usize| -> Result<(IpText<'a>, Option<&'a [u8]>), FieldError> {
+            match parse_ip(f[i]) {
+                Ok(a) => Ok((a, None)),
+                Err(_) if proto_name.is_some() && is_mac(f[i]) => Ok((IpText::Absent, Some(f[i]))),
+                Err(r) => Err(err(self.name(i), r)),
+            }
+        };
+        let (sip, smac) = addr(m.sip)?;
+        let (dip, dmac) = addr(m.dip)?;
         let port = |i: Option<usize>| -> Result<Option<u16>, FieldError> {
             match i {
                 Some(i) if !f[i].is_empty() => argus_port(f[i]).map(Some).map_err(e(i)),
@@ -255,7 +274,7 @@ impl Argus {
             (self.count(m.tot_pkts, f)?, self.count(m.tot_bytes, f)?, None)
         };
         let flow = Flow { stime, etime, sip, dip, sport, dport, proto, packets, bytes, flags: None };
-        Ok(Some(Record { flow, reverse, proto_name }))
+        Ok(Some(Record { flow, reverse, proto_name, macs: (smac, dmac) }))
     }
 }
 
@@ -263,6 +282,8 @@ struct Record<'a> {
     flow: Flow<'a>,
     reverse: Option<(Option<i64>, Option<i64>)>,
     proto_name: Option<&'a [u8]>,
+    /// Source and destination MAC addresses of a layer-2 record.
+    macs: (Option<&'a [u8]>, Option<&'a [u8]>),
 }
 
 /// A port as ra prints it: decimal, or `0x` hex (ICMP type/code, and ports of some protocols).
@@ -311,20 +332,22 @@ impl LineParser for Argus {
         let proto_name = rec.proto_name;
         let extras = &values[..self.map.extra_pos.len()];
         let base = usize::from(self.bidir);
-        let push = |out: &mut BatchBuilder, f: &Flow, side: &str| {
+        let push = |out: &mut BatchBuilder, f: &Flow, side: &str, (smac, dmac): (Option<&[u8]>, Option<&[u8]>)| {
             out.push(f);
             if self.bidir {
                 out.extra(0, Some(side.as_bytes()));
             }
             out.extra(base, proto_name);
+            out.extra(base + 1, smac);
+            out.extra(base + 2, dmac);
             for (k, v) in extras.iter().enumerate() {
-                out.extra(base + 1 + k, Some(v));
+                out.extra(base + 3 + k, Some(v));
             }
         };
-        push(out, &rec.flow, bidir::ORIG);
+        push(out, &rec.flow, bidir::ORIG, rec.macs);
         match rec.reverse {
             Some((p, b)) => {
-                push(out, &bidir::responder(&rec.flow, p, b), bidir::RESP);
+                push(out, &bidir::responder(&rec.flow, p, b), bidir::RESP, (rec.macs.1, rec.macs.0));
                 Ok(Outcome::Rows(2))
             }
             None => Ok(Outcome::Rows(1)),

@@ -214,8 +214,14 @@ impl BatchBuilder {
     pub fn push(&mut self, f: &Flow) {
         self.stime.push(f.stime);
         self.etime.push(f.etime);
-        self.sip.push(f.sip.as_bytes());
-        self.dip.push(f.dip.as_bytes());
+        match f.sip {
+            IpText::Absent => self.sip.push_null(),
+            ref a => self.sip.push(a.as_bytes()),
+        }
+        match f.dip {
+            IpText::Absent => self.dip.push_null(),
+            ref a => self.dip.push(a.as_bytes()),
+        }
         self.sport.push(f.sport);
         self.dport.push(f.dport);
         self.proto.push(f.proto);

@@ -16,6 +16,8 @@ pub type Reason = String;
 pub enum IpText<'a> {
     Input(&'a [u8]),
     Rewritten([u8; 48], u8),
+    /// No IP address: a layer-2 record (Argus `llc`, with MAC addresses); stored as null.
+    Absent,
 }
 
 impl<'a> IpText<'a> {
@@ -28,6 +30,7 @@ impl<'a> IpText<'a> {
         match self {
             IpText::Input(b) => b,
             IpText::Rewritten(buf, len) => &buf[..*len as usize],
+            IpText::Absent => b"",
         }
     }
     fn rewritten(b: &[u8]) -> Self {
@@ -35,6 +38,12 @@ impl<'a> IpText<'a> {
         buf[..b.len()].copy_from_slice(b);
         IpText::Rewritten(buf, b.len() as u8)
     }
+}
+
+/// A MAC address as Argus prints it: six two-digit hex groups separated by `:`.
+pub fn is_mac(s: &[u8]) -> bool {
+    s.len() == 17
+        && s.chunks(3).all(|g| g[0].is_ascii_hexdigit() && g[1].is_ascii_hexdigit() && (g.len() == 2 || g[2] == b':'))
 }
 
 /// Parses an IPv4 or IPv6 address and returns its canonical text.

@@ -97,6 +97,8 @@ pub struct ScanStats {
     pub files: usize,
     pub row_groups: usize,
     pub rows: u64,
+    /// Rows without IP addresses (layer-2 records), skipped.
+    pub no_address: u64,
     /// Distinct (host, sport, dport) groups after the merge: what memory is proportional to.
     pub groups: u64,
     pub hosts: u64,
@@ -529,6 +531,7 @@ impl Aggregation {
             files: scan.files,
             row_groups: scan.row_groups,
             rows: scan.rows,
+            no_address: scan.no_address,
             spills: self.spill.runs() as u64,
             spilled_bytes: self.spill.bytes(),
             scan_time: scan.scan_time,

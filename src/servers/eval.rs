@@ -222,6 +222,8 @@ pub struct EvalStats {
     pub files: usize,
     pub row_groups: usize,
     pub rows: u64,
+    /// Rows without IP addresses (layer-2 records), skipped.
+    pub no_address: u64,
     pub conversations: u64,
     pub candidates: u64,
     /// Runs written to spill files, and their bytes.
@@ -240,12 +242,11 @@ pub struct Evaluation {
 /// A worker's partial conversations.
 struct State {
     shards: Vec<AHashMap<ConvKey, Conv>>,
-    rows: u64,
 }
 
 impl State {
     fn new() -> Self {
-        State { shards: (0..SHARDS).map(|_| AHashMap::new()).collect(), rows: 0 }
+        State { shards: (0..SHARDS).map(|_| AHashMap::new()).collect() }
     }
 }
 
@@ -606,7 +607,6 @@ fn eval_batch(
             claimed_rep = &claimed_rep | &m.rep_ports;
         }
     }
-    state.rows += n as u64;
     caches.stime = cols.stime;
     caches.etime = cols.etime;
     caches.scode = scode;
@@ -667,10 +667,9 @@ impl Worker for ServersWorker<'_> {
     }
 }
 
-/// What the workers left in memory, by shard, and the rows they read.
+/// What the workers left in memory, by shard.
 pub struct Partials {
     shards: Vec<Vec<AHashMap<ConvKey, Conv>>>,
-    rows: u64,
 }
 
 impl<'a> Evaluator<'a> {
@@ -693,16 +692,14 @@ impl<'a> Evaluator<'a> {
     /// Takes the workers' states apart by shard.
     pub fn partials(workers: Vec<ServersWorker<'_>>) -> Partials {
         let mut shards: Vec<Vec<AHashMap<ConvKey, Conv>>> = (0..SHARDS).map(|_| Vec::new()).collect();
-        let mut rows = 0;
         for w in workers {
-            rows += w.state.rows;
             for (i, m) in w.state.shards.into_iter().enumerate() {
                 if !m.is_empty() {
                     shards[i].push(m);
                 }
             }
         }
-        Partials { shards, rows }
+        Partials { shards }
     }
 
     /// Merges each shard (in memory and spilled) and decides its candidates, shards in parallel.
@@ -752,7 +749,8 @@ impl<'a> Evaluator<'a> {
         let stats = EvalStats {
             files: scan.files,
             row_groups: scan.row_groups,
-            rows: partials.rows,
+            rows: scan.rows,
+            no_address: scan.no_address,
             conversations,
             candidates: all,
             spills: self.spill.runs() as u64,
