@@ -5,9 +5,12 @@
 //! STORE/flows/date=D/rejects.tsv            bad lines kept with --rejects
 //! STORE/ports/date=D/ports.parquet           the port report of the day
 //! STORE/servers/date=D/servers.parquet       the servers of the day, marked new/known
-//! STORE/csv/date=D/{ports,servers}.csv       the same two reports as CSV (kept out of the
-//!                                            Parquet folders so that dataset readers open those)
+//! STORE/findings/date=D/findings.parquet     the findings of the day (docs/findings.md)
+//! STORE/csv/date=D/{ports,servers,findings}.csv  the same three reports as CSV (kept out of
+//!                                            the Parquet folders so that dataset readers open those)
 //! STORE/alerts/date=D/new-servers.ndjson     one line per new server (empty when none)
+//! STORE/alerts/date=D/findings.ndjson        one line per threat row of a host whose first day
+//!                                            with a threat tag this is (empty when none)
 //! STORE/inventory.parquet                    every server ever seen: first/last day, days seen
 //! STORE/.lock                                held while a run works on the store
 //! STORE/.staging/date=D/                     a run's outputs before they are committed
@@ -23,6 +26,8 @@
 //! from all the days' servers files rather than updated, so running a day twice leaves the same
 //! store. A server is new on day D when no *other* day of the store has it, so running an
 //! earlier day after later ones never marks a server that the store already knows as new.
+//! A host's threat findings are alerts on its first day with a threat tag: when no *earlier*
+//! day of the store has one for it (a backfilled earlier day alerts on its own threats).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -32,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use ahash::AHashSet;
 use arrow_array::builder::{
     Date32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt8Builder,
 };
@@ -43,12 +49,13 @@ use chrono::NaiveDate;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::aggregate::{self, Memory, ScanOptions};
+use crate::aggregate::Memory;
 use crate::convert::{self, ConvertOptions};
 use crate::error::{Error, Result};
+use crate::findings::{self, FindingRules, FindingsFormat};
 use crate::ingest::ReadOptions;
 use crate::output::{write_parquet_batch, AtomicFile, TextOut};
-use crate::ports::{self, HostFilter, NameOptions, SummaryOptions};
+use crate::ports::{self, NameOptions, SummaryOptions};
 use crate::scan;
 use crate::schema::timestamp_type;
 use crate::servers::{self, baseline, Baseline, ReportOptions};
@@ -64,6 +71,8 @@ pub struct DailyOptions {
     pub local: Vec<IpNet>,
     pub ports: SummaryOptions,
     pub servers: ReportOptions,
+    /// The findings' thresholds (`--findings-rules`; built in: data/findings.toml).
+    pub findings: FindingRules,
     pub rejects: bool,
     pub threads: Option<usize>,
     /// `--allow-other-days`: file the archive under `date` even when its rows start on other
@@ -73,7 +82,8 @@ pub struct DailyOptions {
     pub quiet: bool,
     /// `--memory`, `--temp-dir`: the budget of the reports' one scan of the day.
     pub memory: Memory,
-    /// Test hook: fail after this stage (`convert`, `ports`, `servers`, `commit`), as a crash would.
+    /// Test hook: fail after this stage (`convert`, `ports`, `servers`, `findings`, `commit`), as a
+    /// crash would.
     pub fail_after: Option<String>,
 }
 
@@ -99,6 +109,11 @@ pub struct DailySummary {
     pub new_servers: usize,
     pub inventory_servers: usize,
     pub alerts: PathBuf,
+    /// The day's findings rows per tag.
+    pub findings: BTreeMap<&'static str, usize>,
+    /// Hosts whose first day with a threat tag this is (their rows are in `findings_alerts`).
+    pub new_threat_hosts: usize,
+    pub findings_alerts: PathBuf,
     /// A crashed earlier run whose outputs were finished (rolled forward) or discarded.
     pub recovered: Vec<String>,
     pub stages: Vec<StageSummary>,
@@ -113,6 +128,9 @@ struct DayPaths {
     servers_parquet: PathBuf,
     servers_csv: PathBuf,
     alerts: PathBuf,
+    findings_parquet: PathBuf,
+    findings_csv: PathBuf,
+    findings_alerts: PathBuf,
 }
 
 fn partition(date: NaiveDate) -> String {
@@ -131,11 +149,14 @@ impl DayPaths {
             servers_parquet: root.join("servers").join(&p).join("servers.parquet"),
             servers_csv: root.join("csv").join(&p).join("servers.csv"),
             alerts: root.join("alerts").join(&p).join("new-servers.ndjson"),
+            findings_parquet: root.join("findings").join(&p).join("findings.parquet"),
+            findings_csv: root.join("csv").join(&p).join("findings.csv"),
+            findings_alerts: root.join("alerts").join(&p).join("findings.ndjson"),
         }
     }
 
     /// Every output of a day. A run that has no rejects file removes the day's old one.
-    fn all(&self) -> [&PathBuf; 7] {
+    fn all(&self) -> [&PathBuf; 10] {
         [
             &self.flows,
             &self.rejects,
@@ -144,6 +165,9 @@ impl DayPaths {
             &self.servers_parquet,
             &self.servers_csv,
             &self.alerts,
+            &self.findings_parquet,
+            &self.findings_csv,
+            &self.findings_alerts,
         ]
     }
 }
@@ -245,6 +269,39 @@ fn servers_files(store: &Path) -> Result<Vec<(NaiveDate, PathBuf)>> {
         Err(e) => return Err(e),
     };
     Ok(files.into_iter().filter_map(|f| date_of(&f).map(|d| (d, f))).collect())
+}
+
+/// The hosts with a threat finding on a day of the store before `date`.
+fn threat_hosts_before(store: &Path, date: NaiveDate) -> Result<AHashSet<IpAddr>> {
+    let mut hosts = AHashSet::new();
+    let dir = store.join("findings");
+    if !dir.exists() {
+        return Ok(hosts);
+    }
+    for f in scan::list_parquet(std::slice::from_ref(&dir))? {
+        if date_of(&f).is_none_or(|d| d >= date) {
+            continue;
+        }
+        for batch in scan::read_all(&f)? {
+            let bad = |what: &str| Error::input(f.display().to_string(), format!("{what}: not a findings report"));
+            let host = batch
+                .column_by_name("host")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| bad("no text column 'host'"))?;
+            let tag = batch
+                .column_by_name("tag")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| bad("no text column 'tag'"))?;
+            for (h, t) in host.iter().zip(tag.iter()) {
+                let (Some(h), Some(t)) = (h, t) else { continue };
+                if findings::Tag::parse(t).is_some_and(|t| t.is_threat()) {
+                    let ip = h.parse().map_err(|_| bad(&format!("'{h}' is not an address")))?;
+                    hosts.insert(ip);
+                }
+            }
+        }
+    }
+    Ok(hosts)
 }
 
 /// One inventory entry.
@@ -447,55 +504,54 @@ fn run_day(
     }
     let day_files = vec![stage.flows.clone()];
 
-    // 2. one read of the day for every report: ports and servers aggregate side by side.
+    // 2. one read of the day for every report: ports, servers and findings aggregate side by
+    // side, then each is decided (the findings' P2P context applied to the servers).
     let t = Instant::now();
-    let filter = HostFilter::new(&opts.local);
     let mut sopts = opts.servers.clone();
     sopts.local = opts.local.clone();
     sopts.ambiguous = false;
-    let memory = Memory { quiet: opts.quiet || opts.memory.quiet, ..opts.memory.clone() };
-    let (groups, evaluation) = crate::with_threads(opts.threads, || {
-        let ports_agg = ports::Aggregation::new(&filter, &memory);
-        let evaluator = servers::Evaluator::new(&sopts.rules, &sopts.eval, &filter, &memory);
-        let columns = ports::aggregate::columns().union(&servers::eval::columns());
-        let scan_opts = ScanOptions { select: &sopts.select, memory: &memory, quiet: memory.quiet };
-        let (workers, scan) =
-            aggregate::scan(&day_files, &columns, &scan_opts, || (ports_agg.worker(), evaluator.worker()))?;
-        let (pw, sw): (Vec<_>, Vec<_>) = workers.into_iter().unzip();
-        let partials = ports::Aggregation::partials(pw);
-        let evaluation = evaluator.finish(servers::Evaluator::partials(sw), &scan)?;
-        Ok((ports_agg.groups(partials, &scan), evaluation))
-    })?;
+    sopts.memory = Memory { quiet: opts.quiet || opts.memory.quiet, ..opts.memory.clone() };
+    let fopts = findings::ReportOptions {
+        rules: opts.findings.clone(),
+        local: opts.local.clone(),
+        select: sopts.select.clone(),
+        services: opts.servers.services.clone(),
+        servers: sopts.clone(),
+        hosts: Default::default(),
+    };
+    let day = crate::with_threads(opts.threads, || findings::build_day(&day_files, &fopts, &opts.ports, None))?;
+    let stats = &day.ports.stats;
+    let (spills, spilled) = (
+        stats.spills + day.servers.stats.spills + day.findings.stats.spills,
+        stats.spilled_bytes + day.servers.stats.spilled_bytes + day.findings.stats.spilled_bytes,
+    );
     finish(
         StageSummary {
             stage: "scan",
             seconds: t.elapsed().as_secs_f64(),
             detail: format!(
-                "{} rows read once for ports and servers{}",
-                groups.stats.rows,
-                match groups.stats.spills + evaluation.stats.spills {
+                "{} rows read once for ports, servers and findings{}",
+                stats.rows,
+                match spills {
                     0 => String::new(),
-                    n => format!(
-                        "; {n} spill run(s), {} MiB",
-                        (groups.stats.spilled_bytes + evaluation.stats.spilled_bytes) >> 20
-                    ),
+                    n => format!("; {n} spill run(s), {} MiB", spilled >> 20),
                 }
             ),
             rows: None,
         },
         &mut stages,
     );
+    let findings::DayReports { ports: report, servers: mut rep, findings: found } = day;
 
     // 3. the port report.
     let t = Instant::now();
-    let report = crate::with_threads(opts.threads, || ports::report_from_groups(groups, &opts.ports, None))?;
     let addrs: Vec<IpAddr> = report.hosts.iter().map(|h| h.addr).collect();
     let (names, _) = ports::names::host_names(&addrs, &NameOptions::default())?;
     mkparent(&stage.ports_parquet)?;
     let svc = &opts.servers.services;
-    ports::format::write_parquet(&stage.ports_parquet, &report.hosts, &names, svc)?;
+    ports::format::write_parquet(&stage.ports_parquet, &report.hosts, &names, svc, None)?;
     let mut out = TextOut::create(Some(&stage.ports_csv))?;
-    ports::format::write_csv(&mut out, &report.hosts, &names, svc)?;
+    ports::format::write_csv(&mut out, &report.hosts, &names, svc, None)?;
     out.finish()?;
     finish(
         StageSummary {
@@ -514,7 +570,6 @@ fn run_day(
 
     // 4. servers, new against every other day of the store.
     let t = Instant::now();
-    let mut rep = servers::report_from_evaluation(evaluation, &sopts);
     // Known: a server of any other day of the store (so that re-running a day, or running an
     // earlier day after later ones, never calls a server the store already knows new).
     let mut known = Baseline::default();
@@ -538,7 +593,40 @@ fn run_day(
     );
     fail_point(opts, "servers")?;
 
-    // 5. commit: the marker makes the run final, then the files move into place.
+    // 5. findings; a host's threat rows are alerts on its first day with a threat tag.
+    let t = Instant::now();
+    mkparent(&stage.findings_parquet)?;
+    findings::format::write(&found.findings, FindingsFormat::Parquet, Some(&stage.findings_parquet))?;
+    findings::format::write(&found.findings, FindingsFormat::Csv, Some(&stage.findings_csv))?;
+    let earlier = threat_hosts_before(&opts.store, opts.date)?;
+    let alerts: Vec<findings::Finding> =
+        found.findings.iter().filter(|f| f.tag.is_threat() && !earlier.contains(&f.host)).cloned().collect();
+    let mut new_hosts: Vec<IpAddr> = alerts.iter().map(|f| f.host).collect();
+    new_hosts.dedup();
+    let mut out = TextOut::create(Some(&stage.findings_alerts))?;
+    for f in &alerts {
+        let line = findings::format::json_row(f)? + "\n";
+        out.write_all(line.as_bytes()).map_err(|e| Error::io(&stage.findings_alerts, e))?;
+    }
+    out.finish()?;
+    let counts = found.counts();
+    finish(
+        StageSummary {
+            stage: "findings",
+            seconds: t.elapsed().as_secs_f64(),
+            detail: format!(
+                "{} rows ({}), {} host(s) with a first threat",
+                found.findings.len(),
+                counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+                new_hosts.len()
+            ),
+            rows: None,
+        },
+        &mut stages,
+    );
+    fail_point(opts, "findings")?;
+
+    // 6. commit: the marker makes the run final, then the files move into place.
     let t = Instant::now();
     drop(uncommitted);
     let marker = AtomicFile::create(&staging.join(COMMIT))?;
@@ -566,6 +654,9 @@ fn run_day(
         new_servers: new,
         inventory_servers: inv,
         alerts: final_paths.alerts,
+        findings: counts,
+        new_threat_hosts: new_hosts.len(),
+        findings_alerts: final_paths.findings_alerts,
         recovered,
         stages,
     })

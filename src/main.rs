@@ -226,7 +226,8 @@ struct GenArgs {
   flowlens ports store/flows --local 10.0.0.0/8 --memory 2G \\
       --temp-dir /var/tmp
   flowlens ports flows.parquet --any-address 10.0.0.5,2001:db8::/64 \\
-      --from 2026-11-21T08:00+01:00 --to 2026-11-21T17:59+01:00")]
+      --from 2026-11-21T08:00+01:00 --to 2026-11-21T17:59+01:00
+  flowlens ports store/flows --local 128.32.0.0/16 --findings")]
 struct PortsArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required = true)]
@@ -277,6 +278,14 @@ struct PortsArgs {
     /// Only the first K hosts (by total bytes).
     #[arg(long, value_name = "K")]
     top_hosts: Option<usize>,
+    /// Also decide the findings (as `flowlens findings`, in the same read) and mark each host's
+    /// under its rows: `[!]` threat, `[i]` other, with the explanation; CSV, JSON and Parquet get
+    /// a last column `findings` (the host's tags, `;`-separated).
+    #[arg(long)]
+    findings: bool,
+    /// With --findings: thresholds from FILE (TOML, every key of data/findings.toml).
+    #[arg(long, value_name = "FILE", requires = "findings")]
+    findings_rules: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: flowlens::ports::PortsFormat,
@@ -335,6 +344,12 @@ impl PortsArgs {
         opts.threads = self.threads;
         opts.select = self.select.selection()?;
         opts.memory = self.memory.memory(self.quiet)?;
+        if self.findings {
+            opts.findings = Some(match &self.findings_rules {
+                Some(p) => flowlens::findings::FindingRules::from_file(p)?,
+                None => flowlens::findings::FindingRules::builtin(),
+            });
+        }
         Ok(opts)
     }
 }
@@ -634,16 +649,19 @@ impl FindingsArgs {
 }
 
 /// The nightly job: convert a day's archive into a store, then its port report, its servers,
-/// new-server alerts and the inventory of every server ever seen.
+/// its findings (from one read of the day), the alerts and the inventory of every server ever
+/// seen.
 ///
 /// Store layout: STORE/flows/date=D/, STORE/ports/date=D/ports.parquet,
-/// STORE/servers/date=D/servers.parquet, the same two as CSV in STORE/csv/date=D/,
-/// STORE/alerts/date=D/new-servers.ndjson, STORE/inventory.parquet. Inputs that carry only a
-/// time of day (SEI tables, Argus `ra`) are placed on --date. Running a
-/// day again replaces that day; a server is new when no other day of the store has it. Outputs
-/// are staged and committed at the end, so a killed run leaves the store as before (or the next
-/// run finishes it); a lock (STORE/.lock) keeps two runs off one store.
-/// Exit status (for cron): 0 ok, 1 new servers with --fail-on-new, 2 error.
+/// STORE/servers/date=D/servers.parquet, STORE/findings/date=D/findings.parquet, the same three
+/// as CSV in STORE/csv/date=D/, STORE/alerts/date=D/new-servers.ndjson and findings.ndjson (the
+/// threat rows of hosts with no threat tag on an earlier day), STORE/inventory.parquet. Inputs
+/// that carry only a time of day (SEI tables, Argus `ra`) are placed on --date. Running a day
+/// again replaces that day; a server is new when no other day of the store has it. Outputs are
+/// staged and committed at the end, so a killed run leaves the store as before (or the next run
+/// finishes it); a lock (STORE/.lock) keeps two runs off one store.
+/// Exit status (for cron): 0 ok, 1 new servers or first-time threat hosts with --fail-on-new,
+/// 2 error.
 #[derive(Args)]
 #[command(after_help = "Examples:
   flowlens daily --store /var/lib/flowlens --date 2026-11-21 \\
@@ -685,7 +703,11 @@ struct DailyArgs {
     /// outside the day, or fewer than 25% on the day itself, UTC) and nothing is written.
     #[arg(long)]
     allow_other_days: bool,
-    /// Exit with status 1 when the day has a new server.
+    /// Findings thresholds from FILE (TOML, every key of data/findings.toml) instead of the
+    /// built-in ones.
+    #[arg(long, value_name = "FILE")]
+    findings_rules: Option<PathBuf>,
+    /// Exit with status 1 when the day has a new server, or a host with its first threat finding.
     #[arg(long)]
     fail_on_new: bool,
     /// Print a JSON summary on stdout.
@@ -898,6 +920,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 local: parse_nets("--local", &a.local)?,
                 ports: flowlens::ports::SummaryOptions::default(),
                 servers,
+                findings: match &a.findings_rules {
+                    Some(p) => flowlens::findings::FindingRules::from_file(p)?,
+                    None => flowlens::findings::FindingRules::builtin(),
+                },
                 rejects: a.rejects,
                 allow_other_days: a.allow_other_days,
                 threads: a.threads,
@@ -917,18 +943,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     eprintln!("flowlens daily: recovered {r}");
                 }
                 eprintln!(
-                    "flowlens daily: {} done: {} rows, {} servers, {} new (alerts: {})",
+                    "flowlens daily: {} done: {} rows, {} servers, {} new (alerts: {}); {} host(s) with a first threat finding (alerts: {})",
                     s.date,
                     s.rows,
                     s.servers,
                     s.new_servers,
-                    s.alerts.display()
+                    s.alerts.display(),
+                    s.new_threat_hosts,
+                    s.findings_alerts.display()
                 );
             }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             }
-            if a.fail_on_new && s.new_servers > 0 {
+            if a.fail_on_new && (s.new_servers > 0 || s.new_threat_hosts > 0) {
                 return Ok(1);
             }
         }

@@ -106,7 +106,7 @@ fn alerts_file(store: &Path, date: &str) -> PathBuf {
     day_dir(store, "alerts", date).join("new-servers.ndjson")
 }
 
-/// The day's six outputs (rejects aside), by path relative to the store, with their bytes.
+/// The day's nine outputs (rejects aside), by path relative to the store, with their bytes.
 fn day_outputs(store: &Path, date: &str) -> BTreeMap<String, Vec<u8>> {
     let files = [
         ("flows", "part-00000.parquet"),
@@ -115,6 +115,9 @@ fn day_outputs(store: &Path, date: &str) -> BTreeMap<String, Vec<u8>> {
         ("servers", "servers.parquet"),
         ("csv", "servers.csv"),
         ("alerts", "new-servers.ndjson"),
+        ("findings", "findings.parquet"),
+        ("csv", "findings.csv"),
+        ("alerts", "findings.ndjson"),
     ];
     files
         .iter()
@@ -338,9 +341,16 @@ fn fail_on_new_exits_1_with_new_servers_0_without_and_2_on_error() {
     // First day: everything is new.
     f.day1().arg("--fail-on-new").assert().code(1);
     f.day2(true).arg("--fail-on-new").assert().code(1);
-    // Re-running day 2 without the extra file replaces the day: no new server left.
-    f.day2(false).arg("--fail-on-new").assert().code(0);
+    // Re-running day 2 without the extra file replaces the day: no new server left, but the
+    // sample's outside scanners are other addresses every day: first-time threats, status 1.
+    f.day2(false).arg("--fail-on-new").assert().code(1);
     assert_eq!(std::fs::read(alerts_file(&f.store, D2)).unwrap(), b"", "an empty alerts file when nothing is new");
+    assert!(!findings_alerts(&f.store, D2).is_empty());
+    // A day with neither: status 0 and empty alerts files.
+    let quiet = f.dir.path().join("quiet.rw");
+    std::fs::write(&quiet, EXTRA.lines().next().unwrap().to_string() + "\n").unwrap();
+    f.daily("2026-11-22").arg(&quiet).arg("--fail-on-new").assert().code(0);
+    assert!(findings_alerts(&f.store, "2026-11-22").is_empty());
     assert!(!statuses(&f.store, D2).contains_key(&new_key()));
     assert!(!inventory(&f.store).contains_key(&new_key()), "the replaced day's server left the inventory");
     // Without --fail-on-new a new server is not a failure.
@@ -393,7 +403,9 @@ fn an_earlier_day_run_after_a_later_one_does_not_call_known_servers_new() {
     f.day2(true).assert().success();
     let day2 = statuses(&f.store, D2);
     assert!(day2.values().all(|s| s == "new"), "the store's first day: {day2:?}");
-    f.day1().arg("--fail-on-new").assert().code(0);
+    // Status 1 for day 1's outside scanners (no day before it has them), not for its servers.
+    f.day1().arg("--fail-on-new").assert().code(1);
+    assert!(!findings_alerts(&f.store, D1).is_empty());
     let day1 = statuses(&f.store, D1);
     let alerted = alert_keys(&f.store, D1);
     for key in day2.keys() {
@@ -467,6 +479,11 @@ fn a_run_stopped_after_ports_leaves_the_store_as_before() {
 #[test]
 fn a_run_stopped_after_servers_leaves_the_store_as_before() {
     interrupted_after("servers");
+}
+
+#[test]
+fn a_run_stopped_after_findings_leaves_the_store_as_before() {
+    interrupted_after("findings");
 }
 
 #[test]
@@ -735,4 +752,104 @@ fn an_interrupted_daily_removes_its_staging_folder() {
         assert!(!f.store.join(".staging").join(format!("date={D2}")).exists(), "signal {signal}");
         assert_eq!(visible(&f.store), before);
     }
+}
+
+/// `flowlens gen --plant` days: the seed's Section 2 hosts and two scanners, the same addresses
+/// every day; returns the archive and the planted truth (`host,role,tags`).
+fn planted_day(dir: &Path, date: &str) -> (PathBuf, Vec<(String, String)>) {
+    let archive = dir.join(format!("planted-{date}.rw"));
+    let truth = dir.join(format!("truth-{date}.csv"));
+    flowlens()
+        .args(["gen", "--rows", "20000", "--seed", "11", "--plant", "--start", date])
+        .arg("--findings-truth")
+        .arg(&truth)
+        .arg("-o")
+        .arg(&archive)
+        .assert()
+        .success();
+    let rows = read_csv(&truth);
+    (archive, rows.iter().map(|r| (r["host"].clone(), r["tags"].clone())).collect())
+}
+
+/// The tags that alert (docs/findings.md: `scan-target` and `server` say what happens to a host).
+const THREATS: [&str; 3] = ["scanner", "p2p", "possible-compromise"];
+
+fn findings_alerts(store: &Path, date: &str) -> BTreeSet<(String, String)> {
+    let path = day_dir(store, "alerts", date).join("findings.ndjson");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+            (v["host"].as_str().unwrap().to_string(), v["tag"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Issue 15: daily writes the day's findings from its one read, the same rows as `flowlens
+/// findings` (and the same port report as `flowlens ports`) on the day's flows; a host's threat
+/// rows are alerts on its first day with a threat tag only, and --fail-on-new counts them.
+#[test]
+fn daily_writes_findings_and_alerts_a_host_on_its_first_threat_day() {
+    let f = Fixture::new();
+    let (day1, truth) = planted_day(f.dir.path(), D1);
+    let (day2, _) = planted_day(f.dir.path(), D2);
+    let threats: BTreeSet<String> = truth
+        .iter()
+        .filter(|(_, tags)| tags.split(';').any(|t| THREATS.contains(&t)))
+        .map(|(h, _)| h.clone())
+        .collect();
+    assert_eq!(threats.len(), 4, "p2p, compromise, two scanners: {truth:?}");
+
+    let out = f.daily(D1).arg(&day1).args(["--json", "--fail-on-new"]).assert().code(1).get_output().stdout.clone();
+    let summary: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = read_csv(&day_dir(&f.store, "csv", D1).join("findings.csv"));
+    for tag in ["scanner", "scan-target", "p2p", "possible-compromise", "server"] {
+        let n = rows.iter().filter(|r| r["tag"] == tag).count();
+        assert_eq!(summary["findings"][tag], n, "{tag}: {summary}");
+    }
+    let alerted1 = findings_alerts(&f.store, D1);
+    let alerted_hosts: BTreeSet<String> = alerted1.iter().map(|(h, _)| h.clone()).collect();
+    assert!(threats.is_subset(&alerted_hosts), "every planted threat is new on the first day: {alerted1:?}");
+    assert!(alerted1.iter().all(|(_, t)| THREATS.contains(&t.as_str())), "only threat tags alert: {alerted1:?}");
+    let threat_rows: BTreeSet<(String, String)> = rows
+        .iter()
+        .filter(|r| THREATS.contains(&r["tag"].as_str()))
+        .map(|r| (r["host"].clone(), r["tag"].clone()))
+        .collect();
+    assert_eq!(alerted1, threat_rows, "the first day alerts on every threat row");
+    assert_eq!(summary["new_threat_hosts"], alerted_hosts.len());
+
+    // Day 2: the same planted hosts are threats again, and not alerts.
+    let out = f.daily(D2).arg(&day2).arg("--json").assert().success().get_output().stdout.clone();
+    let summary: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let alerted2 = findings_alerts(&f.store, D2);
+    for h in &threats {
+        assert!(alerted2.iter().all(|(a, _)| a != h), "{h} was a threat on day 1: {alerted2:?}");
+    }
+    assert_eq!(summary["new_threat_hosts"], alerted2.iter().map(|(h, _)| h).collect::<BTreeSet<_>>().len());
+
+    // The same rows as the reports' own commands on the day's flows.
+    let flows = day_dir(&f.store, "flows", D2);
+    let command = |report: &str| {
+        flowlens()
+            .arg(report)
+            .arg(&flows)
+            .args(["--local", LOCAL, "--format", "csv", "--quiet"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let csv = |name: &str| std::fs::read(day_dir(&f.store, "csv", D2).join(name)).unwrap();
+    assert!(csv("findings.csv") == command("findings"), "daily's findings.csv differs from flowlens findings");
+    assert!(csv("ports.csv") == command("ports"), "daily's ports.csv differs from flowlens ports");
+    let servers_rows = |rows: Vec<BTreeMap<String, String>>| -> Vec<Key> { rows.iter().map(csv_key).collect() };
+    let own = f.dir.path().join("servers.csv");
+    std::fs::write(&own, command("servers")).unwrap();
+    assert_eq!(servers_rows(read_csv(&servers_csv(&f.store, D2))), servers_rows(read_csv(&own)));
+
+    // Day 1 run again after day 2: nothing is earlier than day 1, so it alerts as before.
+    f.daily(D1).arg(&day1).assert().code(0);
+    assert_eq!(findings_alerts(&f.store, D1), alerted1);
 }

@@ -39,14 +39,15 @@ fn parse_csv(text: &str) -> Vec<BTreeMap<String, String>> {
         rows.push(fields);
     }
     let header = rows.remove(0);
-    assert_eq!(header.join(","), "host,hostname,tag,confidence,evidence,explanation,first_seen,last_seen");
     rows.into_iter().map(|r| header.iter().cloned().zip(r).collect()).collect()
 }
 
 fn findings_csv(input: &Path, args: &[&str]) -> Vec<BTreeMap<String, String>> {
     let out = flowlens().arg("findings").arg(input).args(["--format", "csv", "-q"]).args(args).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    parse_csv(&String::from_utf8(out.stdout).unwrap())
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().next(), Some("host,hostname,tag,confidence,evidence,explanation,first_seen,last_seen"));
+    parse_csv(&text)
 }
 
 fn tags(rows: &[BTreeMap<String, String>]) -> BTreeMap<String, BTreeSet<String>> {
@@ -263,4 +264,63 @@ fn real_fixture_scan_and_services() {
             assert!(!t.contains(threat), "{host} {t:?}");
         }
     }
+}
+
+/// `ports --findings`: the same port report, each host's findings marked under its rows (the
+/// same tags as `flowlens findings`), a `findings` column in CSV and JSON, and the findings of
+/// outside scanners after the table.
+#[test]
+fn ports_findings_marks_each_hosts_findings_under_its_rows() {
+    let p = planted(20_000);
+    let ports = |extra: &[&str]| -> String {
+        let out = flowlens()
+            .arg("ports")
+            .arg(&p.parquet)
+            .args(["--local", "10.0.0.0/16", "--quiet"])
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let want = tags(&findings_csv(&p.parquet, &["--local", "10.0.0.0/16"]));
+
+    // CSV: the report's columns unchanged, plus the host's tags.
+    let plain = ports(&["--format", "csv"]);
+    let marked = ports(&["--format", "csv", "--findings"]);
+    let (plain_rows, marked_rows) = (parse_csv(&plain), parse_csv(&marked));
+    assert_eq!(plain_rows.len(), marked_rows.len());
+    let mut seen = BTreeMap::new();
+    for (a, b) in plain_rows.iter().zip(&marked_rows) {
+        let mut b = b.clone();
+        let tags: BTreeSet<String> =
+            b.remove("findings").unwrap().split(';').filter(|t| !t.is_empty()).map(String::from).collect();
+        assert_eq!(a, &b, "--findings changed a port row");
+        seen.insert(b["ip"].clone(), tags);
+    }
+    for (host, tags) in &seen {
+        assert_eq!(tags, &want.get(host).cloned().unwrap_or_default(), "{host}");
+    }
+    let role = |r: &str| p.truth.iter().find(|(_, (role, _))| role == r).unwrap().0.clone();
+    assert_eq!(seen[&role("example2")], BTreeSet::from(["p2p".to_string()]));
+
+    // The table: the plain table's lines, with each finding's line under its host's rows.
+    let table = ports(&["--findings"]);
+    let plain_table = ports(&[]);
+    let kept: Vec<&str> = table.lines().filter(|l| !l.starts_with("  [")).collect();
+    let outside = kept.iter().position(|l| l.starts_with("Findings of addresses")).expect("outside scanners listed");
+    assert_eq!(kept[..outside - 1].join("\n"), plain_table.trim_end().to_string());
+    let lines: Vec<&str> = table.lines().collect();
+    let p2p = lines.iter().position(|l| l.starts_with("  [!] p2p (")).unwrap();
+    assert!(lines[p2p - 1].starts_with(&format!("{:<28} ", role("example2"))), "{}", lines[p2p - 1]);
+    let scanner = role("scanner-horizontal");
+    assert!(lines[outside..].iter().any(|l| l.starts_with(&format!("{scanner}  [!] scanner ("))), "{table}");
+    assert!(lines.iter().any(|l| l.starts_with("  [i] server (")));
+
+    // JSON carries the column too.
+    let json: serde_json::Value = serde_json::from_str(&ports(&["--format", "json", "--findings"])).unwrap();
+    let row = json.as_array().unwrap().iter().find(|r| r["ip"] == role("example2").as_str()).unwrap();
+    assert_eq!(row["findings"], "p2p");
 }

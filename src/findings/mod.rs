@@ -297,25 +297,97 @@ fn server_rows(
 /// applied), on the current rayon pool, within `opts.servers.memory`: one shared scan feeds the
 /// servers evaluation and the findings aggregation.
 pub fn build_report(files: &[PathBuf], opts: &ReportOptions) -> Result<(Report, crate::servers::Report)> {
-    let filter = HostFilter::new(&opts.local);
-    let mut sopts = opts.servers.clone();
-    sopts.select = opts.select.clone();
-    let memory = sopts.memory.clone();
-    let sfilter = HostFilter::new(&sopts.local);
-    let evaluator = crate::servers::Evaluator::new(&sopts.rules, &sopts.eval, &sfilter, &memory);
-    let findings = Findings::new(opts.rules.clone(), filter.clone(), &memory);
-    let columns = crate::servers::eval::columns().union(&aggregate::columns());
-    let scan_opts = crate::aggregate::ScanOptions { select: &opts.select, memory: &memory, quiet: memory.quiet };
-    let (workers, scan) =
-        crate::aggregate::scan(files, &columns, &scan_opts, || (evaluator.worker(), findings.worker()))?;
+    let parts = Parts::new(opts);
+    let scan_opts = parts.scan_options(opts);
+    let (workers, scan) = crate::aggregate::scan(files, &parts.columns(), &scan_opts, || {
+        (parts.evaluator.worker(), parts.findings.worker())
+    })?;
     let (sw, fw): (Vec<_>, Vec<_>) = workers.into_iter().unzip();
-    let evaluation = evaluator.finish(crate::servers::Evaluator::partials(sw), &scan)?;
-    let mut servers = crate::servers::report_from_evaluation(evaluation, &sopts);
-    let mut report = decide_all(&findings, Findings::partials(fw), &filter, opts, &servers.servers)?;
-    report.stats.files = scan.files;
-    report.stats.row_groups = scan.row_groups;
-    crate::servers::set_aside_p2p_ports(&mut servers, &report.p2p_ports, opts.servers.ambiguous);
-    Ok((report, servers))
+    parts.finish(sw, fw, &scan, opts)
+}
+
+/// The three reports of one read of the day.
+pub struct DayReports {
+    pub ports: crate::ports::Report,
+    pub servers: crate::servers::Report,
+    pub findings: Report,
+}
+
+/// Reads the flows once for the port report, the servers and the findings (`flowlens daily`,
+/// `flowlens ports --findings`): the port report's hosts are `opts.local`'s, and its summary
+/// follows `summary` and `top_hosts`.
+pub fn build_day(
+    files: &[PathBuf],
+    opts: &ReportOptions,
+    summary: &crate::ports::SummaryOptions,
+    top_hosts: Option<usize>,
+) -> Result<DayReports> {
+    let parts = Parts::new(opts);
+    let ports_agg = crate::ports::Aggregation::new(&parts.filter, &parts.memory);
+    let scan_opts = parts.scan_options(opts);
+    let columns = parts.columns().union(&crate::ports::aggregate::columns());
+    let (workers, scan) = crate::aggregate::scan(files, &columns, &scan_opts, || {
+        (ports_agg.worker(), parts.evaluator.worker(), parts.findings.worker())
+    })?;
+    let (mut pw, mut sw, mut fw) = (Vec::new(), Vec::new(), Vec::new());
+    for (p, s, f) in workers {
+        pw.push(p);
+        sw.push(s);
+        fw.push(f);
+    }
+    let (findings, servers) = parts.finish(sw, fw, &scan, opts)?;
+    let partials = crate::ports::Aggregation::partials(pw);
+    let groups = ports_agg.groups(partials, &scan);
+    let ports = crate::ports::report_from_groups(groups, summary, top_hosts)?;
+    Ok(DayReports { ports, servers, findings })
+}
+
+/// The servers evaluation and the findings aggregation that every shared scan feeds.
+struct Parts<'a> {
+    filter: HostFilter,
+    sopts: crate::servers::ReportOptions,
+    memory: crate::aggregate::Memory,
+    evaluator: crate::servers::Evaluator<'a>,
+    findings: Findings,
+}
+
+impl<'a> Parts<'a> {
+    fn new(opts: &'a ReportOptions) -> Self {
+        let filter = HostFilter::new(&opts.local);
+        let mut sopts = opts.servers.clone();
+        sopts.select = opts.select.clone();
+        let memory = sopts.memory.clone();
+        let sfilter = HostFilter::new(&sopts.local);
+        let evaluator = crate::servers::Evaluator::new(&opts.servers.rules, &sopts.eval, &sfilter, &memory);
+        let findings = Findings::new(opts.rules.clone(), filter.clone(), &memory);
+        Parts { filter, sopts, memory, evaluator, findings }
+    }
+
+    fn columns(&self) -> crate::aggregate::Columns {
+        crate::servers::eval::columns().union(&aggregate::columns())
+    }
+
+    fn scan_options<'b>(&'b self, opts: &'b ReportOptions) -> crate::aggregate::ScanOptions<'b> {
+        crate::aggregate::ScanOptions { select: &opts.select, memory: &self.memory, quiet: self.memory.quiet }
+    }
+
+    /// Decides the servers, then the findings (which need the servers), then sets the P2P
+    /// hosts' ports aside from the servers.
+    fn finish(
+        &self,
+        sw: Vec<crate::servers::eval::ServersWorker<'_>>,
+        fw: Vec<aggregate::FindingsWorker<'_>>,
+        scan: &crate::aggregate::ScanStats,
+        opts: &ReportOptions,
+    ) -> Result<(Report, crate::servers::Report)> {
+        let evaluation = self.evaluator.finish(crate::servers::Evaluator::partials(sw), scan)?;
+        let mut servers = crate::servers::report_from_evaluation(evaluation, &self.sopts);
+        let mut report = decide_all(&self.findings, Findings::partials(fw), &self.filter, opts, &servers.servers)?;
+        report.stats.files = scan.files;
+        report.stats.row_groups = scan.row_groups;
+        crate::servers::set_aside_p2p_ports(&mut servers, &report.p2p_ports, opts.servers.ambiguous);
+        Ok((report, servers))
+    }
 }
 
 /// The servers report with findings' P2P context (docs/findings.md section 8), for `flowlens

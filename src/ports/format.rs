@@ -32,6 +32,17 @@ pub const LEGEND: &str = "(F Flows) (I- Incoming) (O- Outgoing) (T- Total) (-P P
 pub const CSV_HEADER: &str =
     "hostname,ip,sport,dport,flows,in_packets,in_bytes,out_packets,out_bytes,total_packets,total_bytes";
 
+/// What `ports --findings` adds, per host of the report (same order as the hosts): the host's
+/// tags (`p2p;server`) for the `findings` column of CSV, JSON and Parquet, and the lines the
+/// table prints under the host's rows (control characters escaped already).
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
+    pub tags: Vec<String>,
+    pub lines: Vec<Vec<String>>,
+    /// Lines for addresses that are not hosts of the report, printed after the table.
+    pub others: Vec<String>,
+}
+
 /// A port as the report prints it: `*` for port 0 (and for "many"), `119/nntp` when named.
 pub fn port_label(port: u16, services: &Services, named: bool) -> String {
     match (port, services.name(port)) {
@@ -123,12 +134,18 @@ fn io_err(out: &TextOut, e: std::io::Error) -> Error {
     Error::io(out.name(), e)
 }
 
-/// The human table: legend, then per host a header line and its rows.
-pub fn write_table(out: &mut TextOut, hosts: &[HostSummary], names: &[String], services: &Services) -> Result<()> {
+/// The human table: legend, then per host a header line and its rows (and its marks' lines).
+pub fn write_table(
+    out: &mut TextOut,
+    hosts: &[HostSummary],
+    names: &[String],
+    services: &Services,
+    marks: Option<&Marks>,
+) -> Result<()> {
     let mut text = String::with_capacity(4096);
     text.push_str(LEGEND);
     let header = table_header();
-    for (h, name) in hosts.iter().zip(names) {
+    for (i, (h, name)) in hosts.iter().zip(names).enumerate() {
         text.push('\n');
         text.push_str(&header);
         text.push('\n');
@@ -136,9 +153,20 @@ pub fn write_table(out: &mut TextOut, hosts: &[HostSummary], names: &[String], s
             text.push_str(&table_line(name, &table_label(r.key, services), &r.traffic));
             text.push('\n');
         }
+        for line in marks.and_then(|m| m.lines.get(i)).into_iter().flatten() {
+            text.push_str(line);
+            text.push('\n');
+        }
         if text.len() > 1 << 16 {
             out.write_all(text.as_bytes()).map_err(|e| io_err(out, e))?;
             text.clear();
+        }
+    }
+    if let Some(m) = marks.filter(|m| !m.others.is_empty()) {
+        text.push_str("\nFindings of addresses that are not hosts of this report:\n");
+        for line in &m.others {
+            text.push_str(line);
+            text.push('\n');
         }
     }
     out.write_all(text.as_bytes()).map_err(|e| io_err(out, e))
@@ -153,13 +181,23 @@ fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The seed's CSV, after one header line.
-pub fn write_csv(out: &mut TextOut, hosts: &[HostSummary], names: &[String], services: &Services) -> Result<()> {
+/// The seed's CSV, after one header line (and a last `findings` column with marks).
+pub fn write_csv(
+    out: &mut TextOut,
+    hosts: &[HostSummary],
+    names: &[String],
+    services: &Services,
+    marks: Option<&Marks>,
+) -> Result<()> {
     use std::fmt::Write as _;
     let mut text = String::with_capacity(4096);
     text.push_str(CSV_HEADER);
+    if marks.is_some() {
+        text.push_str(",findings");
+    }
     text.push('\n');
-    for (h, name) in hosts.iter().zip(names) {
+    for (i, (h, name)) in hosts.iter().zip(names).enumerate() {
+        let tags = marks.map(|m| m.tags[i].as_str());
         let name = csv_field(name);
         for r in &h.rows {
             let (s, d) = match r.key {
@@ -171,6 +209,9 @@ pub fn write_csv(out: &mut TextOut, hosts: &[HostSummary], names: &[String], ser
             let _ = write!(text, "{name},{},{s},{d}", h.addr);
             for v in numbers(&r.traffic) {
                 let _ = write!(text, ",{v}");
+            }
+            if let Some(t) = tags {
+                let _ = write!(text, ",{t}");
             }
             text.push('\n');
         }
@@ -212,6 +253,9 @@ pub struct TypedRow<'a> {
     pub out_bytes: u64,
     pub total_packets: u64,
     pub total_bytes: u64,
+    /// With `--findings`: the host's tags, `;`-separated (empty when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<&'a str>,
 }
 
 /// Every row of the report, typed, in report order.
@@ -219,8 +263,10 @@ pub fn typed_rows<'a>(
     hosts: &'a [HostSummary],
     names: &'a [String],
     services: &'a Services,
+    marks: Option<&'a Marks>,
 ) -> impl Iterator<Item = TypedRow<'a>> + 'a {
     hosts.iter().zip(names).enumerate().flat_map(move |(hi, (h, name))| {
+        let findings = marks.map(|m| m.tags[hi].as_str());
         h.rows.iter().enumerate().map(move |(ri, r)| {
             let t = &r.traffic;
             let side = |p: Option<u16>| match p {
@@ -255,16 +301,23 @@ pub fn typed_rows<'a>(
                 out_bytes: t.out_bytes,
                 total_packets: t.total_packets(),
                 total_bytes: t.total_bytes(),
+                findings,
             }
         })
     })
 }
 
 /// JSON: an array with one object per row, one row per line.
-pub fn write_json(out: &mut TextOut, hosts: &[HostSummary], names: &[String], services: &Services) -> Result<()> {
+pub fn write_json(
+    out: &mut TextOut,
+    hosts: &[HostSummary],
+    names: &[String],
+    services: &Services,
+    marks: Option<&Marks>,
+) -> Result<()> {
     let mut text: Vec<u8> = Vec::with_capacity(4096);
     text.push(b'[');
-    for (i, row) in typed_rows(hosts, names, services).enumerate() {
+    for (i, row) in typed_rows(hosts, names, services, marks).enumerate() {
         text.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
         serde_json::to_writer(&mut text, &row).map_err(|e| Error::Usage(format!("JSON: {e}")))?;
         if text.len() > 1 << 16 {
@@ -277,7 +330,16 @@ pub fn write_json(out: &mut TextOut, hosts: &[HostSummary], names: &[String], se
 }
 
 /// The Arrow schema of the Parquet report. Counters are Int64 like the flows file's (JVM
-/// engines read unsigned 64-bit columns as decimals).
+/// engines read unsigned 64-bit columns as decimals). With marks, a last `findings` column.
+pub fn report_schema_with(marks: bool) -> SchemaRef {
+    let mut fields = report_schema().fields().to_vec();
+    if marks {
+        fields.push(Arc::new(Field::new("findings", DataType::Utf8, false)));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// The Arrow schema of the Parquet report (without marks).
 pub fn report_schema() -> SchemaRef {
     let u = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
     Arc::new(Schema::new(vec![
@@ -320,6 +382,7 @@ struct Builders {
     sport_service: StringBuilder,
     dport_service: StringBuilder,
     counters: [Int64Builder; 7],
+    findings: StringBuilder,
     len: usize,
 }
 
@@ -340,6 +403,7 @@ impl Builders {
             sport_service: StringBuilder::new(),
             dport_service: StringBuilder::new(),
             counters: std::array::from_fn(|_| Int64Builder::new()),
+            findings: StringBuilder::new(),
             len: 0,
         }
     }
@@ -363,6 +427,9 @@ impl Builders {
             // Sums of never-negative Int64 counters; beyond i64::MAX they saturate rather than wrap.
             b.append_value(i64::try_from(v).unwrap_or(i64::MAX));
         }
+        if let Some(f) = r.findings {
+            self.findings.append_value(f);
+        }
         self.len += 1;
     }
 
@@ -385,19 +452,29 @@ impl Builders {
         for b in &mut self.counters {
             cols.push(Arc::new(b.finish()));
         }
+        let findings = self.findings.finish();
+        if schema.column_with_name("findings").is_some() {
+            cols.push(Arc::new(findings));
+        }
         self.len = 0;
         Ok(RecordBatch::try_new(schema.clone(), cols)?)
     }
 }
 
 /// The report as a Parquet file (written under a temporary name, then renamed into place).
-pub fn write_parquet(path: &Path, hosts: &[HostSummary], names: &[String], services: &Services) -> Result<()> {
-    let schema = report_schema();
+pub fn write_parquet(
+    path: &Path,
+    hosts: &[HostSummary],
+    names: &[String],
+    services: &Services,
+    marks: Option<&Marks>,
+) -> Result<()> {
+    let schema = report_schema_with(marks.is_some());
     let file = AtomicFile::create(path)?;
     let props = crate::output::report_properties();
     let mut w = ArrowWriter::try_new(file.file().map_err(|e| Error::io(path, e))?, schema.clone(), Some(props))?;
     let mut b = Builders::new();
-    for row in typed_rows(hosts, names, services) {
+    for row in typed_rows(hosts, names, services, marks) {
         b.push(&row);
         if b.len >= 64 * 1024 {
             w.write(&b.finish(&schema)?)?;

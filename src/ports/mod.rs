@@ -114,6 +114,9 @@ pub struct PortsOptions {
     pub select: Selection,
     /// `--memory`, `--temp-dir`.
     pub memory: Memory,
+    /// `--findings`: the findings' thresholds; each host's findings are marked under its rows
+    /// (decided in the same read of the flows).
+    pub findings: Option<crate::findings::FindingRules>,
 }
 
 impl PortsOptions {
@@ -130,6 +133,7 @@ impl PortsOptions {
             threads: None,
             select: Selection::all(),
             memory: Memory::default(),
+            findings: None,
         }
     }
 }
@@ -177,6 +181,42 @@ pub fn report_from_groups(mut groups: Groups, opts: &SummaryOptions, top_hosts: 
     Ok(Report { hosts, stats: groups.stats })
 }
 
+/// One finding as the table marks it: `[!]` for a threat tag, `[i]` otherwise, then the tag,
+/// the confidence and the explanation (control characters escaped).
+pub fn mark_line(f: &crate::findings::Finding) -> String {
+    format!(
+        "  {} {} ({}): {}",
+        if f.tag.is_threat() { "[!]" } else { "[i]" },
+        f.tag.as_str(),
+        f.confidence.as_str(),
+        crate::findings::format::escape_control(&f.explanation)
+    )
+}
+
+/// The findings of each host of the report (in report order), and the lines of the findings of
+/// other addresses (outside scanners of local addresses, hosts beyond `--top-hosts`).
+fn marks(hosts: &[HostSummary], found: &[crate::findings::Finding]) -> format::Marks {
+    let index: std::collections::HashMap<IpAddr, usize> = hosts.iter().enumerate().map(|(i, h)| (h.addr, i)).collect();
+    let mut m = format::Marks {
+        tags: vec![String::new(); hosts.len()],
+        lines: vec![Vec::new(); hosts.len()],
+        others: Vec::new(),
+    };
+    for f in found {
+        match index.get(&f.host) {
+            Some(&i) => {
+                if !m.tags[i].is_empty() {
+                    m.tags[i].push(';');
+                }
+                m.tags[i].push_str(f.tag.as_str());
+                m.lines[i].push(mark_line(f));
+            }
+            None => m.others.push(format!("{}{}", f.host, mark_line(f))),
+        }
+    }
+    m
+}
+
 /// What a run did, for the command's summary line.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -193,24 +233,40 @@ pub fn run(opts: &PortsOptions) -> Result<RunSummary> {
     }
     let files = scan::list_parquet_range(&opts.inputs, &opts.select.range)?;
     let filter = HostFilter::new(&opts.local);
-    let report = crate::with_threads(opts.threads, || {
-        build_report_selected(&files, &filter, &opts.summary, opts.top_hosts, &opts.select, &opts.memory)
+    let (report, found) = crate::with_threads(opts.threads, || match &opts.findings {
+        None => build_report_selected(&files, &filter, &opts.summary, opts.top_hosts, &opts.select, &opts.memory)
+            .map(|r| (r, None)),
+        Some(rules) => {
+            let mut fopts = crate::findings::ReportOptions {
+                rules: rules.clone(),
+                local: opts.local.clone(),
+                select: opts.select.clone(),
+                services: opts.services.clone(),
+                ..Default::default()
+            };
+            fopts.servers.local = opts.local.clone();
+            fopts.servers.memory = opts.memory.clone();
+            fopts.servers.services = opts.services.clone();
+            let day = crate::findings::build_day(&files, &fopts, &opts.summary, opts.top_hosts)?;
+            Ok((day.ports, Some(day.findings.findings)))
+        }
     })?;
     let addrs: Vec<IpAddr> = report.hosts.iter().map(|h| h.addr).collect();
     let (names, dns) = names::host_names(&addrs, &opts.names)?;
-    let s = &opts.services;
+    let marks = found.map(|f| marks(&report.hosts, &f));
+    let (s, m) = (&opts.services, marks.as_ref());
     match opts.format {
         PortsFormat::Parquet => {
             // Checked above.
             let path = opts.output.as_deref().unwrap_or(std::path::Path::new("ports.parquet"));
-            format::write_parquet(path, &report.hosts, &names, s)?
+            format::write_parquet(path, &report.hosts, &names, s, m)?
         }
         f => {
             let mut out = TextOut::create(opts.output.as_deref())?;
             match f {
-                PortsFormat::Text => format::write_table(&mut out, &report.hosts, &names, s)?,
-                PortsFormat::Csv => format::write_csv(&mut out, &report.hosts, &names, s)?,
-                _ => format::write_json(&mut out, &report.hosts, &names, s)?,
+                PortsFormat::Text => format::write_table(&mut out, &report.hosts, &names, s, m)?,
+                PortsFormat::Csv => format::write_csv(&mut out, &report.hosts, &names, s, m)?,
+                _ => format::write_json(&mut out, &report.hosts, &names, s, m)?,
             }
             out.finish()?;
         }
