@@ -655,7 +655,8 @@ impl FindingsArgs {
 /// Store layout: STORE/flows/date=D/, STORE/ports/date=D/ports.parquet,
 /// STORE/servers/date=D/servers.parquet, STORE/findings/date=D/findings.parquet, the same three
 /// as CSV in STORE/csv/date=D/, STORE/alerts/date=D/new-servers.ndjson and findings.ndjson (the
-/// threat rows of hosts with no threat tag on an earlier day), STORE/inventory.parquet. Inputs
+/// threat rows of hosts with no threat tag on an earlier day), STORE/report/date=D/report.html
+/// (the day's page, as `flowlens report` makes it), STORE/inventory.parquet. Inputs
 /// that carry only a time of day (SEI tables, Argus `ra`) are placed on --date. Running a day
 /// again replaces that day; a server is new when no other day of the store has it. Outputs are
 /// staged and committed at the end, so a killed run leaves the store as before (or the next run

@@ -125,11 +125,16 @@ fn empty_day() {
     assert_self_contained(&page);
     assert!(page.contains("No hosts on this day."));
     assert!(page.contains("No new servers on this day."));
-    assert!(page.contains("Findings were not computed for this day"));
+    assert!(page.contains("0 finding row(s)"));
     assert!(page.contains("no earlier day in the store"));
     assert!(!page.contains("data-report=\"ports\""));
     // The chart is drawn all the same (an empty day is a flat line, not an error).
     assert!(page.contains("<svg") && page.contains("\nincoming\n"));
+    // A day of a store from before daily wrote findings: the page says so.
+    std::fs::remove_file(store.join(format!("findings/date={DAY}/findings.parquet"))).unwrap();
+    let page = report(&store, &[]);
+    assert!(page.contains("Findings were not computed for this day"));
+    assert!(page.contains("data-total=\"findings\""));
 }
 
 /// The one host's profile prints the cells `flowlens ports` prints, row for row.

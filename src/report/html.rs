@@ -134,7 +134,7 @@ fn anchor(addr: &str) -> String {
 
 fn number(v: Option<u64>) -> (String, String) {
     match v {
-        Some(v) => (human(v, 6), v.to_string()),
+        Some(v) => (human(v, 5), v.to_string()),
         None => ("n/a".into(), "not computed".into()),
     }
 }
@@ -283,7 +283,7 @@ fn page(day: &Day, services: &Services) -> Result<Page> {
                 name: h.name.clone(),
                 addr,
                 rank: h.rank,
-                bytes: human(b, 6),
+                bytes: human(b, 5),
                 exact: b,
                 pct: format!("{:.1}", (b as f64 / first as f64 * 100.0).max(0.5)),
                 tags,
@@ -328,7 +328,7 @@ fn page(day: &Day, services: &Services) -> Result<Page> {
         bars,
         hosts_total: day.totals.hosts,
         rest_hosts: day.totals.hosts.saturating_sub(top_hosts),
-        rest_bytes: human(day.rest.total_bytes(), 6),
+        rest_bytes: human(day.rest.total_bytes(), 5),
         rest_exact: day.rest.total_bytes(),
         profiles: profiles(day, services, &by_host),
         findings_computed: day.findings.is_some(),
@@ -366,6 +366,58 @@ mod tests {
         assert!(!mentions_port("port 64450", "*->445"));
         assert!(!mentions_port("anything", "Other:"));
         assert!(!mentions_port("*", "*->*"));
+    }
+
+    /// Names and values from hosts files, reverse DNS and the reports are text on the page.
+    #[test]
+    fn every_value_is_escaped() {
+        use crate::ports::{HostSummary, PortRow, RowKey};
+        use crate::report::{DayTraffic, ShownHost, TextTable, Totals, FINDINGS_COLUMNS};
+        let traffic = Traffic { flows: 3, in_packets: 10, in_bytes: 5000, out_packets: 0, out_bytes: 0 };
+        let row = |v: [&str; 8]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let day = Day {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+            totals: Totals::default(),
+            trend: Vec::new(),
+            traffic: DayTraffic { flows: 0, packets: 0, bytes: 0, slots: vec![[0; 4]; 288], off_day: 0 },
+            split: true,
+            hosts: vec![ShownHost {
+                rank: 1,
+                name: "<img src=x onerror=alert(1)>".into(),
+                summary: HostSummary {
+                    addr: "10.0.0.1".parse().unwrap(),
+                    total: traffic,
+                    rows: vec![PortRow { key: RowKey::Ports { sport: 0, dport: 445 }, traffic }],
+                },
+            }],
+            top: 1,
+            rest: Traffic::default(),
+            findings: Some(TextTable {
+                columns: FINDINGS_COLUMNS.to_vec(),
+                rows: vec![row([
+                    "10.0.0.1",
+                    "\"><script>alert(2)</script>",
+                    "scan-target",
+                    "high",
+                    "<b onmouseover=alert(3)>x</b>",
+                    "probed on 445/tcp",
+                    "",
+                    "",
+                ])],
+            }),
+            new_servers: TextTable::default(),
+            quiet: Vec::new(),
+            max_rows: 100,
+        };
+        let page = render(&day, &Services::builtin()).unwrap();
+        for bad in ["<img", "<script", "<b ", "onerror=alert(1)>", "\"><script"] {
+            assert!(!page.contains(bad), "{bad} in the page");
+        }
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(page.contains("&quot;&gt;&lt;script&gt;alert(2)&lt;&#x2f;script&gt;"));
+        // The finding names the row's port: the row is marked, and linked from the finding.
+        assert!(page.contains("<tr class=\"marked\"><td>*-&gt;445&#x2f;microsoft-ds</td>"), "{page}");
+        assert!(page.contains("<a href=\"#host-10-0-0-1\">10.0.0.1</a>"));
     }
 
     #[test]

@@ -485,7 +485,13 @@ pub fn names_by_addr(day: &Day) -> HashMap<String, &str> {
 
 /// `flowlens report`: gathers the day from the store and renders the page.
 pub fn build(opts: &ReportOptions) -> Result<String> {
-    let day = gather(opts, &opts.store)?;
+    build_at(opts, &opts.store)
+}
+
+/// The page of a day whose files are under `day_root` (daily's staging folder), the other days
+/// in the store.
+pub fn build_at(opts: &ReportOptions, day_root: &Path) -> Result<String> {
+    let day = gather(opts, day_root)?;
     html::render(&day, &opts.services)
 }
 
