@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV_PYTHON := .venv/bin/python
 REQUIREMENTS := tests/python/requirements.txt
 
-.PHONY: help build release install test test-rust test-python venv lint fmt bench demo fuzz fixtures clean
+.PHONY: help build release install test test-rust test-python venv lint fmt bench demo fuzz fixtures clean screenshots
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,8 +42,18 @@ else
 	@echo "make test-rust: NOT RUN: the reverse DNS test (tests/ports.rs, ignored above) needs dnsmasq: apt-get install dnsmasq"
 endif
 
-test-python: release venv ## pyarrow / pandas / Polars / DuckDB read our Parquet; SQL reports match flowlens
-	FLOWLENS=$(BIN) $(VENV_PYTHON) -m pytest -q -rs tests/python
+# tests/python/test_report.py opens the report page in headless Chromium. BROWSER_TESTS=yes (the
+# default when chromium is installed; .ci/run, which installs it, sets it) makes a missing
+# chromium a failure; BROWSER_TESTS=no skips it. UPDATE_SCREENSHOTS=1 writes the README's
+# screenshots (docs/report.png, docs/report-phone.png) from that test: make screenshots.
+CHROMIUM := $(shell command -v chromium || command -v chromium-browser)
+BROWSER_TESTS ?= $(if $(CHROMIUM),yes,no)
+
+test-python: release venv ## pyarrow / pandas / Polars / DuckDB read our Parquet; SQL reports match flowlens; the report page in Chromium
+	FLOWLENS=$(BIN) BROWSER_TESTS=$(BROWSER_TESTS) $(VENV_PYTHON) -m pytest -q -rs tests/python
+
+screenshots: release venv ## Write docs/report.png and docs/report-phone.png (the report page in headless Chromium)
+	FLOWLENS=$(BIN) BROWSER_TESTS=yes UPDATE_SCREENSHOTS=1 $(VENV_PYTHON) -m pytest -q -rs tests/python/test_report.py -k chromium
 
 # .venv/requirements.txt is the stamp: a copy of the requirements the environment was made from.
 # The environment is made again when they differ or its Python no longer runs; pip is told to

@@ -11,6 +11,8 @@
 //! STORE/alerts/date=D/new-servers.ndjson     one line per new server (empty when none)
 //! STORE/alerts/date=D/findings.ndjson        one line per threat row of a host whose first day
 //!                                            with a threat tag this is (empty when none)
+//! STORE/report/date=D/report.html           the day's page (`flowlens report`), made from the
+//!                                            staged reports above and the day's flows
 //! STORE/inventory.parquet                    every server ever seen: first/last day, days seen
 //! STORE/.lock                                held while a run works on the store
 //! STORE/.staging/date=D/                     a run's outputs before they are committed
@@ -82,7 +84,7 @@ pub struct DailyOptions {
     pub quiet: bool,
     /// `--memory`, `--temp-dir`: the budget of the reports' one scan of the day.
     pub memory: Memory,
-    /// Test hook: fail after this stage (`convert`, `ports`, `servers`, `findings`, `commit`), as a
+    /// Test hook: fail after this stage (`convert`, `ports`, `servers`, `findings`, `report`, `commit`), as a
     /// crash would.
     pub fail_after: Option<String>,
 }
@@ -114,6 +116,8 @@ pub struct DailySummary {
     /// Hosts whose first day with a threat tag this is (their rows are in `findings_alerts`).
     pub new_threat_hosts: usize,
     pub findings_alerts: PathBuf,
+    /// The day's page (`flowlens report`).
+    pub report: PathBuf,
     /// A crashed earlier run whose outputs were finished (rolled forward) or discarded.
     pub recovered: Vec<String>,
     pub stages: Vec<StageSummary>,
@@ -131,6 +135,7 @@ struct DayPaths {
     findings_parquet: PathBuf,
     findings_csv: PathBuf,
     findings_alerts: PathBuf,
+    report: PathBuf,
 }
 
 fn partition(date: NaiveDate) -> String {
@@ -152,11 +157,12 @@ impl DayPaths {
             findings_parquet: root.join("findings").join(&p).join("findings.parquet"),
             findings_csv: root.join("csv").join(&p).join("findings.csv"),
             findings_alerts: root.join("alerts").join(&p).join("findings.ndjson"),
+            report: crate::report::page_path(root, date),
         }
     }
 
     /// Every output of a day. A run that has no rejects file removes the day's old one.
-    fn all(&self) -> [&PathBuf; 10] {
+    fn all(&self) -> [&PathBuf; 11] {
         [
             &self.flows,
             &self.rejects,
@@ -168,6 +174,7 @@ impl DayPaths {
             &self.findings_parquet,
             &self.findings_csv,
             &self.findings_alerts,
+            &self.report,
         ]
     }
 }
@@ -630,7 +637,29 @@ fn run_day(
     );
     fail_point(opts, "findings")?;
 
-    // 6. commit: the marker makes the run final, then the files move into place.
+    // 6. the day's page, from the staged reports (the rows of the CSVs, read back) and the
+    // day's flows; the other days come from the store.
+    let t = Instant::now();
+    let mut ropts = crate::report::ReportOptions::new(opts.store.clone(), opts.date);
+    ropts.local = opts.local.clone();
+    ropts.services = opts.servers.services.clone();
+    ropts.threads = opts.threads;
+    let page = crate::report::build_at(&ropts, &staging)?;
+    let file = AtomicFile::create(&stage.report)?;
+    file.file().and_then(|mut f| f.write_all(page.as_bytes())).map_err(|e| Error::io(&stage.report, e))?;
+    file.commit()?;
+    finish(
+        StageSummary {
+            stage: "report",
+            seconds: t.elapsed().as_secs_f64(),
+            detail: format!("{} KiB", page.len().div_ceil(1024)),
+            rows: None,
+        },
+        &mut stages,
+    );
+    fail_point(opts, "report")?;
+
+    // 7. commit: the marker makes the run final, then the files move into place.
     let t = Instant::now();
     drop(uncommitted);
     let marker = AtomicFile::create(&staging.join(COMMIT))?;
@@ -661,6 +690,7 @@ fn run_day(
         findings: counts,
         new_threat_hosts: new_hosts.len(),
         findings_alerts: final_paths.findings_alerts,
+        report: final_paths.report,
         recovered,
         stages,
     })

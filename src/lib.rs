@@ -20,6 +20,7 @@ pub mod ports;
 pub mod pqdict;
 pub mod pqwrite;
 pub mod progress;
+pub mod report;
 pub mod resolve;
 pub mod scan;
 pub mod schema;

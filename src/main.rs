@@ -30,6 +30,7 @@ enum Command {
     Servers(ServersArgs),
     Findings(FindingsArgs),
     Daily(DailyArgs),
+    Report(ReportArgs),
 }
 
 /// Convert flow text (rwcut, whitespace tables, CSV/TSV, exporters' text; plain, gzip or zstd)
@@ -662,7 +663,8 @@ impl FindingsArgs {
 /// Store layout: STORE/flows/date=D/, STORE/ports/date=D/ports.parquet,
 /// STORE/servers/date=D/servers.parquet, STORE/findings/date=D/findings.parquet, the same three
 /// as CSV in STORE/csv/date=D/, STORE/alerts/date=D/new-servers.ndjson and findings.ndjson (the
-/// threat rows of hosts with no threat tag on an earlier day), STORE/inventory.parquet. Inputs
+/// threat rows of hosts with no threat tag on an earlier day), STORE/report/date=D/report.html
+/// (the day's page, as `flowlens report` makes it), STORE/inventory.parquet. Inputs
 /// that carry only a time of day (SEI tables, Argus `ra`) are placed on --date. Running a day
 /// again replaces that day; a server is new when no other day of the store has it. Outputs are
 /// staged and committed at the end, so a killed run leaves the store as before (or the next run
@@ -728,6 +730,55 @@ struct DailyArgs {
     quiet: bool,
     #[command(flatten)]
     memory: MemoryArgs,
+}
+
+/// One self-contained HTML page for one day of a store: totals and their trend over the store's
+/// days, bytes per 5 minutes, the top hosts with their port profiles, findings, new servers and
+/// servers gone quiet.
+///
+/// The tables are the day's reports as `flowlens daily` wrote them (ports, servers, findings
+/// Parquet), so the page and the CSVs agree; only the totals and the chart read the day's flows.
+/// The page has no scripts and makes no requests (charts are inline SVG); every name is escaped.
+/// `daily` writes it as STORE/report/date=D/report.html. Without -o (or with -o -) the page goes
+/// to stdout.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  flowlens report store --date 2026-11-21 -o report.html
+  flowlens report store --date 2026-11-21 --local 10.0.0.0/16 \\
+      --hosts hosts.txt --domain berkeley.edu -o report.html
+  flowlens report store --date 2026-11-21 --top-hosts 50 > report.html")]
+struct ReportArgs {
+    /// The store folder (as `flowlens daily --store` writes it).
+    store: PathBuf,
+    /// The day (YYYY-MM-DD).
+    #[arg(long, value_name = "DAY")]
+    date: String,
+    /// A local network (CIDR): the chart splits incoming, outgoing and internal bytes by it;
+    /// repeatable. Without it the chart has one line for every flow.
+    #[arg(long, value_name = "CIDR")]
+    local: Vec<String>,
+    /// Host names from a hosts(5) file (`address name [aliases]`) for the hosts the page shows.
+    #[arg(long, value_name = "FILE")]
+    hosts: Option<PathBuf>,
+    /// Strip this domain from host names (`newsfeed.berkeley.edu` → `newsfeed`).
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Option<String>,
+    /// Hosts with a bar and a port profile (more hosts are summed up in one line; hosts with
+    /// findings get a profile too, up to as many again).
+    #[arg(long, value_name = "N", default_value_t = flowlens::report::DEFAULT_TOP_HOSTS)]
+    top_hosts: usize,
+    /// Rows listed per list (findings of a tag, new servers, quiet servers) before "N more".
+    #[arg(long, value_name = "N", default_value_t = flowlens::report::DEFAULT_MAX_ROWS)]
+    max_rows: usize,
+    /// Port names from FILE (/etc/services format) instead of the built-in table.
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
+    /// Write the page to FILE (written under a temporary name, then renamed) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -920,6 +971,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if a.fail_on_new && (s.new_servers > 0 || s.new_threat_hosts > 0) {
                 return Ok(1);
             }
+        }
+        Command::Report(a) => {
+            let date = chrono::NaiveDate::parse_from_str(&a.date, "%Y-%m-%d")
+                .with_context(|| format!("--date '{}' is not a date: use YYYY-MM-DD", a.date))?;
+            let mut opts = flowlens::report::ReportOptions::new(a.store, date);
+            opts.local = parse_nets("--local", &a.local)?;
+            opts.names = flowlens::ports::NameOptions { hosts_file: a.hosts, domain: a.domain, resolve: None };
+            opts.top_hosts = a.top_hosts;
+            opts.max_rows = a.max_rows;
+            if let Some(p) = &a.services {
+                opts.services = flowlens::services::Services::from_file(p)?;
+            }
+            opts.threads = a.threads;
+            flowlens::report::write(&opts, a.output.as_deref())?;
         }
         Command::Gen(a) => {
             let start =

@@ -106,7 +106,7 @@ fn alerts_file(store: &Path, date: &str) -> PathBuf {
     day_dir(store, "alerts", date).join("new-servers.ndjson")
 }
 
-/// The day's nine outputs (rejects aside), by path relative to the store, with their bytes.
+/// The day's ten outputs (rejects aside), by path relative to the store, with their bytes.
 fn day_outputs(store: &Path, date: &str) -> BTreeMap<String, Vec<u8>> {
     let files = [
         ("flows", "part-00000.parquet"),
@@ -118,6 +118,7 @@ fn day_outputs(store: &Path, date: &str) -> BTreeMap<String, Vec<u8>> {
         ("findings", "findings.parquet"),
         ("csv", "findings.csv"),
         ("alerts", "findings.ndjson"),
+        ("report", "report.html"),
     ];
     files
         .iter()
@@ -484,6 +485,11 @@ fn a_run_stopped_after_servers_leaves_the_store_as_before() {
 #[test]
 fn a_run_stopped_after_findings_leaves_the_store_as_before() {
     interrupted_after("findings");
+}
+
+#[test]
+fn a_run_stopped_after_report_leaves_the_store_as_before() {
+    interrupted_after("report");
 }
 
 #[test]

@@ -106,18 +106,26 @@ pub fn table_header() -> String {
     line
 }
 
+/// The seven number cells of a row (F, I-P, I-O, O-P, O-O, T-P, T-O) as the table prints them,
+/// unpadded: K/M/G sized to each column's width. `flowlens report`'s port profiles print these.
+pub fn table_cells(t: &Traffic) -> [String; 7] {
+    let v = numbers(t);
+    std::array::from_fn(|i| {
+        let mut cell = String::with_capacity(8);
+        write_human(&mut cell, v[i], NUMBER_WIDTHS[i]);
+        cell
+    })
+}
+
 /// One table line.
 pub fn table_line(host: &str, label: &str, t: &Traffic) -> String {
     let mut line = String::with_capacity(81);
-    let mut cell = String::with_capacity(8);
     host_cell(&mut line, host);
     centre(&mut line, label, LABEL_WIDTH);
     line.push_str("  ");
-    for (v, w) in numbers(t).into_iter().zip(NUMBER_WIDTHS) {
+    for (cell, w) in table_cells(t).iter().zip(NUMBER_WIDTHS) {
         line.push(' ');
-        cell.clear();
-        write_human(&mut cell, v, w);
-        right(&mut line, &cell, w);
+        right(&mut line, cell, w);
     }
     line
 }
