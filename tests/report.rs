@@ -224,3 +224,42 @@ fn output_file_and_stdout() {
     // Without --local the chart has one line for everything.
     assert!(file.contains("\nall flows\n") && !file.contains("\nincoming\n"));
 }
+
+/// Layer-2 records (Argus `llc`, null sip/dip; tests/data/formats/l2.binetflow, real STP
+/// frames) are in the day's totals, which equal racount's, and in no direction of the chart.
+#[test]
+fn layer2_records_are_in_the_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/formats/l2.binetflow");
+    let day = "2026-12-07";
+    flowlens()
+        .args(["daily", "--store"])
+        .arg(&store)
+        .args(["--date", day, "--local", "fe80::/10", "-q"])
+        .arg(&input)
+        .assert()
+        .success();
+    let out = flowlens().arg("report").arg(&store).args(["--date", day, "--local", "fe80::/10"]).assert().success();
+    let page = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let text: String = {
+        let mut t = String::new();
+        let mut tag = false;
+        for c in page.chars() {
+            match c {
+                '<' => tag = true,
+                '>' => {
+                    tag = false;
+                    t.push(' ');
+                }
+                c if !tag => t.push(c),
+                _ => {}
+            }
+        }
+        t.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    // racount of the fixture: 16 packets, 1200 bytes in 9 flow records (2 of them llc).
+    for want in ["flows 9 9", "packets 16 16", "bytes 1200 1200", "2 layer-2 record(s) without IP addresses"] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+}

@@ -170,6 +170,9 @@ pub struct ScanOptions<'a> {
     pub memory: &'a Memory,
     /// No progress bar even on a terminal.
     pub quiet: bool,
+    /// Give the workers the rows without IP addresses too (layer-2 records), which reports
+    /// about hosts leave out (and count in [`ScanStats::no_address`]).
+    pub unaddressed: bool,
 }
 
 /// Reads the flows of `files` that the selection keeps, once, in parallel on the current rayon
@@ -209,7 +212,7 @@ pub fn scan<W: Worker>(
             for batch in src.read_row_group(g, BATCH_ROWS)? {
                 let batch = batch?;
                 let rows = batch.num_rows() as u64;
-                let (batch, dropped) = addressed(batch)?;
+                let (batch, dropped) = if opts.unaddressed { (batch, 0) } else { addressed(batch)? };
                 if dropped > 0 {
                     no_address.fetch_add(dropped, Ordering::Relaxed);
                 }

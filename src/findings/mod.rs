@@ -368,7 +368,12 @@ impl<'a> Parts<'a> {
     }
 
     fn scan_options<'b>(&'b self, opts: &'b ReportOptions) -> crate::aggregate::ScanOptions<'b> {
-        crate::aggregate::ScanOptions { select: &opts.select, memory: &self.memory, quiet: self.memory.quiet }
+        crate::aggregate::ScanOptions {
+            select: &opts.select,
+            memory: &self.memory,
+            quiet: self.memory.quiet,
+            unaddressed: false,
+        }
     }
 
     /// Decides the servers, then the findings (which need the servers), then sets the P2P

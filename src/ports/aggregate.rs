@@ -552,7 +552,7 @@ pub struct Groups {
 /// groups them per host, within `memory`.
 pub fn aggregate(files: &[PathBuf], filter: &HostFilter, select: &Selection, memory: &Memory) -> Result<Groups> {
     let agg = Aggregation::new(filter, memory);
-    let opts = ScanOptions { select, memory, quiet: memory.quiet };
+    let opts = ScanOptions { select, memory, quiet: memory.quiet, unaddressed: false };
     let (workers, scan) = aggregate::scan(files, &columns(), &opts, || agg.worker())?;
     let partials = Aggregation::partials(workers);
     Ok(agg.groups(partials, &scan))

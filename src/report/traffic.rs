@@ -51,6 +51,8 @@ pub struct DayTraffic {
     pub slots: Vec<[u64; 4]>,
     /// Flows that start outside the day (UTC) or have no start time: in the totals, not the chart.
     pub off_day: u64,
+    /// Layer-2 records (no IP addresses) with `--local`: in the totals, in no direction.
+    pub no_address: u64,
 }
 
 impl DayTraffic {
@@ -61,6 +63,7 @@ impl DayTraffic {
             bytes: 0,
             slots: if with_slots { vec![[0; 4]; SLOTS] } else { Vec::new() },
             off_day: 0,
+            no_address: 0,
         }
     }
 
@@ -69,6 +72,7 @@ impl DayTraffic {
         self.packets = self.packets.wrapping_add(o.packets);
         self.bytes = self.bytes.wrapping_add(o.bytes);
         self.off_day += o.off_day;
+        self.no_address += o.no_address;
         for (a, b) in self.slots.iter_mut().zip(&o.slots) {
             for (x, y) in a.iter_mut().zip(b) {
                 *x = x.wrapping_add(*y);
@@ -170,6 +174,10 @@ impl Worker for TrafficWorker<'_> {
             return Err(Error::input(path.display().to_string(), "stime or bytes is not of the flows schema's type"));
         };
         let split = !self.filter.is_everything();
+        let (sip_nulls, dip_nulls) = (col(SIP)?.logical_nulls(), col(DIP)?.logical_nulls());
+        let unaddressed = |i: usize| {
+            sip_nulls.as_ref().is_some_and(|n| n.is_null(i)) || dip_nulls.as_ref().is_some_and(|n| n.is_null(i))
+        };
         if split {
             self.sip.flags(col(SIP)?, self.filter, path, &mut self.sl)?;
             self.dip.flags(col(DIP)?, self.filter, path, &mut self.dl)?;
@@ -178,6 +186,10 @@ impl Worker for TrafficWorker<'_> {
             let t = if stime.is_valid(i) { stime.value(i) - day_start } else { -1 };
             if !(0..DAY_US).contains(&t) {
                 self.acc.off_day += 1;
+                continue;
+            }
+            if split && unaddressed(i) {
+                self.acc.no_address += 1;
                 continue;
             }
             let b = if bytes.is_valid(i) { bytes.value(i).max(0) as u64 } else { 0 };
@@ -221,7 +233,9 @@ pub fn read(files: &[PathBuf], date: Option<NaiveDate>, filter: &HostFilter) -> 
     };
     let select = Selection::all();
     let memory = Memory { quiet: true, ..Memory::default() };
-    let opts = ScanOptions { select: &select, memory: &memory, quiet: true };
+    // The day's totals count every row, layer-2 records (null addresses) too; those are in no
+    // direction of the chart.
+    let opts = ScanOptions { select: &select, memory: &memory, quiet: true, unaddressed: true };
     let (workers, _) = aggregate::scan(files, &columns, &opts, || TrafficWorker {
         day_start: date.map(day_start),
         filter,

@@ -771,7 +771,7 @@ pub fn evaluate(
     memory: &Memory,
 ) -> Result<Evaluation> {
     let ev = Evaluator::new(rules, opts, filter, memory);
-    let scan_opts = ScanOptions { select, memory, quiet: memory.quiet };
+    let scan_opts = ScanOptions { select, memory, quiet: memory.quiet, unaddressed: false };
     let (workers, scan) = aggregate::scan(files, &columns(), &scan_opts, || ev.worker())?;
     let partials = Evaluator::partials(workers);
     ev.finish(partials, &scan)
