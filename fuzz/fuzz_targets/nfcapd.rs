@@ -29,7 +29,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         c => [header(c), rest.to_vec()].concat(),
     };
     let opts = ReadOptions::default();
-    let Ok(Some(Decoder::Records(format))) = detect_input(&bytes, &opts) else { return };
+    let Ok(Some(Decoder::Records(format))) = detect_input(&bytes, &opts, None) else { return };
     let schema = flowlens::schema::flow_schema(format.extras());
     let map = Arc::new((0..format.extras().len()).collect::<Vec<_>>());
     let mut blocks = format.blocks(0, Box::new(std::io::Cursor::new(bytes)));
