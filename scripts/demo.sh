@@ -36,5 +36,12 @@ echo "== new-server alerts of 2026-11-21: $STORE/alerts/date=2026-11-21/new-serv
 cat "$STORE/alerts/date=2026-11-21/new-servers.ndjson"
 
 echo
+echo "== findings of 2026-11-21: $STORE/csv/date=2026-11-21/findings.csv (host, tag, confidence)"
+cut -d, -f1,3,4 "$STORE/csv/date=2026-11-21/findings.csv"
+
+echo
+echo "== the day's page (open it in a browser): $STORE/report/date=2026-11-21/report.html"
+
+echo
 echo "== the flows back as rwcut text"
 "$BIN" cat "$STORE/flows" --from 2026-11-21 | head -n 4
