@@ -539,10 +539,7 @@ fn run_day(
             detail: format!(
                 "{} rows read once for ports, servers and findings{}{}",
                 stats.rows,
-                match stats.no_address {
-                    0 => String::new(),
-                    n => format!("; {n} rows without IP addresses (layer-2 records) skipped"),
-                },
+                crate::aggregate::no_address_note(stats.no_address),
                 match spills {
                     0 => String::new(),
                     n => format!("; {n} spill run(s), {} MiB", spilled >> 20),

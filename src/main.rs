@@ -345,10 +345,7 @@ impl PortsArgs {
         opts.select = self.select.selection()?;
         opts.memory = self.memory.memory(self.quiet)?;
         if self.findings {
-            opts.findings = Some(match &self.findings_rules {
-                Some(p) => flowlens::findings::FindingRules::from_file(p)?,
-                None => flowlens::findings::FindingRules::builtin(),
-            });
+            opts.findings = Some(flowlens::findings::FindingRules::load(self.findings_rules.as_deref())?);
         }
         Ok(opts)
     }
@@ -448,14 +445,6 @@ impl MemoryArgs {
 }
 
 /// The summary line's note on spilling: empty when nothing spilled.
-/// The summary lines' note of the rows the reports skipped for want of IP addresses.
-fn no_address(rows: u64) -> String {
-    match rows {
-        0 => String::new(),
-        n => format!("; {n} rows without IP addresses (layer-2 records) skipped"),
-    }
-}
-
 fn spilled(runs: u64, bytes: u64) -> String {
     match runs {
         0 => String::new(),
@@ -837,7 +826,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     s.rows_reported,
                     s.stats.scan_time.as_secs_f64(),
                     s.stats.summary_time.as_secs_f64(),
-                    no_address(s.stats.no_address),
+                    flowlens::aggregate::no_address_note(s.stats.no_address),
                     spilled(s.stats.spills, s.stats.spilled_bytes)
                 );
                 if let Some(d) = &s.dns {
@@ -880,7 +869,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 eprintln!(
                     "flowlens servers: {} rows in {} file(s), {} row groups, {} conversations, {} candidates; {} servers{new}{amb}{}{}",
                     s.stats.rows, s.stats.files, s.stats.row_groups, s.stats.conversations, s.stats.candidates, s.servers,
-                    no_address(s.stats.no_address),
+                    flowlens::aggregate::no_address_note(s.stats.no_address),
                     spilled(s.stats.spills, s.stats.spilled_bytes)
                 );
             }
@@ -907,7 +896,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     r.stats.conversations,
                     r.findings.len(),
                     counts.join(", "),
-                    no_address(r.stats.no_address),
+                    flowlens::aggregate::no_address_note(r.stats.no_address),
                     spilled(r.stats.spills, r.stats.spilled_bytes)
                 );
             }
@@ -932,10 +921,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 local: parse_nets("--local", &a.local)?,
                 ports: flowlens::ports::SummaryOptions::default(),
                 servers,
-                findings: match &a.findings_rules {
-                    Some(p) => flowlens::findings::FindingRules::from_file(p)?,
-                    None => flowlens::findings::FindingRules::builtin(),
-                },
+                findings: flowlens::findings::FindingRules::load(a.findings_rules.as_deref())?,
                 rejects: a.rejects,
                 allow_other_days: a.allow_other_days,
                 threads: a.threads,

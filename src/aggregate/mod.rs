@@ -147,6 +147,14 @@ pub struct ScanStats {
     pub scan_time: std::time::Duration,
 }
 
+/// The summary lines' note of the rows a report skipped for want of IP addresses (empty for none).
+pub fn no_address_note(rows: u64) -> String {
+    match rows {
+        0 => String::new(),
+        n => format!("; {n} rows without IP addresses (layer-2 records) skipped"),
+    }
+}
+
 /// The batch without its rows whose `sip` or `dip` is null, and how many those were.
 fn addressed(batch: RecordBatch) -> Result<(RecordBatch, u64)> {
     let nulls = |name: &str| batch.column_by_name(name).and_then(|c| c.logical_nulls());

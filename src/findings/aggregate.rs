@@ -170,7 +170,6 @@ impl Conv {
 /// A worker's partial state: host conversations by host shard.
 pub struct State {
     pub shards: Vec<AHashMap<Key, Conv>>,
-    pub rows: u64,
     caches: Caches,
 }
 
@@ -247,10 +246,9 @@ impl Worker for FindingsWorker<'_> {
     }
 }
 
-/// What the workers left in memory, by shard, and the rows they read.
+/// What the workers left in memory, by shard (the rows read are the scan's).
 pub struct Partials {
     pub shards: Vec<Vec<AHashMap<Key, Conv>>>,
-    pub rows: u64,
 }
 
 fn port_col(batch: &RecordBatch, name: &str, path: &Path) -> Result<UInt16Array> {
@@ -301,16 +299,14 @@ impl Findings {
     /// Takes the workers' states apart by shard.
     pub fn partials(workers: Vec<FindingsWorker<'_>>) -> Partials {
         let mut shards: Vec<Vec<AHashMap<Key, Conv>>> = (0..SHARDS).map(|_| Vec::new()).collect();
-        let mut rows = 0;
         for w in workers {
-            rows += w.state.rows;
             for (i, m) in w.state.shards.into_iter().enumerate() {
                 if !m.is_empty() {
                     shards[i].push(m);
                 }
             }
         }
-        Partials { shards, rows }
+        Partials { shards }
     }
 
     /// Every address by id.
@@ -347,7 +343,7 @@ impl Findings {
     }
 
     pub fn new_state(&self) -> State {
-        State { shards: (0..SHARDS).map(|_| AHashMap::new()).collect(), rows: 0, caches: Caches::default() }
+        State { shards: (0..SHARDS).map(|_| AHashMap::new()).collect(), caches: Caches::default() }
     }
 
     /// Adds one batch (already filtered by the selection). A flow counts for each end that is
@@ -457,7 +453,6 @@ impl Findings {
             e.inn.merge(&half);
             e.bits |= swap(bits_s);
         }
-        state.rows += n as u64;
         Ok(())
     }
 }

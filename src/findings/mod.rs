@@ -229,7 +229,6 @@ pub fn decide_all(
     }
     report.findings.sort_by_key(|f| (f.host, f.tag));
     (report.stats.spills, report.stats.spilled_bytes) = findings.spilled();
-    report.stats.rows = partials.rows;
     Ok(report)
 }
 

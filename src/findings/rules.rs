@@ -106,6 +106,11 @@ impl FindingRules {
         Self::parse(BUILTIN, "data/findings.toml").unwrap_or_else(|e| panic!("built-in findings rules: {e}"))
     }
 
+    /// `--rules FILE` / `--findings-rules FILE` when given, else the built-in rules.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        path.map_or_else(|| Ok(Self::builtin()), Self::from_file)
+    }
+
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::parse(&text, &path.display().to_string())

@@ -199,7 +199,6 @@ struct State {
     /// codes (source and destination) mean equal addresses.
     v6_ids: AHashMap<u128, u32>,
     v6_addrs: Vec<u128>,
-    rows: u64,
     // Reused per-batch buffers.
     scode: Vec<u64>,
     dcode: Vec<u64>,
@@ -213,7 +212,6 @@ impl State {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             v6_ids: AHashMap::new(),
             v6_addrs: Vec::new(),
-            rows: 0,
             scode: Vec::new(),
             dcode: Vec::new(),
             scratch_u16: [Vec::new(), Vec::new()],
@@ -453,7 +451,6 @@ fn add_batch(
     let packets = i64_values(column(batch, PACKETS, path)?, s64a);
     let bytes = i64_values(column(batch, BYTES, path)?, s64b);
     add_rows(&mut state.shards, &state.v6_addrs, &scode, &dcode, sport, dport, packets, bytes);
-    state.rows += batch.num_rows() as u64;
     state.scode = scode;
     state.dcode = dcode;
     Ok(())
