@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV_PYTHON := .venv/bin/python
 REQUIREMENTS := tests/python/requirements.txt
 
-.PHONY: help build release install test test-rust test-python venv lint fmt bench demo fuzz fixtures clean screenshots
+.PHONY: help build release install test test-rust test-python venv lint fmt bench demo fuzz fixtures clean screenshots sql
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -99,6 +99,11 @@ fuzz: ## Fuzz each exporter parser for FUZZ_SECONDS seconds (nightly toolchain +
 		mkdir -p fuzz/corpus/$$t; \
 		$(CARGO) +nightly fuzz run -O $$t fuzz/corpus/$$t fuzz/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
+
+sql: release ## Rewrite the checked-in queries sql/DIALECT/REPORT.sql (the defaults of `flowlens sql`)
+	@for d in duckdb spark trino; do for r in ports servers; do \
+		mkdir -p sql/$$d && $(BIN) sql $$r --dialect $$d > sql/$$d/$$r.sql || exit 1; \
+	done; done
 
 fixtures: ## Regenerate tests/data/formats from real traffic (root; nfdump softflowd argus tcpdump ssh)
 	bash scripts/make-fixtures.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end benchmark of `flowlens ports` against DuckDB running sql/ports.sql.
+"""End-to-end benchmark of `flowlens ports` against DuckDB running `flowlens sql ports` (the same options).
 
 Generates flows with `flowlens gen` (reused between runs when the same size and seed are asked
 for), converts them to Parquet, then times both tools on the same file in the same run, checks
@@ -32,18 +32,16 @@ from benchlib import measure, mib, run  # noqa: E402
 # DuckDB: the query's own time goes to stderr as JSON; rows to a CSV file.
 DUCKDB = r"""
 import json, sys, time, duckdb
-parquet, sql_path, out, params = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+parquet, sql_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
 con = duckdb.connect()
 con.execute(f"CREATE VIEW flows AS SELECT * FROM read_parquet('{parquet}')")
-for k, v in params.items():
-    con.execute(f"SET VARIABLE ports_{k} = ?", [v])
 sql = open(sql_path).read()
 t = time.perf_counter()
 rows = con.execute(sql).fetchall()
 q = time.perf_counter() - t
 with open(out, "w") as f:
     for r in rows:
-        f.write(",".join(map(str, [r[2], r[2], *r[3:]])) + "\n")
+        f.write(",".join(map(str, r)) + "\n")
 sys.stderr.write(json.dumps({"query": q, "rows": len(rows), "duckdb": duckdb.__version__}))
 """
 
@@ -70,22 +68,25 @@ def main():
     size = parquet.stat().st_size
 
     cases = [
-        ("campus hosts (`--local 10.0.0.0/16`)", ["--local", "10.0.0.0/16"], {"local": ["10.0.0.0/16"]}),
-        ("every address a host (no `--local`)", [], {}),
+        ("campus hosts (`--local 10.0.0.0/16`)", ["--local", "10.0.0.0/16"]),
+        ("every address a host (no `--local`)", []),
     ]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        no_services = Path(tmp) / "no-services"  # empty: port numbers only, as the SQL prints
+        no_services = Path(tmp) / "no-services"  # empty: port numbers only
         no_services.write_text("")
-        for name, fl_args, sql_params in cases:
+        for name, fl_args in cases:
+            sql_path = Path(tmp) / "ports.sql"
+            sql = subprocess.run([fl, "sql", "ports", *fl_args, "--services", no_services, "--dialect", "duckdb"],
+                                 check=True, capture_output=True, text=True).stdout
+            sql_path.write_text(sql)
             fl_out, db_out = Path(tmp) / "flowlens.csv", Path(tmp) / "duckdb.csv"
             fl_runs, db_runs = [], []
             for i in range(args.runs):
                 print(f"{name}: run {i + 1}/{args.runs} …", file=sys.stderr)
                 fl_runs.append(measure([fl, "ports", parquet, *fl_args, "--format", "csv", "--services", no_services,
                                         "-o", fl_out]))
-                m = measure([sys.executable, "-c", DUCKDB, parquet, ROOT / "sql" / "ports.sql", db_out,
-                             json.dumps(sql_params)])
+                m = measure([sys.executable, "-c", DUCKDB, parquet, sql_path, db_out])
                 m.update(json.loads(m["stderr"]))
                 db_runs.append(m)
             fl_rows = fl_out.read_text().splitlines()[1:]
@@ -112,7 +113,7 @@ def main():
         load = "?"
     version = run([fl, "--version"], capture_output=True, text=True).stdout.strip()
     print(f"""
-## ports: `flowlens ports` vs DuckDB `sql/ports.sql`
+## ports: `flowlens ports` vs DuckDB running `flowlens sql ports`
 
 {args.rows:,} flows from `flowlens gen --rows {args.rows} --seed {args.seed}`, one Parquet file of
 {size / 2**20:,.0f} MiB; median of {args.runs} runs; {os.cpu_count()} cores ({cpu}), load average

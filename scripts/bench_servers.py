@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end benchmark of `flowlens servers` against DuckDB running sql/servers.sql, and the
+"""End-to-end benchmark of `flowlens servers` against DuckDB running `flowlens sql servers`, and the
 accuracy of the servers it finds.
 
 Speed: generates flows with `flowlens gen` (kept under target/bench-servers and reused when the
@@ -49,18 +49,16 @@ LOCAL = "10.0.0.0/16"
 HEADER = ("server,port,proto,service,clients,client_ports,flows_in,packets_in,bytes_in,"
           "flows_out,packets_out,bytes_out,first_seen,last_seen,rule,evidence,confidence")
 
-# DuckDB running sql/servers.sql over a view `flows` (with `side` as NULL when the file has none,
-# as the header of sql/servers.sql says). The query's own time goes to stderr as JSON; the rows to
+# DuckDB running `flowlens sql servers` over a view `flows` (with `side` as NULL when the file has
+# none, as the query's header says). The query's own time goes to stderr as JSON; the rows to
 # a CSV file, as the test (tests/python/test_servers_sql.py) turns them into text.
 DUCKDB = r"""
 import csv, json, sys, time, duckdb
-parquet, sql_path, out, local = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+parquet, sql_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
 con = duckdb.connect()
 cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{parquet}')").fetchall()]
 side = "" if "side" in cols else ", NULL::VARCHAR AS side"
 con.execute(f"CREATE VIEW flows AS SELECT *{side} FROM read_parquet('{parquet}')")
-if local is not None:
-    con.execute("SET VARIABLE servers_local = ?", [local])
 sql = open(sql_path).read()
 t = time.perf_counter()
 rows = con.execute(sql).fetchall()
@@ -74,7 +72,12 @@ sys.stderr.write(json.dumps({"query": q, "rows": len(rows), "duckdb": duckdb.__v
 
 
 def duckdb_servers(parquet, out, local=None):
-    m = measure([sys.executable, "-c", DUCKDB, parquet, ROOT / "sql" / "servers.sql", out, json.dumps(local)])
+    sql_path = Path(out).with_suffix(".sql")
+    local_args = [a for cidr in (local or []) for a in ("--local", cidr)]
+    sql = subprocess.run([default_flowlens(), "sql", "servers", *local_args, "--dialect", "duckdb"],
+                         check=True, capture_output=True, text=True).stdout
+    sql_path.write_text(sql)
+    m = measure([sys.executable, "-c", DUCKDB, parquet, sql_path, out])
     m.update(json.loads(m["stderr"]))
     return m
 
@@ -182,11 +185,11 @@ def summary_counts(summary):
 
 
 def speed_section(args, size, results, threads, load_start, load_end, machine):
-    out = [f"""## servers: `flowlens servers` vs DuckDB `sql/servers.sql`
+    out = [f"""## servers: `flowlens servers` vs DuckDB running `flowlens sql servers`
 
 `python3 scripts/bench_servers.py --rows {args.rows} --runs {args.runs}`: {args.rows:,} flows from
 `flowlens gen --rows {args.rows} --seed {args.seed}` converted once ({size / 2**20:,.0f} MiB of Parquet),
-then `flowlens servers FILE --format csv -o out.csv -q` and DuckDB running `sql/servers.sql` over
+then `flowlens servers FILE --format csv -o out.csv -q` and DuckDB running `flowlens sql servers` over
 the same file (a view `flows` with `side` as NULL) in the same run, alternating; median of {args.runs}.
 flowlens: the whole process. DuckDB: the query alone in a warm process (favours DuckDB). Peak
 memory: maximum RSS of the process. Measured {datetime.date.today()} on {machine}; load average

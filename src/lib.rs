@@ -27,6 +27,7 @@ pub mod schema;
 pub mod select;
 pub mod servers;
 pub mod services;
+pub mod sql;
 pub mod text;
 pub mod units;
 

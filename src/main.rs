@@ -31,6 +31,7 @@ enum Command {
     Findings(FindingsArgs),
     Daily(DailyArgs),
     Report(ReportArgs),
+    Sql(SqlArgs),
 }
 
 /// Convert flow text (rwcut, whitespace tables, CSV/TSV, exporters' text; plain, gzip or zstd)
@@ -232,9 +233,8 @@ struct PortsArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// A local network (CIDR, IPv4 or IPv6); repeatable. Without it every address is a host.
-    #[arg(long, value_name = "CIDR")]
-    local: Vec<String>,
+    #[command(flatten)]
+    knobs: PortsKnobs,
     /// Host names from a hosts(5) file (`address name [aliases]`).
     #[arg(long, value_name = "FILE")]
     hosts: Option<PathBuf>,
@@ -262,22 +262,6 @@ struct PortsArgs {
     /// How long a cached name (or "no name") is used before asking again: seconds or 90s, 30m, 12h, 7d.
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     dns_cache_ttl: String,
-    /// Port names from FILE (/etc/services format) instead of the built-in table.
-    #[arg(long, value_name = "FILE")]
-    services: Option<PathBuf>,
-    /// Rows listed per host before `Other`.
-    #[arg(long, value_name = "N", default_value_t = 9)]
-    top: usize,
-    /// A port paired with more than M distinct ports on the other side collapses to `*`.
-    #[arg(long, value_name = "M", default_value_t = 3)]
-    many: u32,
-    /// Ports whose rows are always listed: comma list with ranges, e.g. 6660-6669,1214
-    /// ('none' for no port; default: data/watch-ports.txt, IRC and kazaa).
-    #[arg(long, value_name = "PORTS")]
-    watch: Option<String>,
-    /// Only the first K hosts (by total bytes).
-    #[arg(long, value_name = "K")]
-    top_hosts: Option<usize>,
     /// Also decide the findings (as `flowlens findings`, in the same read) and mark each host's
     /// under its rows: `[!]` threat, `[i]` other, with the explanation; CSV, JSON and Parquet get
     /// a last column `findings` (the host's tags, `;`-separated).
@@ -306,19 +290,10 @@ struct PortsArgs {
 
 impl PortsArgs {
     fn options(self) -> anyhow::Result<flowlens::ports::PortsOptions> {
-        use flowlens::ports::{NameOptions, PortSet, PortsOptions, SummaryOptions};
+        use flowlens::ports::{NameOptions, PortsOptions};
         use flowlens::resolve;
         let mut opts = PortsOptions::new(self.inputs);
-        opts.local = parse_nets("--local", &self.local)?;
-        let watch = match &self.watch {
-            Some(w) => PortSet::parse_list(w).context("--watch")?,
-            None => PortSet::default_watch(),
-        };
-        opts.summary = SummaryOptions { many: self.many, top: self.top, watch };
-        opts.top_hosts = self.top_hosts;
-        if let Some(p) = &self.services {
-            opts.services = flowlens::services::Services::from_file(p)?;
-        }
+        self.knobs.apply(&mut opts)?;
         let ttl = resolve::parse_duration(&self.dns_cache_ttl).context("--dns-cache-ttl")?;
         let resolve = if self.resolve {
             let server = match &self.resolver {
@@ -351,6 +326,47 @@ impl PortsArgs {
     }
 }
 
+/// The port report's options that shape its rows (shared by `ports` and `sql ports`).
+#[derive(Args)]
+struct PortsKnobs {
+    /// A local network (CIDR, IPv4 or IPv6); repeatable. Without it every address is a host.
+    #[arg(long, value_name = "CIDR")]
+    local: Vec<String>,
+    /// Port names from FILE (/etc/services format) instead of the built-in table.
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
+    /// Rows listed per host before `Other`.
+    #[arg(long, value_name = "N", default_value_t = 9)]
+    top: usize,
+    /// A port paired with more than M distinct ports on the other side collapses to `*`.
+    #[arg(long, value_name = "M", default_value_t = 3)]
+    many: u32,
+    /// Ports whose rows are always listed: comma list with ranges, e.g. 6660-6669,1214
+    /// ('none' for no port; default: data/watch-ports.txt, IRC and kazaa).
+    #[arg(long, value_name = "PORTS")]
+    watch: Option<String>,
+    /// Only the first K hosts (by total bytes).
+    #[arg(long, value_name = "K")]
+    top_hosts: Option<usize>,
+}
+
+impl PortsKnobs {
+    fn apply(&self, opts: &mut flowlens::ports::PortsOptions) -> anyhow::Result<()> {
+        use flowlens::ports::{PortSet, SummaryOptions};
+        opts.local = parse_nets("--local", &self.local)?;
+        let watch = match &self.watch {
+            Some(w) => PortSet::parse_list(w).context("--watch")?,
+            None => PortSet::default_watch(),
+        };
+        opts.summary = SummaryOptions { many: self.many, top: self.top, watch };
+        opts.top_hosts = self.top_hosts;
+        if let Some(p) = &self.services {
+            opts.services = flowlens::services::Services::from_file(p)?;
+        }
+        Ok(())
+    }
+}
+
 /// Find the addresses that act as servers, per service, from flows alone (TCP flags not needed).
 ///
 /// Rules are data (built-in: data/servers.toml; --rules FILE for your own): per service, the
@@ -374,18 +390,8 @@ struct ServersArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required_unless_present = "sql")]
     inputs: Vec<PathBuf>,
-    /// Report only servers inside this network (CIDR, IPv4 or IPv6); repeatable.
-    #[arg(long, value_name = "CIDR")]
-    local: Vec<String>,
-    /// Rules from FILE (TOML, see data/servers.toml) instead of the built-in ones.
-    #[arg(long, value_name = "FILE")]
-    rules: Option<PathBuf>,
-    /// Port names from FILE (/etc/services format) for rules with service = "*".
-    #[arg(long, value_name = "FILE")]
-    services: Option<PathBuf>,
-    /// Never look at TCP flags (they only ever raise a confidence; the servers are the same).
-    #[arg(long)]
-    ignore_flags: bool,
+    #[command(flatten)]
+    knobs: ServersKnobs,
     /// Also list symmetric pairs (NTP 123<->123) where neither side shows server evidence.
     #[arg(long)]
     ambiguous: bool,
@@ -404,7 +410,8 @@ struct ServersArgs {
     /// Write to FILE instead of stdout (required for parquet).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Print the rules compiled to DuckDB SQL (over a relation named `flows`) and exit.
+    /// Print the rules compiled to DuckDB SQL (over a relation named `flows`) and exit; the
+    /// same as `flowlens sql servers`, which has the other dialects.
     #[arg(long)]
     sql: bool,
     /// Worker threads (default: one per core).
@@ -417,6 +424,81 @@ struct ServersArgs {
     select: SelectArgs,
     #[command(flatten)]
     memory: MemoryArgs,
+}
+
+/// The servers report's options that decide its rows (shared by `servers` and `sql servers`).
+#[derive(Args)]
+struct ServersKnobs {
+    /// Report only servers inside this network (CIDR, IPv4 or IPv6); repeatable.
+    #[arg(long, value_name = "CIDR")]
+    local: Vec<String>,
+    /// Rules from FILE (TOML, see data/servers.toml) instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Port names from FILE (/etc/services format) for rules with service = "*".
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
+    /// Never look at TCP flags (they only ever raise a confidence; the servers are the same).
+    #[arg(long)]
+    ignore_flags: bool,
+}
+
+impl ServersKnobs {
+    fn options(&self) -> anyhow::Result<flowlens::servers::ReportOptions> {
+        let mut r = flowlens::servers::ReportOptions::default();
+        if let Some(p) = &self.rules {
+            r.rules = flowlens::servers::Rules::from_file(p)?;
+        }
+        if let Some(p) = &self.services {
+            r.services = flowlens::services::Services::from_file(p)?;
+        }
+        r.local = parse_nets("--local", &self.local)?;
+        r.eval.ignore_flags = self.ignore_flags;
+        Ok(r)
+    }
+}
+
+/// Print a report as one SQL query over a relation named `flows` (the flows Parquet schema), for
+/// DuckDB, Spark SQL or Trino: the rows of `flowlens ports|servers --format csv` for the same
+/// options, in the same order, with the same column names (hostname is the address).
+///
+/// For archives that outgrow one machine: the engines read the store's Parquet as it is. The
+/// options are the report command's, with its defaults, written into the query as literals.
+/// Restrict `flows` to the days wanted (the query has no --from/--to). DuckDB and Spark queries
+/// are run against flowlens's output in the tests; Trino's are checked for syntax only.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  flowlens sql ports --local 10.0.0.0/8 --top 9 --many 3 --watch 6660-6669,1214 \\
+      --dialect spark > ports.sql
+  flowlens sql servers --rules my-rules.toml --local 10.0.0.0/8 --dialect trino > servers.sql
+  flowlens sql ports --local 128.32.0.0/16 > ports.sql
+  duckdb -c \"CREATE VIEW flows AS SELECT * FROM read_parquet('store/flows/**/*.parquet', \\
+      union_by_name = true); $(cat ports.sql)\"
+  spark-submit scripts/spark_reports.py --store s3a://bucket/flowlens --date 2026-11-21 \\
+      --local 10.0.0.0/8")]
+struct SqlArgs {
+    #[command(subcommand)]
+    report: SqlReport,
+}
+
+#[derive(Subcommand)]
+enum SqlReport {
+    /// The port report (`flowlens ports --format csv`), as one query.
+    Ports {
+        #[command(flatten)]
+        knobs: PortsKnobs,
+        /// The SQL engine to write for.
+        #[arg(long, value_enum, default_value = "duckdb")]
+        dialect: flowlens::sql::Dialect,
+    },
+    /// The servers report (`flowlens servers --format csv`), as one query.
+    Servers {
+        #[command(flatten)]
+        knobs: ServersKnobs,
+        /// The SQL engine to write for.
+        #[arg(long, value_enum, default_value = "duckdb")]
+        dialect: flowlens::sql::Dialect,
+    },
 }
 
 /// The reports' memory budget.
@@ -556,16 +638,8 @@ impl SelectArgs {
 
 impl ServersArgs {
     fn report_options(&self) -> anyhow::Result<flowlens::servers::ReportOptions> {
-        let mut r = flowlens::servers::ReportOptions::default();
-        if let Some(p) = &self.rules {
-            r.rules = flowlens::servers::Rules::from_file(p)?;
-        }
-        if let Some(p) = &self.services {
-            r.services = flowlens::services::Services::from_file(p)?;
-        }
-        r.local = parse_nets("--local", &self.local)?;
+        let mut r = self.knobs.options()?;
         r.select = self.select.selection()?;
-        r.eval.ignore_flags = self.ignore_flags;
         r.ambiguous = self.ambiguous;
         r.memory = self.memory.memory(self.quiet)?;
         Ok(r)
@@ -843,7 +917,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Servers(a) => {
             let report = a.report_options()?;
             if a.sql {
-                print!("{}", flowlens::servers::sql::compile(&report.rules, &report.services));
+                print!("{}", flowlens::sql::servers::compile(flowlens::sql::Dialect::Duckdb, &report));
                 return Ok(0);
             }
             let opts = flowlens::servers::ServersOptions {
@@ -876,6 +950,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if a.fail_on_new && s.new.unwrap_or(0) > 0 {
                 return Ok(1);
             }
+        }
+        Command::Sql(a) => {
+            let text = match a.report {
+                SqlReport::Ports { knobs, dialect } => {
+                    let mut opts = flowlens::ports::PortsOptions::new(Vec::new());
+                    knobs.apply(&mut opts)?;
+                    flowlens::sql::ports::compile(dialect, &opts)
+                }
+                SqlReport::Servers { knobs, dialect } => flowlens::sql::servers::compile(dialect, &knobs.options()?),
+            };
+            print!("{text}");
         }
         Command::Findings(a) => {
             let report = a.report_options()?;

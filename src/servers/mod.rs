@@ -6,13 +6,13 @@
 //! row groups in parallel, and decides every candidate; this module turns the decided
 //! candidates into report rows (one per server address, port and protocol); [`baseline`] marks
 //! them new or known against an earlier report or the store's inventory and writes the alerts;
-//! [`format`] writes the text table, CSV, JSON or Parquet; [`sql`] compiles the same rules to SQL.
+//! [`format`] writes the text table, CSV, JSON or Parquet; `crate::sql::servers` compiles the same
+//! rules to SQL.
 
 pub mod baseline;
 pub mod eval;
 pub mod format;
 pub mod rules;
-pub mod sql;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -1,9 +1,11 @@
-"""sql/servers.sql run by DuckDB gives the same report as `flowlens servers`, row for row.
+"""`flowlens sql servers` run by DuckDB gives the same report as `flowlens servers`, row for row.
 
 FLOWLENS names the binary (make test-python sets it). The SQL is the built-in rules compiled by
-`flowlens servers --sql` (a Rust test keeps the checked-in file in step with them); both sides
-use the built-in services table. The SQL reads a view `flows` that must have a `side` column:
-files without one get it as NULL, as the header of sql/servers.sql says.
+`flowlens sql servers` with the same options as flowlens gets (the checked-in
+sql/duckdb/servers.sql is the defaults, which a Rust test keeps in step); both sides use the
+built-in services table. The SQL reads a view `flows` that must have a `side` column: files
+without one get it as NULL, as the query's header says. tests/python/test_spark.py runs the
+Spark dialect.
 """
 
 import csv
@@ -18,7 +20,6 @@ import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SQL = (ROOT / "sql" / "servers.sql").read_text()
 FLOWLENS = os.environ.get("FLOWLENS", str(ROOT / "target" / "release" / "flowlens"))
 SEI = ROOT / "data" / "sei"
 FORMATS = ROOT / "tests" / "data" / "formats"
@@ -42,12 +43,15 @@ def sql_report(source, local=None, ignore_flags=None):
     paths = [str(f) for f in files]
     side = "" if has_side else ", NULL::VARCHAR AS side"
     con.execute(f"CREATE VIEW flows AS SELECT *{side} FROM read_parquet({paths!r}, union_by_name = true)")
-    if local is not None:
-        con.execute("SET VARIABLE servers_local = ?", [local])
-    if ignore_flags is not None:
-        con.execute("SET VARIABLE servers_ignore_flags = ?", [ignore_flags])
+    args = ["sql", "servers", "--dialect", "duckdb"]
+    for cidr in local or ():
+        args += ["--local", cidr]
+    if ignore_flags:
+        args.append("--ignore-flags")
+    cursor = con.execute(flowlens(*args))
+    assert ",".join(c[0] for c in cursor.description) == HEADER
     # The CSV's text: numbers plain, no time as an empty field.
-    return [["" if v is None else str(v) for v in row] for row in con.execute(SQL).fetchall()]
+    return [["" if v is None else str(v) for v in row] for row in cursor.fetchall()]
 
 
 def flowlens_report(source, local=(), ignore_flags=False):
