@@ -80,6 +80,20 @@ pub fn parse_i64(v: &[u8]) -> Option<i64> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
+/// The decimal digits of `v`, written at the end of `buf`.
+#[inline]
+pub fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 /// True when `v` is empty (null) or a value an integer extra column takes.
 pub fn is_integer(v: &[u8]) -> bool {
     v.is_empty() || parse_i64(v).is_some()
@@ -240,6 +254,24 @@ impl BatchBuilder {
         match value {
             Some(v) if !v.is_empty() => self.extras[local].push(v),
             _ => self.extras[local].push_nulls(1),
+        }
+    }
+
+    /// Appends an integer value of local extra column `local` for the last pushed row: as is in
+    /// an integer column (`schema::INTEGER_EXTRAS`), as decimal text in a text column. Binary
+    /// formats use it for their numbers, sparing the text and its parsing back.
+    #[inline]
+    pub fn extra_int(&mut self, local: usize, value: i64) {
+        match &mut self.extras[local] {
+            Extra::Int(i) => i.push(Some(value)),
+            Extra::Text(t) => {
+                let mut buf = [0u8; 20];
+                let digits = decimal(value.unsigned_abs(), &mut buf);
+                if value < 0 {
+                    t.data.push(b'-');
+                }
+                t.push(digits);
+            }
         }
     }
 

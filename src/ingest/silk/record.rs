@@ -236,19 +236,25 @@ impl Rec {
     }
 }
 
-/// Writes `v` in decimal into `buf`, returning the digits.
-#[inline]
-pub fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return &buf[i..];
-        }
+pub use crate::ingest::batch::decimal;
+
+/// The text of every octet, and its length.
+static OCTETS: [([u8; 3], u8); 256] = {
+    let mut t = [([0u8; 3], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let o = i as u8;
+        t[i] = if o >= 100 {
+            ([b'0' + o / 100, b'0' + (o / 10) % 10, b'0' + o % 10], 3)
+        } else if o >= 10 {
+            ([b'0' + o / 10, b'0' + o % 10, 0], 2)
+        } else {
+            ([b'0' + o, 0, 0], 1)
+        };
+        i += 1;
     }
-}
+    t
+};
 
 /// Dotted-decimal IPv4 into `buf`, returning its length.
 #[inline]
@@ -259,16 +265,10 @@ pub fn ipv4_text(a: u32, buf: &mut [u8; 48]) -> usize {
             buf[n] = b'.';
             n += 1;
         }
-        if octet >= 100 {
-            buf[n] = b'0' + octet / 100;
-            n += 1;
-        }
-        if octet >= 10 {
-            buf[n] = b'0' + (octet / 10) % 10;
-            n += 1;
-        }
-        buf[n] = b'0' + octet % 10;
-        n += 1;
+        let (text, len) = &OCTETS[octet as usize];
+        // Three bytes copied whatever the length: the next octet or the end overwrites the rest.
+        buf[n..n + 3].copy_from_slice(text);
+        n += *len as usize;
     }
     n
 }
