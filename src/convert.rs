@@ -53,6 +53,10 @@ pub struct ConvertOptions {
     pub quiet: bool,
     /// Bytes of text per parse task.
     pub block_size: usize,
+    /// With `Partition::Day`: write each day as `date=D/NAME.parquet` beside the day's other
+    /// files, replacing only a file of that name, instead of replacing the day's folder. Lets
+    /// several runs (one per input file, on one machine or many) fill one store's days.
+    pub part: Option<String>,
 }
 
 impl ConvertOptions {
@@ -66,6 +70,7 @@ impl ConvertOptions {
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             quiet: true,
             block_size: 2 << 20,
+            part: None,
         }
     }
 }
@@ -155,6 +160,27 @@ struct DaySink {
     schema: SchemaRef,
     /// Encode columns in parallel (`FlowsWriter::serial` when false).
     parallel: bool,
+    /// `ConvertOptions::part`: the file name each day's rows take beside the others.
+    part: Option<String>,
+}
+
+/// A day's file, when a run replaces the day's folder.
+const PART_FILE: &str = "part-00000.parquet";
+
+/// Checks a `--part` name and gives the file name it writes: `NAME.parquet` (`.parquet` added
+/// when missing). Letters, digits, `.`, `_`, `-`; not starting with `.` or `_`, which Spark and
+/// Hive take for hidden files.
+pub fn part_file_name(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && !name.starts_with(['.', '_'])
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        return Err(Error::Usage(format!(
+            "--part '{name}': use letters, digits, '.', '_' and '-', not starting with '.' or '_' \
+             (e.g. the input's file name: nfcapd.202611210000)"
+        )));
+    }
+    Ok(if name.ends_with(".parquet") { name.to_string() } else { format!("{name}.parquet") })
 }
 
 /// Rows buffered in unfinished row groups across all day writers before the largest is flushed:
@@ -195,7 +221,7 @@ impl DaySink {
         if !self.writers.contains_key(&key) {
             let dir = self.staging.path().join(&key);
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            let path = dir.join("part-00000.parquet");
+            let path = dir.join(PART_FILE);
             let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
             let w = FlowsWriter::try_new(SyncAhead::new(file), self.schema.clone())?;
             let w = if self.parallel { w } else { w.serial() };
@@ -229,7 +255,16 @@ impl DaySink {
         days.sort();
         for staged in days {
             let target = self.out.join(staged.file_name().unwrap_or_default());
-            replace_dir(&staged, &target)?;
+            match &self.part {
+                None => replace_dir(&staged, &target)?,
+                Some(name) => {
+                    // The day's other files stay; a file of this name is replaced (rename is
+                    // atomic), so running the same input again does not duplicate its rows.
+                    std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+                    let file = target.join(name);
+                    std::fs::rename(staged.join(PART_FILE), &file).map_err(|e| Error::io(&file, e))?;
+                }
+            }
             outputs.push(target);
         }
         Ok(outputs)
@@ -269,6 +304,7 @@ impl Sink {
                     .tempdir_in(&out)
                     .map_err(|e| Error::io(&out, e))?;
                 let _interrupt = crate::interrupt::temp_dir(staging.path().to_path_buf());
+                let part = opts.part.as_deref().map(part_file_name).transpose()?;
                 Ok(Sink::Days(DaySink {
                     out,
                     staging,
@@ -276,6 +312,7 @@ impl Sink {
                     writers: BTreeMap::new(),
                     schema: schema.clone(),
                     parallel,
+                    part,
                 }))
             }
         }

@@ -54,7 +54,10 @@ enum Command {
   flowlens convert seed.txt --date 2014-06-01 -o seed.parquet
   flowlens convert notitles.txt --columns sip,dip,sport,dport,proto \\
       -o flows.parquet
-  flowlens convert dirty.csv --rejects rejects.tsv -o flows.parquet")]
+  flowlens convert dirty.csv --rejects rejects.tsv -o flows.parquet
+  # many files of one day at once, each into its own file of the day:
+  ls /var/cache/nfdump/2026/11/21/nfcapd.2* | xargs -P 8 -I F \\
+      sh -c 'flowlens convert F -o store/flows --partition day --part $(basename F) -q'")]
 struct ConvertArgs {
     /// Input files or folders; `-` reads stdin.
     #[arg(required = true)]
@@ -71,6 +74,11 @@ struct ConvertArgs {
     /// Days present in the input replace the same days in the folder.
     #[arg(long, value_enum, default_value = "none")]
     partition: Partition,
+    /// With --partition day: write each day as date=YYYY-MM-DD/NAME.parquet beside the day's
+    /// other files, replacing only a file of that name (not the whole day). One run per input
+    /// file, each with its own NAME, fills a store in parallel, on one machine or many.
+    #[arg(long, value_name = "NAME")]
+    part: Option<String>,
     /// Keep going past bad lines, writing each to FILE as
     /// `path<TAB>line<TAB>column: reason<TAB>line as read`.
     #[arg(long, value_name = "FILE")]
@@ -854,6 +862,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             opts.read = a.read.options(date)?;
             opts.partition = a.partition;
+            if a.part.is_some() && !matches!(a.partition, Partition::Day) {
+                bail!("--part names a day's file: it needs --partition day");
+            }
+            opts.part = a.part;
             opts.rejects = a.rejects;
             opts.quiet = a.quiet;
             if let Some(t) = a.threads {

@@ -645,6 +645,80 @@ fn partition_by_day_writes_hive_folders_and_replaces_days() {
     }
 }
 
+/// `--part NAME`: runs of different inputs fill the same days side by side (as parallel jobs
+/// would), running one again replaces only its own file, and a run without it still replaces the
+/// whole day.
+#[test]
+fn part_writes_beside_the_days_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store/flows");
+    let mut inputs = Vec::new();
+    for seed in ["1", "2"] {
+        let input = dir.path().join(format!("in-{seed}.rw"));
+        flowlens()
+            .args(["gen", "--rows", "2000", "--days", "2", "--start", "2026-11-20", "--seed", seed, "-o"])
+            .arg(&input)
+            .assert()
+            .success();
+        inputs.push(input);
+    }
+    let part = |input: &Path, name: &str| {
+        flowlens()
+            .arg("convert")
+            .arg(input)
+            .arg("-o")
+            .arg(&store)
+            .args(["--partition", "day", "-q", "--part", name])
+            .assert()
+    };
+    // Both at once, as two jobs would run.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| part(&inputs[0], "in-1.rw"));
+        let b = s.spawn(|| part(&inputs[1], "in-2.rw"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    a.success();
+    b.success();
+    part(&inputs[0], "in-1.rw").success();
+    let files = |day: &str| {
+        let mut f: Vec<String> = std::fs::read_dir(store.join(day))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        f.sort();
+        f
+    };
+    let rows = |day: &str| -> usize { files(day).iter().map(|f| read(&store.join(day).join(f)).num_rows()).sum() };
+    for day in ["date=2026-11-20", "date=2026-11-21"] {
+        assert_eq!(files(day), ["in-1.rw.parquet", "in-2.rw.parquet"]);
+    }
+    assert_eq!(rows("date=2026-11-20") + rows("date=2026-11-21"), 4000, "no file twice, none lost");
+    assert!(std::fs::read_dir(&store).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')));
+    // Names Spark would hide, or paths, are refused; --part needs --partition day.
+    part(&inputs[0], "../x").failure().stderr(predicate::str::contains("--part '../x'"));
+    part(&inputs[0], "_x").failure();
+    flowlens()
+        .arg("convert")
+        .arg(&inputs[0])
+        .arg("-o")
+        .arg(dir.path().join("x.parquet"))
+        .args(["--part", "x"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("needs --partition day"));
+    // Without --part the day is replaced whole.
+    flowlens()
+        .arg("convert")
+        .arg(&inputs[1])
+        .arg("-o")
+        .arg(&store)
+        .args(["--partition", "day", "-q"])
+        .assert()
+        .success();
+    assert_eq!(files("date=2026-11-20"), ["part-00000.parquet"]);
+    assert_eq!(rows("date=2026-11-20") + rows("date=2026-11-21"), 2000);
+}
+
 #[test]
 fn cat_prints_rwcut_text_that_converts_back_to_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
