@@ -249,31 +249,9 @@ fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
-/// Dotted-decimal text of an IPv4 address into `buf`; its length.
-fn ipv4_into(buf: &mut [u8; 48], v: u32) -> usize {
-    let mut n = 0;
-    for (i, o) in v.to_be_bytes().into_iter().enumerate() {
-        if i > 0 {
-            buf[n] = b'.';
-            n += 1;
-        }
-        if o >= 100 {
-            buf[n] = b'0' + o / 100;
-            n += 1;
-        }
-        if o >= 10 {
-            buf[n] = b'0' + o / 10 % 10;
-            n += 1;
-        }
-        buf[n] = b'0' + o % 10;
-        n += 1;
-    }
-    n
-}
-
 fn put_ipv4(out: &mut Vec<u8>, v: u32) {
     let mut buf = [0u8; 48];
-    let n = ipv4_into(&mut buf, v);
+    let n = crate::ingest::fields::ipv4_text(v, &mut buf);
     out.extend_from_slice(&buf[..n]);
 }
 
@@ -321,7 +299,7 @@ fn put_msec_utc(out: &mut Vec<u8>, msec: u64) {
 
 fn ip_text(v: u32) -> IpText<'static> {
     let mut buf = [0u8; 48];
-    let n = ipv4_into(&mut buf, v);
+    let n = crate::ingest::fields::ipv4_text(v, &mut buf);
     IpText::Rewritten(buf, n as u8)
 }
 

@@ -238,40 +238,7 @@ impl Rec {
 
 pub use crate::ingest::batch::decimal;
 
-/// The text of every octet, and its length.
-static OCTETS: [([u8; 3], u8); 256] = {
-    let mut t = [([0u8; 3], 0u8); 256];
-    let mut i = 0;
-    while i < 256 {
-        let o = i as u8;
-        t[i] = if o >= 100 {
-            ([b'0' + o / 100, b'0' + (o / 10) % 10, b'0' + o % 10], 3)
-        } else if o >= 10 {
-            ([b'0' + o / 10, b'0' + o % 10, 0], 2)
-        } else {
-            ([b'0' + o, 0, 0], 1)
-        };
-        i += 1;
-    }
-    t
-};
-
-/// Dotted-decimal IPv4 into `buf`, returning its length.
-#[inline]
-pub fn ipv4_text(a: u32, buf: &mut [u8; 48]) -> usize {
-    let mut n = 0;
-    for (k, octet) in a.to_be_bytes().into_iter().enumerate() {
-        if k > 0 {
-            buf[n] = b'.';
-            n += 1;
-        }
-        let (text, len) = &OCTETS[octet as usize];
-        // Three bytes copied whatever the length: the next octet or the end overwrites the rest.
-        buf[n..n + 3].copy_from_slice(text);
-        n += *len as usize;
-    }
-    n
-}
+pub use crate::ingest::fields::ipv4_text;
 
 /// An address as the text path stores `sip`/`dip`: IPv4 dotted, IPv6 in RFC 5952 form (Rust's
 /// `Ipv6Addr` display, which `fields::parse_ip` also writes).
