@@ -719,6 +719,40 @@ fn part_writes_beside_the_days_other_files() {
     assert_eq!(rows("date=2026-11-20") + rows("date=2026-11-21"), 2000);
 }
 
+/// `flowlens sql`: the options become literals of one statement, per dialect; bad options are
+/// the report commands' errors; `servers --sql` is the DuckDB servers query.
+#[test]
+fn sql_prints_one_query_with_the_options_as_literals() {
+    let sql = |args: &[&str]| {
+        let out = flowlens().arg("sql").args(args).assert().success().get_output().stdout.clone();
+        String::from_utf8(out).unwrap()
+    };
+    let statements =
+        |q: &str| q.lines().filter(|l| !l.trim_start().starts_with("--") && l.trim_end().ends_with(';')).count();
+    let spark =
+        sql(&["ports", "--local", "2001:db8::/32", "--top", "4", "--watch", "22,6660-6669", "--dialect", "spark"]);
+    assert_eq!(statements(&spark), 1);
+    assert!(
+        spark.contains("'20010db8000000000000000000000000'") && spark.contains("'20010db8ffffffffffffffffffffffff'")
+    );
+    assert!(spark.contains("rn <= 4 OR") && spark.contains("(rs BETWEEN 6660 AND 6669 OR rs IN (22))"));
+    assert!(!spark.contains("VARCHAR") && !spark.contains("MATERIALIZED") && spark.contains("STRING"));
+    let trino = sql(&["servers", "--ignore-flags", "--dialect", "trino"]);
+    assert_eq!(statements(&trino), 1);
+    assert!(trino.contains("date_diff('microsecond'") && !trino.contains("flags LIKE '%S%'"));
+    let duck = sql(&["servers"]);
+    let legacy = flowlens().args(["servers", "--sql"]).assert().success().get_output().stdout.clone();
+    assert_eq!(duck.as_bytes(), legacy.as_slice());
+    assert_eq!(duck, std::fs::read_to_string(repo("sql/duckdb/servers.sql")).unwrap());
+    flowlens()
+        .args(["sql", "ports", "--local", "10.0.0/8"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--local '10.0.0/8' is not a network"));
+    flowlens().args(["sql", "servers", "--rules", "/nonexistent.toml"]).assert().code(2);
+    flowlens().args(["sql", "ports", "--dialect", "oracle"]).assert().code(2);
+}
+
 #[test]
 fn cat_prints_rwcut_text_that_converts_back_to_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
