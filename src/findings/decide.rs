@@ -57,7 +57,7 @@ impl View<'_> {
 }
 
 /// Section 2: who opened a conversation, and whether it was answered and established.
-pub fn orient<'a>(host: u32, k: &Key, c: &'a Conv, rules: &FindingRules) -> View<'a> {
+pub fn orient<'a>(host: u32, k: &Key, c: &'a Conv, rules: &FindingRules, addrs: &[IpAddr]) -> View<'a> {
     let b = c.bits;
     let (out, inn) = (&c.out, &c.inn);
     let host_init =
@@ -77,7 +77,9 @@ pub fn orient<'a>(host: u32, k: &Key, c: &'a Conv, rules: &FindingRules) -> View
             // Same start: the client is the end on the higher (ephemeral) port.
             k.hport() > k.pport()
         } else {
-            host < k.peer()
+            // The lower address, not the lower id: ids follow the order the scan met the
+            // addresses in, which varies between runs.
+            addrs[host as usize] < addrs[k.peer() as usize]
         };
     let (init, reply) = if host_init { (out, inn) } else { (inn, out) };
     let w = (rules.answers.reply_window as i64).saturating_mul(1_000_000);
@@ -184,20 +186,22 @@ pub fn scanner(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<ScanResult> {
         return None;
     }
     // First contacts (TRW): per peer, its earliest attempt and whether any attempt succeeded.
-    let mut contacts: Vec<(i64, bool)> = Vec::new();
+    let mut contacts: Vec<(i64, IpAddr, bool)> = Vec::new();
     for run in attempts.chunk_by(|a, b| a.peer == b.peer) {
         let first = run.iter().map(|v| v.halves().0.first).min().unwrap_or(i64::MAX);
-        contacts.push((first, run.iter().any(|v| v.established)));
+        contacts.push((first, ctx.addrs[run[0].peer as usize], run.iter().any(|v| v.established)));
     }
     let peers = contacts.len() as u64;
-    let failed_peers = contacts.iter().filter(|c| !c.1).count() as u64;
-    contacts.sort_by_key(|c| c.0);
+    let failed_peers = contacts.iter().filter(|c| !c.2).count() as u64;
+    // In time order; first contacts at the same time in address order (not id order, which
+    // varies between runs): the walk's restarts make the order matter.
+    contacts.sort_unstable_by_key(|c| (c.0, c.1));
     let (eta1, eta0) = (ctx.rules.trw_eta1(), ctx.rules.trw_eta0());
     let (up, down) = ((1.0 - r.trw_theta1) / (1.0 - r.trw_theta0), r.trw_theta1 / r.trw_theta0);
     let mut lambda = 1.0;
     let mut trw_at = None;
     for (i, c) in contacts.iter().enumerate() {
-        lambda *= if c.1 { down } else { up };
+        lambda *= if c.2 { down } else { up };
         if lambda >= eta1 {
             trw_at = Some(i + 1);
             break;
@@ -595,8 +599,8 @@ pub fn compromise(
     // IRC-like control channel.
     let irc: Vec<&View> =
         views.iter().filter(|v| v.host_init && v.established && r.irc_ports.contains(v.pport)).collect();
-    if !irc.is_empty() {
-        let v = irc[0];
+    // The one named: the lowest peer address and port (not the first by id, which varies).
+    if let Some(&v) = irc.iter().min_by_key(|v| (ctx.addrs[v.peer as usize], v.pport)) {
         let flows: u64 = irc.iter().map(|v| v.conv.out.flows).sum();
         signals.push(format!("opened IRC to {}:{}", name(ctx, v.peer), v.pport));
         ev.push(format!("irc: {}:{} conversations={} flows={flows}", name(ctx, v.peer), v.pport, irc.len()));
@@ -613,7 +617,8 @@ pub fn compromise(
                 && (!ctx.local_given || !ctx.local[v.peer as usize])
         })
         .collect();
-    opened.sort_by_key(|v| (v.peer, v.pport, v.proto));
+    // By peer address (not id, which varies between runs): the first beacon found is reported.
+    opened.sort_by_key(|v| (ctx.addrs[v.peer as usize], v.pport, v.proto));
     for run in opened.chunk_by(|a, b| (a.peer, a.pport, a.proto) == (b.peer, b.pport, b.proto)) {
         let mut starts: Vec<i64> = run.iter().map(|v| v.conv.out.first).filter(|&t| t != i64::MAX).collect();
         if (starts.len() as u64) < r.beacon_min_flows {
@@ -680,7 +685,7 @@ pub fn compromise(
 /// P2P-only ports. `convs` are the host's conversations, sorted by key.
 pub fn host(host_id: u32, convs: &[(Key, Conv)], ctx: &Ctx) -> (Vec<Finding>, Vec<(u16, u8)>) {
     let addr = ctx.addrs[host_id as usize];
-    let views: Vec<View> = convs.iter().map(|(k, c)| orient(host_id, k, c, ctx.rules)).collect();
+    let views: Vec<View> = convs.iter().map(|(k, c)| orient(host_id, k, c, ctx.rules, ctx.addrs)).collect();
     let local = ctx.local[host_id as usize];
     let mut out = Vec::new();
     let scan = scanner(addr, &views, ctx);
@@ -702,4 +707,26 @@ pub fn host(host_id: u32, convs: &[(Key, Conv)], ctx: &Ctx) -> (Vec<Finding>, Ve
         out.push(s.finding);
     }
     (out, p2p_ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tie on every other rule (both ends sent, no flags or `side`, the same start, the same
+    /// port) is broken by address, whichever address the scan happened to meet first.
+    #[test]
+    fn a_tied_opener_is_the_lower_address_whatever_the_ids() {
+        let rules = FindingRules::builtin();
+        let half = Half { flows: 1, packets: 1, bytes: 76, first: 1_000_000, last: 1_000_000 };
+        let conv = Conv { out: half, inn: half, bits: 0 };
+        for addrs in [["10.0.0.9", "10.0.0.2"], ["10.0.0.2", "10.0.0.9"]] {
+            let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+            let lower = usize::from(addrs[1] < addrs[0]) as u32;
+            for host in [0u32, 1] {
+                let v = orient(host, &Key::new(host, 1 - host, 123, 123, 17), &conv, &rules, &addrs);
+                assert_eq!(v.host_init, host == lower, "{addrs:?}, host {host}");
+            }
+        }
+    }
 }
