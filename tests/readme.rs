@@ -18,10 +18,13 @@ fn repo(p: &str) -> PathBuf {
 }
 
 /// Commands that cannot run on a test machine, by a piece of their text, with the reason.
-const NOT_HERE: [(&str, &str); 2] = [
+const NOT_HERE: [(&str, &str); 3] = [
     // The sandbox's network is closed and 10.0.0.53 is not ours to ask; tests/ports.rs runs
     // --resolve against a real dnsmasq on 127.0.0.1.
     ("--resolver 10.0.0.53", "asks a DNS server on the network"),
+    // Spark and Java come with the Python tests' environment, after the Rust tests;
+    // tests/python/test_spark.py runs the script on a store.
+    ("spark_reports.py", "needs Spark (pyspark) and a JVM"),
     // make targets run whole builds and test suites; `make test` is what runs this file.
     ("make ", "a make target"),
 ];
