@@ -16,7 +16,6 @@ for the findings cases).
 
 import csv
 import datetime as dt
-import filecmp
 import importlib.util
 import io
 import ipaddress
@@ -30,6 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import pyspark
 import pytest
 import sqlglot
 from pyspark.sql import functions as F
@@ -470,9 +470,7 @@ def test_spark_submit_with_sql_dir(store, tmp_path):
     (sql_dir / "ports.sql").write_text(sql_of("ports", "spark", []))
     ours = tmp_path / "store"
     shutil.copytree(store, ours, ignore=REPORT_OUTPUTS)
-    # Day 1 only: its servers are all new, as daily found them on an empty store.
     conf = sum((["--conf", f"{k}={v}"] for k, v in SPARK_TEST_CONF.items()), [])
-    import pyspark
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
            "SPARK_HOME": str(Path(pyspark.__file__).parent), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
     p = subprocess.run(
@@ -499,6 +497,17 @@ def test_script_refuses_what_it_cannot_honour(store, tmp_path, capsys):
         sr.main(["--store", str(store), "--date", str(DAY), "--from", str(DAY)])
     assert sr.main(["--store", str(store), "--date", str(DAY), "--flowlens", str(tmp_path / "nope")]) == 2
     assert "flowlens not found" in capsys.readouterr().err
+
+
+def test_script_keeps_off_a_store_daily_is_working_on(spark, store, capsys):
+    """The script takes the lock flowlens daily takes (STORE/.lock), and fails when it is held."""
+    import fcntl
+    need_sql()
+    with open(store / ".lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        status = sr.main(["--store", str(store), "--date", str(DAY), "--flowlens", FLOWLENS])
+    assert status == 2
+    assert "holds" in capsys.readouterr().err
 
 
 def test_statement_is_stripped_for_spark():
