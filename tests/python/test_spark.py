@@ -310,6 +310,24 @@ def test_duckdb_rows_equal_flowlens(store, option_sets, report, case):
     assert_same_rows(want, csv_lines(report, raw), f"duckdb {report} {case}")
 
 
+def test_a_store_converted_in_parallel(spark, store, tmp_path):
+    """The README's way past one machine: one `flowlens convert --partition day --part NAME` per
+    input file (here IPv4 rwcut and IPv6 CSV with an extra column, into the same day), then the
+    query on Spark. The day's two files are read as one (mergeSchema within the day too)."""
+    need_sql("ports")
+    d = tmp_path / "parallel"
+    flowlens("convert", "-q", store.parent / "d2.rw", "-o", d / "flows", "--partition", "day", "--part", "v4")
+    flowlens("convert", "-q", store.parent / "d2v6.csv", "-o", d / "flows", "--partition", "day", "--part", "v6")
+    assert sorted(p.name for p in (d / "flows" / f"date={DAY}").iterdir()) == ["v4.parquet", "v6.parquet"]
+    st = sr.open_store(spark, str(d))
+    flows = sr.read_flows(spark, st, sr.select_days(sr.store_days(st), date=DAY))
+    assert "vlan" in flows.columns and "sensor" in flows.columns
+    sr.day_view(flows, DAY)
+    raw = sr.run_query(spark, sr.strip_statement(sql_of("ports", "spark", [])), "the ports")
+    assert_same_rows(flowlens_csv("ports", d / "flows" / f"date={DAY}", []), csv_lines("ports", raw),
+                     "spark ports on a store converted in parallel")
+
+
 # ---------------------------------------------------------------------------------------------
 # d. Trino: syntax only (no server here)
 
@@ -432,6 +450,9 @@ def test_writer_reproduces_daily_from_daily_rows(spark, store, tmp_path):
     assert_same_store_files(store, ours, DAYS)
     statuses = pq.read_table(ours / "servers" / f"date={DAY}" / "servers.parquet").column("status").to_pylist()
     assert statuses.count("new") > 10 and statuses.count("known") > 10
+    # flowlens reads them as its own: the day's page made from them is daily's page.
+    flowlens("report", ours, "--date", DAY, "-o", tmp_path / "page.html")
+    assert (tmp_path / "page.html").read_bytes() == (store / "report" / f"date={DAY}" / "report.html").read_bytes()
 
 
 def test_store_written_through_hadoop_filesystem(spark, tmp_path):
