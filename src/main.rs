@@ -56,8 +56,8 @@ enum Command {
       -o flows.parquet
   flowlens convert dirty.csv --rejects rejects.tsv -o flows.parquet
   # many files of one day at once, each into its own file of the day:
-  ls /var/cache/nfdump/2026/11/21/nfcapd.2* | xargs -P 8 -I F \\
-      sh -c 'flowlens convert F -o store/flows --partition day --part $(basename F) -q'")]
+  ls /var/cache/nfdump/2026/11/21/nfcapd.2* | xargs -P 8 -I F sh -c \\
+      'flowlens convert F -o store/flows --partition day --part $(basename F)'")]
 struct ConvertArgs {
     /// Input files or folders; `-` reads stdin.
     #[arg(required = true)]
