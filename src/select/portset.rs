@@ -115,8 +115,8 @@ impl PortSet {
         Ok(set)
     }
 
-    /// The set written back as a comma list with ranges.
-    pub fn to_list(&self) -> String {
+    /// The set as ascending runs of consecutive ports, `(first, last)`.
+    pub fn ranges(&self) -> Vec<(u16, u16)> {
         let mut out = Vec::new();
         let mut ports = self.iter().peekable();
         while let Some(lo) = ports.next() {
@@ -124,9 +124,19 @@ impl PortSet {
             while ports.peek() == Some(&(hi.wrapping_add(1))) && hi != u16::MAX {
                 hi = ports.next().unwrap_or(hi);
             }
-            out.push(if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") });
+            out.push((lo, hi));
         }
-        out.join(",")
+        out
+    }
+
+    /// The set written back as a comma list with ranges.
+    pub fn to_list(&self) -> String {
+        let parts: Vec<String> = self
+            .ranges()
+            .iter()
+            .map(|&(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") })
+            .collect();
+        parts.join(",")
     }
 }
 

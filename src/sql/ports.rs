@@ -205,25 +205,22 @@ fn services_table(d: Dialect, services: &Services) -> String {
 
 /// A test that port expression `col` is in the watch list, as ranges.
 fn watch_test(watch: &PortSet, col: &str) -> String {
-    let list = watch.to_list();
-    if list.is_empty() {
-        return "false".to_string();
-    }
     let mut singles = Vec::new();
-    let mut ranges = Vec::new();
-    for part in list.split(',') {
-        match part.split_once('-') {
-            Some((lo, hi)) => ranges.push(format!("{col} BETWEEN {lo} AND {hi}")),
-            None => singles.push(part.to_string()),
+    let mut tests = Vec::new();
+    for (lo, hi) in watch.ranges() {
+        if lo == hi {
+            singles.push(lo.to_string());
+        } else {
+            tests.push(format!("{col} BETWEEN {lo} AND {hi}"));
         }
     }
     if !singles.is_empty() {
-        ranges.push(format!("{col} IN ({})", singles.join(", ")));
+        tests.push(format!("{col} IN ({})", singles.join(", ")));
     }
-    if ranges.len() == 1 {
-        ranges.remove(0)
-    } else {
-        format!("({})", ranges.join(" OR "))
+    match tests.len() {
+        0 => "false".to_string(),
+        1 => tests.remove(0),
+        _ => format!("({})", tests.join(" OR ")),
     }
 }
 
