@@ -3,15 +3,17 @@
 //! nfcapd files and text.
 //!
 //! The reader thread cuts blocks as SiLK stored them ([`super::BlockReader`]: every size checked
-//! against [`MAX_BLOCK`]); workers decompress and decode them ([`Decoder::decode_bytes`]). A
-//! compressed block travels with its 8 size bytes in front, as stored, so that a worker knows
-//! its decompressed length; a block of an uncompressed file is whole records.
+//! against [`MAX_BLOCK`]) and hands them to the workers in groups of about [`GROUP_BYTES`] of
+//! records ([`Frames`]): SiLK writes blocks of 64 KiB or less (a few hundred records), and a
+//! batch per block would make the writer's per-batch work outweigh the decoding. Workers
+//! decompress and decode each block of a group ([`Decoder::decode_bytes`]); a damaged block is
+//! reported with its own index and offset, and the blocks around it are still decoded.
 
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{extra_columns, BlockReader, Compression, Decoder, SilkConf, SilkHeader, MAX_BLOCK};
+use super::{extra_columns, BlockReader, Decoder, SilkConf, SilkHeader, MAX_BLOCK};
 use crate::ingest::batch::BatchBuilder;
 use crate::ingest::records::{BlockSource, Damage, Decoded, RawBlock, RecordFormat};
 
@@ -53,19 +55,47 @@ impl Silk {
     pub fn conf_path(&self) -> Option<&Path> {
         self.conf_path.as_deref()
     }
+}
 
-    fn compressed(&self) -> bool {
-        self.header().compression != Compression::None
-    }
+/// Records grouped into one [`RawBlock`] before it goes to a worker: 1 MiB, about 12,000 rows
+/// of an IPv6 routing file.
+pub const GROUP_BYTES: usize = 1 << 20;
 
-    /// The block's bytes as stored and its decompressed length.
-    fn parts<'a>(&self, block: &'a RawBlock) -> Option<(&'a [u8], usize)> {
-        if !self.compressed() {
-            return Some((&block.data, block.data.len()));
-        }
-        let sizes = block.data.get(..8)?;
-        let len = u32::from_be_bytes([sizes[4], sizes[5], sizes[6], sizes[7]]) as usize;
-        Some((&block.data[8..], len))
+/// The blocks of a group, one after the other, each as a frame: its index and offset in the
+/// file (8 bytes each, little-endian), its stored and decompressed lengths (4 bytes each), then
+/// its bytes as stored (compressed, or whole records).
+struct Frame<'a> {
+    index: u64,
+    offset: u64,
+    records_len: usize,
+    data: &'a [u8],
+}
+
+const FRAME_HEAD: usize = 24;
+
+fn push_frame(out: &mut Vec<u8>, index: u64, offset: u64, records_len: usize, data: &[u8]) {
+    out.extend_from_slice(&index.to_le_bytes());
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(records_len as u32).to_le_bytes());
+    out.extend_from_slice(data);
+}
+
+/// The frames of a group, as [`push_frame`] wrote them (by the reader thread of this process:
+/// a short frame is a bug, and ends the walk).
+struct Frames<'a>(&'a [u8]);
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Frame<'a>;
+    fn next(&mut self) -> Option<Frame<'a>> {
+        let head = self.0.get(..FRAME_HEAD)?;
+        let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().unwrap_or([0; 8]));
+        let half = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().unwrap_or([0; 4])) as usize;
+        let (stored, records_len) = (half(16), half(20));
+        let data = self.0.get(FRAME_HEAD..FRAME_HEAD + stored)?;
+        let frame = Frame { index: word(0), offset: word(8), records_len, data };
+        self.0 = &self.0[FRAME_HEAD + stored..];
+        Some(frame)
     }
 }
 
@@ -79,36 +109,35 @@ impl RecordFormat for Silk {
     }
 
     fn blocks(&self, input: usize, reader: Box<dyn Read + Send>) -> Box<dyn BlockSource> {
-        Box::new(SilkBlocks { header: self.header().clone(), reader: Some(reader), blocks: None, input, index: 0 })
+        Box::new(SilkBlocks {
+            header: self.header().clone(),
+            reader: Some(reader),
+            blocks: None,
+            input,
+            index: 0,
+            pending: None,
+        })
     }
 
     fn rows_hint(&self, block: &RawBlock) -> usize {
         let size = usize::from(self.header().record_size).max(1);
-        self.parts(block).map_or(16, |(_, len)| len.min(MAX_BLOCK) / size + 16)
+        Frames(&block.data).map(|f| f.records_len.min(MAX_BLOCK) / size).sum::<usize>() + 16
     }
 
     fn decode(&self, block: &RawBlock, out: &mut BatchBuilder, scratch: &mut Vec<u8>) -> Decoded {
         let mut decoded = Decoded::default();
         let size = usize::from(self.header().record_size).max(1);
-        let Some((data, len)) = self.parts(block) else {
-            decoded.damage.push(Damage {
-                index: block.index,
-                offset: block.offset,
-                record: None,
-                reason: "block shorter than its 8 size bytes".into(),
-                lost: None,
-            });
-            return decoded;
-        };
-        match self.decoder.decode_bytes(block.offset, data, len, out, scratch) {
-            Ok(n) => decoded.records = n,
-            Err(e) => decoded.damage.push(Damage {
-                index: block.index,
-                offset: block.offset,
-                record: None,
-                reason: e.reason,
-                lost: Some((len / size) as u64),
-            }),
+        for f in Frames(&block.data) {
+            match self.decoder.decode_bytes(f.offset, f.data, f.records_len, out, scratch) {
+                Ok(n) => decoded.records += n,
+                Err(e) => decoded.damage.push(Damage {
+                    index: f.index,
+                    offset: f.offset,
+                    record: None,
+                    reason: e.reason,
+                    lost: Some((f.records_len / size) as u64),
+                }),
+            }
         }
         decoded
     }
@@ -130,6 +159,8 @@ struct SilkBlocks {
     blocks: Option<BlockReader<Box<dyn Read + Send>>>,
     input: usize,
     index: u64,
+    /// A block that could not be cut after a group had begun: reported after that group.
+    pending: Option<Damage>,
 }
 
 impl BlockSource for SilkBlocks {
@@ -144,28 +175,37 @@ impl BlockSource for SilkBlocks {
             }
             self.blocks = Some(BlockReader::new(&self.header, reader));
         }
-        let Some(blocks) = self.blocks.as_mut() else { return Ok(None) };
-        let index = self.index;
-        match blocks.next_block() {
-            Ok(None) => Ok(None),
-            Ok(Some(b)) => {
-                self.index += 1;
-                let data = if self.header.compression == Compression::None {
-                    b.data
-                } else {
-                    // The size words in front, as stored, so that the worker knows the
-                    // decompressed length (the rows hint and the check of what it gets). A copy
-                    // of at most MAX_BLOCK bytes: small beside decompressing them.
-                    let mut data = Vec::with_capacity(8 + b.data.len());
-                    data.extend_from_slice(&(b.data.len() as u32).to_be_bytes());
-                    data.extend_from_slice(&(b.records_len as u32).to_be_bytes());
-                    data.extend_from_slice(&b.data);
-                    data
-                };
-                Ok(Some(RawBlock { input: self.input, index, offset: b.offset, data }))
-            }
-            Err(e) => Err(damage(index, e.offset, e.reason)),
+        if let Some(d) = self.pending.take() {
+            return Err(d);
         }
+        let Some(blocks) = self.blocks.as_mut() else { return Ok(None) };
+        let (first_index, mut first_offset) = (self.index, None);
+        let (mut data, mut records) = (Vec::new(), 0usize);
+        while records < GROUP_BYTES {
+            let index = self.index;
+            match blocks.next_block() {
+                Ok(None) => break,
+                Ok(Some(b)) => {
+                    self.index += 1;
+                    first_offset.get_or_insert(b.offset);
+                    if data.is_empty() {
+                        data.reserve(b.data.len().max(GROUP_BYTES / 4) + FRAME_HEAD);
+                    }
+                    push_frame(&mut data, index, b.offset, b.records_len, &b.data);
+                    records += b.records_len;
+                }
+                Err(e) => {
+                    self.blocks = None; // the framing is lost: nothing after it can be cut
+                    let d = damage(index, e.offset, e.reason);
+                    if first_offset.is_none() {
+                        return Err(d);
+                    }
+                    self.pending = Some(d);
+                    break;
+                }
+            }
+        }
+        Ok(first_offset.map(|offset| RawBlock { input: self.input, index: first_index, offset, data }))
     }
 }
 
