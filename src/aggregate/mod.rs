@@ -22,6 +22,7 @@
 
 pub mod addrs;
 pub mod memory;
+pub mod merge;
 pub mod spill;
 
 use std::path::{Path, PathBuf};

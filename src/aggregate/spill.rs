@@ -129,6 +129,25 @@ impl Spill {
         Ok(())
     }
 
+    /// Bytes of `shard` in all runs.
+    pub fn shard_bytes(&self, shard: usize) -> u64 {
+        lock(&self.inner).runs.iter().map(|r| r.offsets[shard + 1] - r.offsets[shard]).sum()
+    }
+
+    /// A cursor over `shard` of each run that holds records of it (`record` bytes each).
+    pub fn cursors(&self, shard: usize, record: usize) -> Result<Vec<RunCursor>> {
+        let ranges: Vec<(PathBuf, u64, u64)> =
+            lock(&self.inner).runs.iter().map(|r| (r.path.clone(), r.offsets[shard], r.offsets[shard + 1])).collect();
+        ranges
+            .into_iter()
+            .filter(|(_, from, to)| from < to)
+            .map(|(path, at, end)| {
+                let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+                Ok(RunCursor { file, path, at, end, record: record.max(1), buf: Vec::new(), pos: 0 })
+            })
+            .collect()
+    }
+
     /// Calls `f` with the records of `shard` of each run in turn (one run's in memory at a time).
     pub fn for_each_run(&self, shard: usize, mut f: impl FnMut(&[u8])) -> Result<()> {
         let ranges: Vec<(PathBuf, u64, u64)> =
@@ -144,6 +163,47 @@ impl Spill {
             f(&buf);
         }
         Ok(())
+    }
+}
+
+/// Bytes a [`RunCursor`] reads at a time (rounded down to whole records).
+const CURSOR_BYTES: usize = 256 * 1024;
+
+/// One shard of one run, read a chunk of whole records at a time: a source of a streaming
+/// merge, which holds a chunk per run instead of the shard.
+pub struct RunCursor {
+    file: File,
+    path: PathBuf,
+    at: u64,
+    end: u64,
+    record: usize,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl RunCursor {
+    /// The next record, or `None` at the end of the shard.
+    pub fn next_record(&mut self) -> Result<Option<&[u8]>> {
+        if self.pos + self.record > self.buf.len() {
+            if self.at >= self.end {
+                return Ok(None);
+            }
+            let chunk = (CURSOR_BYTES / self.record).max(1) * self.record;
+            let want = ((self.end - self.at) as usize).min(chunk);
+            self.buf.resize(want, 0);
+            self.file.read_exact_at(&mut self.buf, self.at).map_err(|e| Error::io(&self.path, e))?;
+            self.at += want as u64;
+            self.pos = 0;
+            if want < self.record {
+                return Err(Error::io(
+                    &self.path,
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, "spill run ends inside a record"),
+                ));
+            }
+        }
+        let rec = &self.buf[self.pos..self.pos + self.record];
+        self.pos += self.record;
+        Ok(Some(rec))
     }
 }
 
@@ -212,6 +272,41 @@ mod tests {
         assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
         drop(spill);
         assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0, "the spill folder is removed");
+    }
+
+    #[test]
+    fn cursors_read_a_shard_record_by_record_across_chunks() {
+        let parent = tempfile::tempdir().unwrap();
+        let memory = Memory { quiet: true, ..Memory::new(64 << 20, Some(parent.path().to_path_buf())) };
+        let spill = Spill::new("test", 2, &memory);
+        // Shard 1 of the first run spans several cursor chunks, with a record size that does
+        // not divide the chunk.
+        let n = 3 * CURSOR_BYTES as u64 / 24 + 5;
+        let record = |v: u64| [v.to_le_bytes(), (v * 3).to_le_bytes(), (!v).to_le_bytes()].concat();
+        spill
+            .write_run(|shard, buf| {
+                if shard == 1 {
+                    (0..n).for_each(|v| buf.extend_from_slice(&record(v)));
+                }
+            })
+            .unwrap();
+        spill.write_run(|shard, buf| buf.extend_from_slice(&record(1000 + shard as u64))).unwrap();
+        let read = |shard| -> Vec<Vec<u64>> {
+            let mut out = Vec::new();
+            for mut c in spill.cursors(shard, 24).unwrap() {
+                let mut v = Vec::new();
+                while let Some(rec) = c.next_record().unwrap() {
+                    let mut f = Fields(rec);
+                    let x = f.u64();
+                    assert_eq!((f.u64(), f.u64()), (x * 3, !x));
+                    v.push(x);
+                }
+                out.push(v);
+            }
+            out
+        };
+        assert_eq!(read(0), [vec![1000]], "a run without records of the shard has no cursor");
+        assert_eq!(read(1), [(0..n).collect::<Vec<_>>(), vec![1001]]);
     }
 
     #[test]

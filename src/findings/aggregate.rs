@@ -3,14 +3,16 @@
 //! `(host, peer, host port, peer port, proto)` sharded by a hash of the host. Keys and values
 //! are plain integers (fixed size, so a shard can be written to a spill file as it is).
 //! It is a [`Worker`] of the shared scan ([`crate::aggregate`]): past the memory budget a worker
-//! writes its shards to a spill run. [`Findings::merged_shard`] merges shard `i` of every
-//! worker and of every run, sorted, for [`super::decide_all`] to hand each host's
-//! conversations to [`super::decide`], one shard per thread at a time.
+//! writes its shards to a spill run, each sorted by key. [`Findings::for_each_host`] merges
+//! shard `i` of every worker and of every run as a stream (a k-way merge of sorted sources),
+//! handing [`super::decide_all`] one host's conversations at a time for [`super::decide`], one
+//! shard per thread at a time.
 
 use std::net::IpAddr;
 use std::path::Path;
 
 use crate::aggregate::addrs::{AddrColumn, Interner};
+use crate::aggregate::merge::{self, Merge, Source};
 use crate::aggregate::spill::Fields;
 use crate::aggregate::{Columns, Memory, Spill, Worker};
 
@@ -234,8 +236,11 @@ impl Worker for FindingsWorker<'_> {
 
     fn spill(&mut self) -> Result<()> {
         let shards = &self.state.shards;
+        // Each shard sorted by key, for the streaming merge (`Findings::for_each_host`).
         self.f.spill.write_run(|i, buf| {
-            for (k, c) in &shards[i] {
+            let mut v: Vec<(&Key, &Conv)> = shards[i].iter().collect();
+            v.sort_unstable_by_key(|e| *e.0);
+            for (k, c) in v {
                 c.encode(*k, buf);
             }
         })?;
@@ -314,32 +319,50 @@ impl Findings {
         self.interner.addrs()
     }
 
+    /// About how many bytes shard `i` holds: its workers' `maps` and its part of the runs.
+    pub fn shard_size(&self, i: usize, maps: &[AHashMap<Key, Conv>]) -> u64 {
+        maps.iter().map(|m| m.len() as u64).sum::<u64>() * RECORD as u64 + self.spill.shard_bytes(i)
+    }
+
     /// Runs written to spill files, and their bytes.
     pub fn spilled(&self) -> (u64, u64) {
         (self.spill.runs() as u64, self.spill.bytes())
     }
 
-    /// Shard `i` merged from the workers' `maps` and the spill runs, sorted by key (so by host,
-    /// then peer).
-    pub fn merged_shard(&self, i: usize, maps: Vec<AHashMap<Key, Conv>>) -> Result<Vec<(Key, Conv)>> {
-        let mut maps = maps;
-        maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        let mut maps = maps.into_iter();
-        let mut acc = maps.next().unwrap_or_default();
+    /// Calls `f` with each host's conversations in shard `i`, sorted by key (so by peer),
+    /// merged from the workers' `maps` and the spill runs (each sorted) as they stream by: only
+    /// the current host's conversations and a read buffer per run are held, not the shard. The
+    /// count of conversations.
+    pub fn for_each_host(
+        &self,
+        i: usize,
+        maps: Vec<AHashMap<Key, Conv>>,
+        mut f: impl FnMut(&[(Key, Conv)]),
+    ) -> Result<u64> {
+        let mut sources: Vec<Source<'_, Key, Conv>> = Vec::new();
         for m in maps {
-            for (k, v) in m {
-                acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
-            }
+            let mut v: Vec<(Key, Conv)> = m.into_iter().collect();
+            v.sort_unstable_by_key(|e| e.0);
+            sources.push(merge::from_vec(v));
         }
-        self.spill.for_each_run(i, |run| {
-            for rec in run.chunks_exact(RECORD) {
-                let (k, v) = Conv::decode(rec);
-                acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
+        for mut c in self.spill.cursors(i, RECORD)? {
+            sources.push(Box::new(move || Ok(c.next_record()?.map(Conv::decode))));
+        }
+        let mut merged = Merge::new(sources)?;
+        let mut host: Vec<(Key, Conv)> = Vec::new();
+        let mut n = 0u64;
+        while let Some((k, c)) = merged.next(|a, b| a.merge(&b))? {
+            n += 1;
+            if host.first().is_some_and(|h| h.0.host() != k.host()) {
+                f(&host);
+                host.clear();
             }
-        })?;
-        let mut v: Vec<(Key, Conv)> = acc.into_iter().collect();
-        v.sort_unstable_by_key(|(k, _)| *k);
-        Ok(v)
+            host.push((k, c));
+        }
+        if !host.is_empty() {
+            f(&host);
+        }
+        Ok(n)
     }
 
     pub fn new_state(&self) -> State {

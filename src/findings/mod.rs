@@ -199,23 +199,29 @@ pub fn decide_all(
         services: &opts.services,
     };
     type Part = (Vec<Finding>, Vec<(IpAddr, u16, u8)>, u64);
-    let parts: Vec<Part> = partials
-        .shards
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, maps)| -> Result<Part> {
-            let convs = findings.merged_shard(i, maps)?;
-            let mut rows = Vec::new();
-            let mut ports = Vec::new();
-            for run in convs.chunk_by(|a, b| a.0.host() == b.0.host()) {
-                let id = run[0].0.host();
-                let (f, p) = decide::host(id, run, &ctx);
-                rows.extend(f);
-                ports.extend(p.into_iter().map(|(port, proto)| (addrs[id as usize], port, proto)));
-            }
-            Ok((rows, ports, convs.len() as u64))
-        })
-        .collect::<Result<_>>()?;
+    // The largest shard last, by itself: its busiest host is held whole while it is decided,
+    // and by then the other shards' in-memory parts have been merged and freed.
+    let mut shards: Vec<(usize, Vec<_>)> = partials.shards.into_iter().enumerate().collect();
+    shards.sort_by_cached_key(|(i, maps)| findings.shard_size(*i, maps));
+    let last = shards.split_off(shards.len().saturating_sub(1));
+    let decide_shards = |shards: Vec<(usize, Vec<_>)>| {
+        shards
+            .into_par_iter()
+            .map(|(i, maps)| -> Result<Part> {
+                let mut rows = Vec::new();
+                let mut ports = Vec::new();
+                let n = findings.for_each_host(i, maps, |run| {
+                    let id = run[0].0.host();
+                    let (f, p) = decide::host(id, run, &ctx);
+                    rows.extend(f);
+                    ports.extend(p.into_iter().map(|(port, proto)| (addrs[id as usize], port, proto)));
+                })?;
+                Ok((rows, ports, n))
+            })
+            .collect::<Result<Vec<Part>>>()
+    };
+    let mut parts = decide_shards(shards)?;
+    parts.extend(decide_shards(last)?);
     let mut report = Report::default();
     for (f, p, n) in parts {
         report.findings.extend(f);
