@@ -36,6 +36,18 @@ impl Memory {
     }
 }
 
+/// Bytes a hash table (hashbrown, std's and ahash's maps) allocates for `capacity` entries of
+/// `entry` bytes: its buckets (a power of two, of which at most 7/8 are usable) times the entry
+/// and its control byte. `capacity()` counts only the usable slots, an eighth less.
+pub fn table_bytes(capacity: usize, entry: usize) -> usize {
+    let buckets = match capacity {
+        0 => 0,
+        c if c < 7 => (c + 1).next_power_of_two(),
+        c => (c / 7 * 8).next_power_of_two(),
+    };
+    buckets * (entry + 1)
+}
+
 /// Parses a size: a number of bytes with an optional binary suffix `K`, `M`, `G`, `T` (also
 /// `KB`, `KiB`, any case): `512M`, `2G`, `1.5G`. At least [`MIN_BYTES`].
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -64,6 +76,18 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn table_bytes_counts_every_bucket() {
+        let mut m: ahash::AHashMap<u64, u64> = ahash::AHashMap::new();
+        assert_eq!(table_bytes(m.capacity(), 16), 0);
+        for n in 1..5000u64 {
+            m.insert(n, n);
+            let buckets = table_bytes(m.capacity(), 16) / 17;
+            assert!(buckets.is_power_of_two() && buckets > m.capacity(), "{n}: {buckets} for {}", m.capacity());
+            assert!(m.capacity() * 8 / 7 <= buckets, "{n}");
+        }
+    }
+
     use super::*;
 
     #[test]

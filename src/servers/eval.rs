@@ -649,8 +649,8 @@ impl Worker for ServersWorker<'_> {
     }
 
     fn held_bytes(&self) -> usize {
-        // A hash map entry and about one control byte per slot.
-        self.state.shards.iter().map(|m| m.capacity() * (std::mem::size_of::<(ConvKey, Conv)>() + 1)).sum()
+        let entry = std::mem::size_of::<(ConvKey, Conv)>();
+        self.state.shards.iter().map(|m| aggregate::memory::table_bytes(m.capacity(), entry)).sum()
     }
 
     fn spill(&mut self) -> Result<()> {
