@@ -476,14 +476,16 @@ impl ServersKnobs {
 /// are run against flowlens's output in the tests; Trino's are checked for syntax only.
 #[derive(Args)]
 #[command(after_help = "Examples:
-  flowlens sql ports --local 10.0.0.0/8 --top 9 --many 3 --watch 6660-6669,1214 \\
-      --dialect spark > ports.sql
-  flowlens sql servers --rules my-rules.toml --local 10.0.0.0/8 --dialect trino > servers.sql
+  flowlens sql ports --local 10.0.0.0/8 --top 9 --many 3 \\
+      --watch 6660-6669,1214 --dialect spark > ports.sql
+  flowlens sql servers --rules my-rules.toml --local 10.0.0.0/8 \\
+      --dialect trino > servers.sql
   flowlens sql ports --local 128.32.0.0/16 > ports.sql
-  duckdb -c \"CREATE VIEW flows AS SELECT * FROM read_parquet('store/flows/**/*.parquet', \\
-      union_by_name = true); $(cat ports.sql)\"
-  spark-submit scripts/spark_reports.py --store s3a://bucket/flowlens --date 2026-11-21 \\
-      --local 10.0.0.0/8")]
+  duckdb -c \"CREATE VIEW flows AS SELECT * FROM \\
+      read_parquet('store/flows/**/*.parquet', union_by_name = true); \\
+      $(cat ports.sql)\"
+  spark-submit scripts/spark_reports.py --store s3a://bucket/flowlens \\
+      --date 2026-11-21 --local 10.0.0.0/8")]
 struct SqlArgs {
     #[command(subcommand)]
     report: SqlReport,

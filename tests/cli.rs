@@ -607,7 +607,7 @@ fn every_subcommand_has_help_with_whole_examples() {
         let at = text.find("Examples:").unwrap_or_else(|| panic!("{cmd} --help has no examples"));
         text[at..].to_string()
     };
-    for cmd in ["convert", "cat", "gen", "ports", "servers", "findings", "daily"] {
+    for cmd in ["convert", "cat", "gen", "ports", "servers", "findings", "daily", "report", "sql"] {
         let narrow = help(cmd, "80");
         assert_eq!(narrow, help(cmd, "300"), "{cmd}: an example wraps at 80 columns");
         assert!(narrow.lines().all(|l| l.len() <= 80), "{cmd}: {narrow}");
