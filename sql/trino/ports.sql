@@ -151,9 +151,10 @@ report_rows AS (
            sum(flows), sum(in_packets), sum(in_bytes), sum(out_packets), sum(out_bytes)
     FROM listed WHERE NOT listed GROUP BY host
 ),
--- Hosts ranked by bytes, then by address (numerically, IPv4 before IPv6).
+-- Hosts ordered by bytes, then by address (numerically, IPv4 before IPv6): the sort keys, for
+-- the final ORDER BY (a global sort the engines run in parallel).
 host_order AS (
-    SELECT t.host, row_number() OVER (ORDER BY t.total DESC, h.v6, h.hex) AS host_rank
+    SELECT t.host, t.total, h.v6, h.hex
     FROM (SELECT host, sum(in_bytes + out_bytes) AS total FROM host_groups GROUP BY host) t
     JOIN hosts h ON h.ip = t.host
 )
@@ -172,4 +173,4 @@ FROM report_rows r
 JOIN host_order o ON o.host = r.host
 LEFT JOIN services ns ON ns.port = r.rs
 LEFT JOIN services nd ON nd.port = r.rd
-ORDER BY o.host_rank, r.ord;
+ORDER BY o.total DESC, o.v6, o.hex, r.ord;

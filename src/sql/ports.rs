@@ -51,7 +51,10 @@ hosts AS {m}(
     let many = opts.summary.many;
     let top = opts.summary.top;
     let watch = |col: &str| watch_test(&opts.summary.watch, col);
-    let top_hosts = opts.top_hosts.map_or(String::new(), |k| format!("WHERE o.host_rank <= {k}\n"));
+    // --top-hosts: the first k hosts in the report's order, as an ordered LIMIT (a top-k the
+    // engines run in parallel), not a row number over all hosts (one partition on Spark).
+    let top_hosts =
+        opts.top_hosts.map_or(String::new(), |k| format!("\n    ORDER BY t.total DESC, h.v6, h.hex\n    LIMIT {k}"));
     let bigint = |e: &str| d.cast(e, "BIGINT");
     let text = |e: &str| d.cast(e, "VARCHAR");
     let _ = write!(
@@ -119,11 +122,12 @@ report_rows AS (
            sum(flows), sum(in_packets), sum(in_bytes), sum(out_packets), sum(out_bytes)
     FROM listed WHERE NOT listed GROUP BY host
 ),
--- Hosts ranked by bytes, then by address (numerically, IPv4 before IPv6).
+-- Hosts ordered by bytes, then by address (numerically, IPv4 before IPv6): the sort keys, for
+-- the final ORDER BY (a global sort the engines run in parallel).
 host_order AS (
-    SELECT t.host, row_number() OVER (ORDER BY t.total DESC, h.v6, h.hex) AS host_rank
+    SELECT t.host, t.total, h.v6, h.hex
     FROM (SELECT host, sum(in_bytes + out_bytes) AS total FROM host_groups GROUP BY host) t
-    JOIN hosts h ON h.ip = t.host
+    JOIN hosts h ON h.ip = t.host{top_hosts}
 )
 -- The CSV's columns; hostname is the address (naming hosts needs DNS: the caller's part).
 SELECT r.host AS hostname,
@@ -140,7 +144,7 @@ FROM report_rows r
 JOIN host_order o ON o.host = r.host
 LEFT JOIN services ns ON ns.port = r.rs
 LEFT JOIN services nd ON nd.port = r.rd
-{top_hosts}ORDER BY o.host_rank, r.ord;
+ORDER BY o.total DESC, o.v6, o.hex, r.ord;
 ",
         zero = bigint("0"),
         packets = bigint("packets"),
@@ -247,7 +251,9 @@ mod tests {
             let sql = compile(d, &o);
             assert!(sql.contains("s_pairs > 7 AND"), "{sql}");
             assert!(sql.contains("rn <= 4 OR"));
-            assert!(sql.contains("WHERE o.host_rank <= 30\nORDER BY o.host_rank, r.ord;"));
+            assert!(sql.contains("ORDER BY t.total DESC, h.v6, h.hex\n    LIMIT 30\n)"), "{sql}");
+            assert!(sql.contains("ORDER BY o.total DESC, o.v6, o.hex, r.ord;"));
+            assert!(!sql.contains("OVER (ORDER BY"), "no window over every row");
             assert!(sql.contains("(false, '0a000000', '0affffff')"));
             let ends = sql.lines().filter(|l| !l.trim_start().starts_with("--") && l.trim_end().ends_with(';'));
             assert_eq!(ends.count(), 1, "one statement");
