@@ -356,9 +356,7 @@ address_keys AS MATERIALIZED (
 -- --local: the servers inside one of the networks (an IPv4 network holds IPv4 addresses, an
 -- IPv6 one IPv6 addresses), or every server when there is none.
 local_servers AS MATERIALIZED (
-    SELECT k.ip, k.v6, k.hex
-    FROM address_keys k
-    WHERE true
+    SELECT ip, v6, hex FROM address_keys
 )
 -- The rows: service names, evidence and confidence as docs/servers.md section 6 defines them.
 SELECT s.server,

@@ -272,6 +272,25 @@ pub fn nets_table(d: Dialect, nets: &[IpNet]) -> String {
     )
 }
 
+/// The body of a CTE holding the rows of `address_keys (ip, v6, hex)` inside a `nets` network
+/// (same family, key between its first and last). The test is an aggregate over the networks,
+/// not a `WHERE` on the key: Spark's optimizer pushes a filter on `hex` down through the steps
+/// that build the key, copying each step's expression into every use in the next (about 130,000
+/// `regexp_extract` copies: minutes to plan, or out of memory); it cannot push one below a
+/// `GROUP BY`.
+pub fn inside_nets() -> String {
+    "    SELECT ip, v6, hex
+    FROM (
+        SELECT a.ip, a.v6, a.hex,
+               max(CASE WHEN n.v6 = a.v6 AND a.hex BETWEEN n.lo AND n.hi THEN 1 ELSE 0 END) AS inside
+        FROM address_keys a CROSS JOIN nets n
+        GROUP BY a.ip, a.v6, a.hex
+    ) l
+    WHERE inside = 1
+"
+    .to_string()
+}
+
 /// The steps that turn the addresses of relation `source` (one column `ip`, distinct) into
 /// `address_keys (ip, v6, hex)`: IPv4 dotted text or IPv6 in any RFC 4291 form (`::`, a dotted
 /// IPv4 tail), as fixed-width lowercase hex. One step per common table expression; the addresses

@@ -41,11 +41,9 @@ hosts AS {m}(
             "-- Hosts: the addresses inside a --local network (an IPv4 network holds IPv4 addresses, an
 -- IPv6 one IPv6 addresses).
 hosts AS {m}(
-    SELECT a.ip, a.v6, a.hex
-    FROM address_keys a
-    WHERE EXISTS (SELECT 1 FROM nets n WHERE n.v6 = a.v6 AND a.hex BETWEEN n.lo AND n.hi)
-),
-"
+{inside}),
+",
+            inside = super::inside_nets()
         );
     }
     let many = opts.summary.many;

@@ -232,13 +232,10 @@ fn query(d: Dialect, opts: &ReportOptions) -> String {
     } else {
         "coalesce(f.flags LIKE '%S%' AND f.flags LIKE '%A%', false)".to_string()
     };
-    let (nets, local_test) = if opts.local.is_empty() {
-        (String::new(), "true".to_string())
+    let (nets, local_servers) = if opts.local.is_empty() {
+        (String::new(), "    SELECT ip, v6, hex FROM address_keys\n".to_string())
     } else {
-        (
-            nets_table(d, &opts.local),
-            "EXISTS (SELECT 1 FROM nets n WHERE n.v6 = k.v6 AND k.hex BETWEEN n.lo AND n.hi)".to_string(),
-        )
+        (nets_table(d, &opts.local), super::inside_nets())
     };
     let keys = super::address_keys(d, "(SELECT DISTINCT server AS ip FROM chosen) c");
     let bpp = |b: &str| format!("least(CAST({b} AS DECIMAL(38, 0)) * o.packets, 9223372036854775807)");
@@ -400,10 +397,7 @@ chosen AS {m}(
 {keys}{nets}-- --local: the servers inside one of the networks (an IPv4 network holds IPv4 addresses, an
 -- IPv6 one IPv6 addresses), or every server when there is none.
 local_servers AS {m}(
-    SELECT k.ip, k.v6, k.hex
-    FROM address_keys k
-    WHERE {local_test}
-)
+{local_servers})
 -- The rows: service names, evidence and confidence as docs/servers.md section 6 defines them.
 SELECT s.server,
        s.port,

@@ -552,14 +552,10 @@ def test_statement_is_stripped_for_spark():
         sr.strip_statement("-- nothing\n;")
 
 
-# Last in the module: with --local, Spark's optimizer has run out of memory on the queries
-# (flowlens sql as of this writing, see the issue); an OutOfMemoryError can leave the session
-# unusable, so nothing runs after these.
-# Not run: with --local, Spark's optimizer inlines the address-key steps into each other and into
-# the network test (a plan of about 130,000 regexp_extract copies: minutes to plan, or out of
-# memory). test_duckdb_rows_equal_flowlens runs these option sets; the fix (keys built in one
-# step) is issue 16's next step.
-@pytest.mark.skip(reason="Spark with --local: the query plan explodes (issue 16); DuckDB runs these options")
-@pytest.mark.parametrize("report,case", OPTION_CASES, ids=[f"{r}-{c}" for r, c in OPTION_CASES])
+# Last in the module: with --local, Spark's optimizer once ran out of memory on these queries
+# (it pushed the network test down through the address-key steps, copying each into the next);
+# the queries now test the networks in an aggregate (`sql::inside_nets`). Should that come back,
+# an OutOfMemoryError can leave the session unusable, so nothing runs after these.
+@pytest.mark.parametrize("report,case", marked(OPTION_CASES))
 def test_spark_rows_equal_flowlens_with_options(spark, flows, store, option_sets, report, case):
     spark_case(spark, flows, store, option_sets, report, case)
