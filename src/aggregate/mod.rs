@@ -12,7 +12,9 @@
 //! into shards by host hash, to a run file of its [`spill::Spill`] and starts again empty.
 //! After the scan each report merges one shard at a time (its in-memory parts and its parts of
 //! every run), so the merge holds about one shard per thread: the state of the whole day
-//! divided by the shard count. The output is the same whether or not anything spilled: every
+//! divided by the shard count. The findings, whose state is the largest (a conversation per
+//! flow end), write their runs sorted and merge them as a stream ([`merge`]), holding one host at
+//! a time instead of a shard. The output is the same whether or not anything spilled: every
 //! report's merge is exact and its results are sorted before they are written.
 //!
 //! Why spill rather than further passes over the Parquet: passes by host partition would read
