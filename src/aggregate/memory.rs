@@ -76,6 +76,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn table_bytes_counts_every_bucket() {
         let mut m: ahash::AHashMap<u64, u64> = ahash::AHashMap::new();
@@ -87,8 +89,6 @@ mod tests {
             assert!(m.capacity() * 8 / 7 <= buckets, "{n}");
         }
     }
-
-    use super::*;
 
     #[test]
     fn sizes() {

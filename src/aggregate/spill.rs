@@ -129,34 +129,41 @@ impl Spill {
         Ok(())
     }
 
+    /// Where `shard` lies in each run that holds records of it: (file, from, to).
+    fn ranges(&self, shard: usize) -> Vec<(PathBuf, u64, u64)> {
+        lock(&self.inner)
+            .runs
+            .iter()
+            .map(|r| (r.path.clone(), r.offsets[shard], r.offsets[shard + 1]))
+            .filter(|(_, from, to)| from < to)
+            .collect()
+    }
+
     /// Bytes of `shard` in all runs.
     pub fn shard_bytes(&self, shard: usize) -> u64 {
-        lock(&self.inner).runs.iter().map(|r| r.offsets[shard + 1] - r.offsets[shard]).sum()
+        self.ranges(shard).iter().map(|(_, from, to)| to - from).sum()
     }
 
     /// A cursor over `shard` of each run that holds records of it (`record` bytes each).
     pub fn cursors(&self, shard: usize, record: usize) -> Result<Vec<RunCursor>> {
-        let ranges: Vec<(PathBuf, u64, u64)> =
-            lock(&self.inner).runs.iter().map(|r| (r.path.clone(), r.offsets[shard], r.offsets[shard + 1])).collect();
-        ranges
+        let record = record.max(1);
+        self.ranges(shard)
             .into_iter()
-            .filter(|(_, from, to)| from < to)
             .map(|(path, at, end)| {
+                if !(end - at).is_multiple_of(record as u64) {
+                    let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "spill run ends inside a record");
+                    return Err(Error::io(&path, e));
+                }
                 let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-                Ok(RunCursor { file, path, at, end, record: record.max(1), buf: Vec::new(), pos: 0 })
+                Ok(RunCursor { file, path, at, end, record, buf: Vec::new(), pos: 0 })
             })
             .collect()
     }
 
     /// Calls `f` with the records of `shard` of each run in turn (one run's in memory at a time).
     pub fn for_each_run(&self, shard: usize, mut f: impl FnMut(&[u8])) -> Result<()> {
-        let ranges: Vec<(PathBuf, u64, u64)> =
-            lock(&self.inner).runs.iter().map(|r| (r.path.clone(), r.offsets[shard], r.offsets[shard + 1])).collect();
         let mut buf = Vec::new();
-        for (path, from, to) in ranges {
-            if from == to {
-                continue;
-            }
+        for (path, from, to) in self.ranges(shard) {
             let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
             buf.resize((to - from) as usize, 0);
             file.read_exact_at(&mut buf, from).map_err(|e| Error::io(&path, e))?;
@@ -170,7 +177,8 @@ impl Spill {
 const CURSOR_BYTES: usize = 256 * 1024;
 
 /// One shard of one run, read a chunk of whole records at a time: a source of a streaming
-/// merge, which holds a chunk per run instead of the shard.
+/// merge, which holds a chunk per run instead of the shard. [`Spill::cursors`] checks that the
+/// shard holds whole records, so every chunk does.
 pub struct RunCursor {
     file: File,
     path: PathBuf,
@@ -194,12 +202,6 @@ impl RunCursor {
             self.file.read_exact_at(&mut self.buf, self.at).map_err(|e| Error::io(&self.path, e))?;
             self.at += want as u64;
             self.pos = 0;
-            if want < self.record {
-                return Err(Error::io(
-                    &self.path,
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, "spill run ends inside a record"),
-                ));
-            }
         }
         let rec = &self.buf[self.pos..self.pos + self.record];
         self.pos += self.record;

@@ -278,8 +278,7 @@ pub fn nets_table(d: Dialect, nets: &[IpNet]) -> String {
 /// that build the key, copying each step's expression into every use in the next (about 130,000
 /// `regexp_extract` copies: minutes to plan, or out of memory); it cannot push one below a
 /// `GROUP BY`.
-pub fn inside_nets() -> String {
-    "    SELECT ip, v6, hex
+pub const INSIDE_NETS: &str = "    SELECT ip, v6, hex
     FROM (
         SELECT a.ip, a.v6, a.hex,
                max(CASE WHEN n.v6 = a.v6 AND a.hex BETWEEN n.lo AND n.hi THEN 1 ELSE 0 END) AS inside
@@ -287,9 +286,7 @@ pub fn inside_nets() -> String {
         GROUP BY a.ip, a.v6, a.hex
     ) l
     WHERE inside = 1
-"
-    .to_string()
-}
+";
 
 /// The steps that turn the addresses of relation `source` (one column `ip`, distinct) into
 /// `address_keys (ip, v6, hex)`: IPv4 dotted text or IPv6 in any RFC 4291 form (`::`, a dotted

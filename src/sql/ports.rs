@@ -43,7 +43,7 @@ hosts AS {m}(
 hosts AS {m}(
 {inside}),
 ",
-            inside = super::inside_nets()
+            inside = super::INSIDE_NETS
         );
     }
     let many = opts.summary.many;

@@ -233,9 +233,9 @@ fn query(d: Dialect, opts: &ReportOptions) -> String {
         "coalesce(f.flags LIKE '%S%' AND f.flags LIKE '%A%', false)".to_string()
     };
     let (nets, local_servers) = if opts.local.is_empty() {
-        (String::new(), "    SELECT ip, v6, hex FROM address_keys\n".to_string())
+        (String::new(), "    SELECT ip, v6, hex FROM address_keys\n")
     } else {
-        (nets_table(d, &opts.local), super::inside_nets())
+        (nets_table(d, &opts.local), super::INSIDE_NETS)
     };
     let keys = super::address_keys(d, "(SELECT DISTINCT server AS ip FROM chosen) c");
     let bpp = |b: &str| format!("least(CAST({b} AS DECIMAL(38, 0)) * o.packets, 9223372036854775807)");
