@@ -101,7 +101,7 @@ fuzz: ## Fuzz each exporter parser for FUZZ_SECONDS seconds (nightly toolchain +
 	done
 
 sql: release ## Rewrite the checked-in queries sql/DIALECT/REPORT.sql (the defaults of `flowlens sql`)
-	@for d in duckdb spark trino; do for r in ports servers; do \
+	@for d in duckdb spark trino; do for r in ports servers findings; do \
 		mkdir -p sql/$$d && $(BIN) sql $$r --dialect $$d > sql/$$d/$$r.sql || exit 1; \
 	done; done
 

@@ -381,6 +381,9 @@ def select_days(available: list[dt.date], date=None, start=None, end=None) -> li
 # Spark
 
 
+CTE_PUSHDOWN_RULE = "org.apache.spark.sql.catalyst.optimizer.PushdownPredicatesAndPruneColumnsForCTEDef"
+
+
 def session(master: str | None = None, app: str = "flowlens reports", conf: dict | None = None):
     """The session: the one spark-submit made, or a new one (UTC either way)."""
     from pyspark.sql import SparkSession
@@ -393,6 +396,13 @@ def session(master: str | None = None, app: str = "flowlens reports", conf: dict
     # A session spark-submit made already keeps its settings: the queries need UTC (the
     # reports' days and times are UTC), whatever the cluster's default is.
     spark.conf.set("spark.sql.session.timeZone", "UTC")
+    # The findings query reads shared common table expressions that it keeps from being inlined
+    # (see `flowlens sql findings --dialect spark`); Spark 4.0's rule that pushes predicates into
+    # such CTEs fails on it (IndexOutOfBoundsException while optimizing). Leaving the rule out
+    # only loses that pushdown.
+    excluded = [r for r in spark.conf.get("spark.sql.optimizer.excludedRules", "").split(",") if r]
+    if CTE_PUSHDOWN_RULE not in excluded:
+        spark.conf.set("spark.sql.optimizer.excludedRules", ",".join([*excluded, CTE_PUSHDOWN_RULE]))
     return spark
 
 

@@ -509,6 +509,14 @@ enum SqlReport {
         #[arg(long, value_enum, default_value = "duckdb")]
         dialect: flowlens::sql::Dialect,
     },
+    /// The findings (`flowlens findings --format csv`), as one query.
+    Findings {
+        #[command(flatten)]
+        knobs: FindingsKnobs,
+        /// The SQL engine to write for.
+        #[arg(long, value_enum, default_value = "duckdb")]
+        dialect: flowlens::sql::Dialect,
+    },
 }
 
 /// The reports' memory budget.
@@ -679,15 +687,8 @@ struct FindingsArgs {
     /// Parquet files or folders (hive partitions are read recursively).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// A local network (CIDR, IPv4 or IPv6); repeatable. Without it every address is a candidate.
-    #[arg(long, value_name = "CIDR")]
-    local: Vec<String>,
-    /// Thresholds from FILE (TOML, every key of data/findings.toml) instead of the built-in ones.
-    #[arg(long, value_name = "FILE")]
-    rules: Option<PathBuf>,
-    /// Server rules from FILE (for the server tag) instead of the built-in ones.
-    #[arg(long, value_name = "FILE")]
-    server_rules: Option<PathBuf>,
+    #[command(flatten)]
+    knobs: FindingsKnobs,
     /// Host names from a hosts(5) file (`address name [aliases]`) for the hostname column.
     #[arg(long, value_name = "FILE")]
     hosts: Option<PathBuf>,
@@ -709,8 +710,25 @@ struct FindingsArgs {
     memory: MemoryArgs,
 }
 
-impl FindingsArgs {
-    fn report_options(&self) -> anyhow::Result<flowlens::findings::ReportOptions> {
+/// The findings' options that decide its rows (shared by `findings` and `sql findings`).
+#[derive(Args)]
+struct FindingsKnobs {
+    /// A local network (CIDR, IPv4 or IPv6); repeatable. Without it every address is a candidate.
+    #[arg(long, value_name = "CIDR")]
+    local: Vec<String>,
+    /// Thresholds from FILE (TOML, every key of data/findings.toml) instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Server rules from FILE (for the server tag) instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    server_rules: Option<PathBuf>,
+    /// Port names from FILE (/etc/services format) for the evidence and the servers.
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
+}
+
+impl FindingsKnobs {
+    fn options(&self) -> anyhow::Result<flowlens::findings::ReportOptions> {
         let mut r = flowlens::findings::ReportOptions::default();
         if let Some(p) = &self.rules {
             r.rules = flowlens::findings::FindingRules::from_file(p)?;
@@ -718,11 +736,22 @@ impl FindingsArgs {
         if let Some(p) = &self.server_rules {
             r.servers.rules = flowlens::servers::Rules::from_file(p)?;
         }
-        if let Some(p) = &self.hosts {
-            r.hosts = flowlens::ports::names::read_hosts_file(p)?;
+        if let Some(p) = &self.services {
+            r.services = flowlens::services::Services::from_file(p)?;
+            r.servers.services = r.services.clone();
         }
         r.local = parse_nets("--local", &self.local)?;
         r.servers.local = r.local.clone();
+        Ok(r)
+    }
+}
+
+impl FindingsArgs {
+    fn report_options(&self) -> anyhow::Result<flowlens::findings::ReportOptions> {
+        let mut r = self.knobs.options()?;
+        if let Some(p) = &self.hosts {
+            r.hosts = flowlens::ports::names::read_hosts_file(p)?;
+        }
         r.select = self.select.selection()?;
         r.servers.memory = self.memory.memory(self.quiet)?;
         Ok(r)
@@ -973,6 +1002,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     flowlens::sql::ports::compile(dialect, &opts)
                 }
                 SqlReport::Servers { knobs, dialect } => flowlens::sql::servers::compile(dialect, &knobs.options()?),
+                SqlReport::Findings { knobs, dialect } => flowlens::sql::findings::compile(dialect, &knobs.options()?),
             };
             print!("{text}");
         }

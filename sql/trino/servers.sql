@@ -357,36 +357,46 @@ address_keys AS (
 -- IPv6 one IPv6 addresses), or every server when there is none.
 local_servers AS (
     SELECT ip, v6, hex FROM address_keys
-)
+),
 -- The rows: service names, evidence and confidence as docs/servers.md section 6 defines them.
-SELECT s.server,
-       s.port,
-       s.proto,
-       coalesce(r.service, n.name, coalesce(p.name, CAST(s.proto AS VARCHAR)) || '/' || CAST(s.port AS VARCHAR)) AS service,
-       CAST(s.clients AS BIGINT) AS clients,
-       CAST(s.client_ports AS BIGINT) AS client_ports,
-       CAST(s.flows_in AS BIGINT) AS flows_in,
-       CAST(s.packets_in AS BIGINT) AS packets_in,
-       CAST(s.bytes_in AS BIGINT) AS bytes_in,
-       CAST(s.flows_out AS BIGINT) AS flows_out,
-       CAST(s.packets_out AS BIGINT) AS packets_out,
-       CAST(s.bytes_out AS BIGINT) AS bytes_out,
-       date_format(from_unixtime_nanos(s.first_us * 1000) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%i:%s.%fZ') AS first_seen,
-       date_format(from_unixtime_nanos(s.last_us * 1000) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%i:%s.%fZ') AS last_seen,
-       r.name AS rule,
-       concat_ws('; ',
-                 'answered ' || CAST(s.clients AS VARCHAR) || CASE WHEN s.clients = 1 THEN ' client' ELSE ' clients' END,
-                 CASE WHEN s.originated >= 1 THEN CAST(s.originated AS VARCHAR) || ' originated' END,
-                 CASE WHEN s.strong = 0 THEN 'symmetric only' END,
-                 CASE WHEN r.tie IS NOT NULL THEN 'tied to ' || t.name END,
-                 CASE WHEN s.synack > 0 THEN 'SYN+ACK' END) AS evidence,
-       CASE WHEN s.originated >= 1 OR s.clients >= 3 OR r.tie IS NOT NULL OR s.synack > 0 THEN 'high'
-            WHEN r.service IS NOT NULL THEN 'medium'
-            ELSE 'low' END AS confidence
-FROM chosen s
-JOIN local_servers h ON h.ip = s.server
-JOIN rules r ON r.rule = s.rule
-LEFT JOIN rules t ON t.rule = r.tie
-LEFT JOIN services n ON r.service IS NULL AND n.port = s.port
-LEFT JOIN protocols p ON p.proto = s.proto
-ORDER BY h.v6, h.hex, s.port, s.proto;
+server_rows AS (
+    SELECT s.server,
+           s.port,
+           s.proto,
+           coalesce(r.service, n.name, coalesce(p.name, CAST(s.proto AS VARCHAR)) || '/' || CAST(s.port AS VARCHAR)) AS service,
+           CAST(s.clients AS BIGINT) AS clients,
+           CAST(s.client_ports AS BIGINT) AS client_ports,
+           CAST(s.flows_in AS BIGINT) AS flows_in,
+           CAST(s.packets_in AS BIGINT) AS packets_in,
+           CAST(s.bytes_in AS BIGINT) AS bytes_in,
+           CAST(s.flows_out AS BIGINT) AS flows_out,
+           CAST(s.packets_out AS BIGINT) AS packets_out,
+           CAST(s.bytes_out AS BIGINT) AS bytes_out,
+           s.first_us,
+           s.last_us,
+           r.name AS rule,
+           concat_ws('; ',
+                     'answered ' || CAST(s.clients AS VARCHAR) || CASE WHEN s.clients = 1 THEN ' client' ELSE ' clients' END,
+                     CASE WHEN s.originated >= 1 THEN CAST(s.originated AS VARCHAR) || ' originated' END,
+                     CASE WHEN s.strong = 0 THEN 'symmetric only' END,
+                     CASE WHEN r.tie IS NOT NULL THEN 'tied to ' || t.name END,
+                     CASE WHEN s.synack > 0 THEN 'SYN+ACK' END) AS evidence,
+           CASE WHEN s.originated >= 1 OR s.clients >= 3 OR r.tie IS NOT NULL OR s.synack > 0 THEN 'high'
+                WHEN r.service IS NOT NULL THEN 'medium'
+                ELSE 'low' END AS confidence,
+           h.v6, h.hex, r.tie IS NOT NULL AS tied
+    FROM chosen s
+    JOIN local_servers h ON h.ip = s.server
+    JOIN rules r ON r.rule = s.rule
+    LEFT JOIN rules t ON t.rule = r.tie
+    LEFT JOIN services n ON r.service IS NULL AND n.port = s.port
+    LEFT JOIN protocols p ON p.proto = s.proto
+)
+-- The report, ordered by server address (IPv4 before IPv6, numerically), port, proto.
+SELECT server, port, proto, service, clients, client_ports, flows_in, packets_in, bytes_in,
+       flows_out, packets_out, bytes_out,
+       date_format(from_unixtime_nanos(first_us * 1000) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%i:%s.%fZ') AS first_seen,
+       date_format(from_unixtime_nanos(last_us * 1000) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%i:%s.%fZ') AS last_seen,
+       rule, evidence, confidence
+FROM server_rows
+ORDER BY v6, hex, port, proto;

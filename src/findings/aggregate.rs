@@ -396,6 +396,8 @@ impl Findings {
             .as_primitive_opt::<UInt8Type>()
             .ok_or_else(|| input_err(path, "column 'proto' is not UInt8: not a flows file"))?
             .clone();
+        // A null protocol counts as 0, as a null port does (a null slot's value is unspecified).
+        let proto = if proto.null_count() == 0 { proto } else { proto.iter().map(|v| v.unwrap_or(0)).collect() };
         let packets = counter_col(batch, PACKETS, path)?;
         let bytes = counter_col(batch, BYTES, path)?;
         // Masks as kernels over the whole batch: which rows count, and which are ICMP.

@@ -16,6 +16,7 @@
 //! text, they order as the numbers do, and a network is the range from its first to its last
 //! address, computed here in Rust and written as two literals.
 
+pub mod findings;
 pub mod ports;
 pub mod servers;
 
@@ -126,6 +127,79 @@ impl Dialect {
         match self {
             Dialect::Duckdb | Dialect::Spark => format!("repeat({s}, {n})"),
             Dialect::Trino => format!("array_join(repeat({s}, {n}), '')"),
+        }
+    }
+
+    /// The body of a common table expression that the query reads in several places, computed
+    /// once. DuckDB has `MATERIALIZED` for it ([`Dialect::materialized`]). Spark copies every
+    /// deterministic CTE into each place that reads it before optimizing, so a query whose CTEs
+    /// read each other many times becomes a plan too large to optimize (minutes, or out of
+    /// memory); a filter that is always true but not deterministic (`rand() >= 0`) keeps the CTE
+    /// whole: Spark plans it once and shares its result. Trino decides for itself.
+    pub fn once(self, body: &str) -> String {
+        match self {
+            Dialect::Spark => {
+                let inner: String = body.lines().map(|l| format!("    {l}\n")).collect();
+                format!("    SELECT * FROM (\n{inner}    ) once WHERE rand() >= 0\n")
+            }
+            Dialect::Duckdb | Dialect::Trino => body.to_string(),
+        }
+    }
+
+    /// `a / b` for integer expressions, truncating (callers pass operands that are not negative,
+    /// or floor themselves): `//` in DuckDB, `div` in Spark, `/` in Trino.
+    pub fn div(self, a: &str, b: &str) -> String {
+        match self {
+            Dialect::Duckdb => format!("(({a}) // ({b}))"),
+            Dialect::Spark => format!("(({a}) div ({b}))"),
+            Dialect::Trino => format!("(({a}) / ({b}))"),
+        }
+    }
+
+    /// A DOUBLE with exactly the bits of `v`: its shortest round-trip text, parsed by the engine
+    /// (a bare `0.1` would be a DECIMAL in DuckDB and Spark).
+    pub fn double(self, v: f64) -> String {
+        format!("CAST('{v:?}' AS DOUBLE)")
+    }
+
+    /// A DOUBLE as text with `places` decimals, as `format!("{:.N}")` prints it (the engines round
+    /// a value exactly halfway between two outputs up; Rust rounds it to even).
+    pub fn fixed(self, e: &str, places: u32) -> String {
+        match self {
+            Dialect::Duckdb => format!("printf('%.{places}f', {e})"),
+            Dialect::Spark => format!("format_string('%.{places}f', {e})"),
+            Dialect::Trino => format!("format('%.{places}f', {e})"),
+        }
+    }
+
+    /// The aggregate of `value` over a group as an array ordered by `key` (one expression).
+    pub fn ordered_list(self, value: &str, key: &str) -> String {
+        match self {
+            Dialect::Duckdb => format!("list({value} ORDER BY {key})"),
+            Dialect::Spark => {
+                format!("transform(array_sort(collect_list(named_struct('k', {key}, 'v', {value}))), e -> e.v)")
+            }
+            Dialect::Trino => format!("array_agg({value} ORDER BY {key})"),
+        }
+    }
+
+    /// The aggregate of the texts `value` over a group joined by `sep`, in the order of `key`.
+    pub fn string_agg(self, value: &str, sep: &str, key: &str) -> String {
+        match self {
+            Dialect::Duckdb => format!("string_agg({value}, {sep} ORDER BY {key})"),
+            Dialect::Spark => format!("array_join({}, {sep})", self.ordered_list(value, key)),
+            Dialect::Trino => format!("listagg({value}, {sep}) WITHIN GROUP (ORDER BY {key})"),
+        }
+    }
+
+    /// A left fold over an array, in order: `body` computes the next `acc` from `acc` and the
+    /// element `x`, starting at `init` (the same type as `body`). For the sequential parts of a
+    /// definition (the TRW walk), and for floating-point sums that must add in one order.
+    pub fn fold(self, array: &str, init: &str, body: &str) -> String {
+        match self {
+            Dialect::Duckdb => format!("list_reduce({array}, lambda acc, x: {body}, {init})"),
+            Dialect::Spark => format!("aggregate({array}, {init}, (acc, x) -> {body})"),
+            Dialect::Trino => format!("reduce({array}, {init}, (acc, x) -> {body}, acc -> acc)"),
         }
     }
 
@@ -293,6 +367,22 @@ pub const INSIDE_NETS: &str = "    SELECT ip, v6, hex
 /// IPv4 tail), as fixed-width lowercase hex. One step per common table expression; the addresses
 /// are few next to the flows.
 pub fn address_keys(d: Dialect, source: &str) -> String {
+    address_keys_named(d, source, "")
+}
+
+/// [`address_keys`] with every step's name prefixed (`all_address_keys`…), for a second set of
+/// keys in one query.
+pub fn address_keys_named(d: Dialect, source: &str, prefix: &str) -> String {
+    let text = address_keys_text(d, source);
+    if prefix.is_empty() {
+        return text;
+    }
+    ["ip_tail", "ip_hex", "ip_edges", "ip_full", "address_keys"]
+        .iter()
+        .fold(text, |t, name| t.replace(name, &format!("{prefix}{name}")))
+}
+
+fn address_keys_text(d: Dialect, source: &str) -> String {
     let m = d.materialized();
     let octet = |col: &str, i: u32| d.hex2(&d.cast(&format!("split_part({col}, '.', {i})"), "INTEGER"));
     let v4 = |col: &str| (1..=4).map(|i| octet(col, i)).collect::<Vec<_>>().join(" || ");
@@ -368,6 +458,7 @@ pub fn defaults(d: Dialect) -> Vec<(&'static str, String)> {
     vec![
         ("ports.sql", ports::compile(d, &crate::ports::PortsOptions::new(Vec::new()))),
         ("servers.sql", servers::compile(d, &crate::servers::ReportOptions::default())),
+        ("findings.sql", findings::compile(d, &crate::findings::ReportOptions::default())),
     ]
 }
 

@@ -8,6 +8,8 @@
 //! rules as data and the definition once. The Arrow evaluation (`crate::servers::eval`) reads
 //! the same rules: one source of truth, two back ends.
 
+use std::fmt::Write as _;
+
 use super::{nets_table, opt, values_table, Column, Dialect, Row};
 use crate::servers::rules::{proto_name, Bounds, Rules, ServiceName};
 use crate::servers::ReportOptions;
@@ -15,16 +17,27 @@ use crate::servers::ReportOptions;
 /// The servers report of docs/servers.md for these options (rules, services, `--local`,
 /// `--ignore-flags`) in dialect `d`, over a relation named `flows`.
 pub fn compile(d: Dialect, opts: &ReportOptions) -> String {
-    let rules = &opts.rules;
     let mut sql = String::with_capacity(24 * 1024);
     sql.push_str(&header(d, opts));
     sql.push_str("WITH\n");
-    sql.push_str(&rules_table(d, rules));
-    sql.push_str(&rule_ports_table(d, rules));
-    sql.push_str(&bounds_table(d, rules));
-    sql.push_str(&services_table(d, rules, &opts.services));
-    sql.push_str(&protocols_table(d, rules));
-    sql.push_str(&query(d, opts));
+    // The last common table expression ends the WITH list: no comma after it.
+    let ctes = ctes(d, opts);
+    sql.push_str(ctes.strip_suffix(",\n").unwrap_or(&ctes));
+    sql.push('\n');
+    let _ = write!(
+        sql,
+        "-- The report, ordered by server address (IPv4 before IPv6, numerically), port, proto.
+SELECT server, port, proto, service, clients, client_ports, flows_in, packets_in, bytes_in,
+       flows_out, packets_out, bytes_out,
+       {first_seen} AS first_seen,
+       {last_seen} AS last_seen,
+       rule, evidence, confidence
+FROM server_rows
+ORDER BY v6, hex, port, proto;
+",
+        first_seen = d.time_text("first_us"),
+        last_seen = d.time_text("last_us"),
+    );
     sql
 }
 
@@ -221,7 +234,20 @@ fn protocols_table(d: Dialect, rules: &Rules) -> String {
     )
 }
 
-/// The query proper: the same for every rule set (the dialect and the options aside).
+/// The query proper up to `server_rows` (the report's rows, with their address keys `v6`, `hex`
+/// and `tied`: a rule tied to a control channel), after the rule tables; the same for every rule
+/// set (the dialect and the options aside). The findings query (`super::findings`) reads it too.
+pub fn ctes(d: Dialect, opts: &ReportOptions) -> String {
+    let mut sql = String::new();
+    sql.push_str(&rules_table(d, &opts.rules));
+    sql.push_str(&rule_ports_table(d, &opts.rules));
+    sql.push_str(&bounds_table(d, &opts.rules));
+    sql.push_str(&services_table(d, &opts.rules, &opts.services));
+    sql.push_str(&protocols_table(d, &opts.rules));
+    sql.push_str(&query(d, opts));
+    sql
+}
+
 fn query(d: Dialect, opts: &ReportOptions) -> String {
     let m = d.materialized();
     let int = |e: &str| d.cast(e, "INTEGER");
@@ -397,39 +423,41 @@ chosen AS {m}(
 {keys}{nets}-- --local: the servers inside one of the networks (an IPv4 network holds IPv4 addresses, an
 -- IPv6 one IPv6 addresses), or every server when there is none.
 local_servers AS {m}(
-{local_servers})
+{local_servers}),
 -- The rows: service names, evidence and confidence as docs/servers.md section 6 defines them.
-SELECT s.server,
-       s.port,
-       s.proto,
-       coalesce(r.service, n.name, coalesce(p.name, {proto_text}) || '/' || {port_text}) AS service,
-       {clients} AS clients,
-       {client_ports} AS client_ports,
-       {flows_in} AS flows_in,
-       {packets_in} AS packets_in,
-       {bytes_in} AS bytes_in,
-       {flows_out} AS flows_out,
-       {packets_out} AS packets_out,
-       {bytes_out} AS bytes_out,
-       {first_seen} AS first_seen,
-       {last_seen} AS last_seen,
-       r.name AS rule,
-       concat_ws('; ',
-                 'answered ' || {clients_text} || CASE WHEN s.clients = 1 THEN ' client' ELSE ' clients' END,
-                 CASE WHEN s.originated >= 1 THEN {originated_text} || ' originated' END,
-                 CASE WHEN s.strong = 0 THEN 'symmetric only' END,
-                 CASE WHEN r.tie IS NOT NULL THEN 'tied to ' || t.name END,
-                 CASE WHEN s.synack > 0 THEN 'SYN+ACK' END) AS evidence,
-       CASE WHEN s.originated >= 1 OR s.clients >= 3 OR r.tie IS NOT NULL OR s.synack > 0 THEN 'high'
-            WHEN r.service IS NOT NULL THEN 'medium'
-            ELSE 'low' END AS confidence
-FROM chosen s
-JOIN local_servers h ON h.ip = s.server
-JOIN rules r ON r.rule = s.rule
-LEFT JOIN rules t ON t.rule = r.tie
-LEFT JOIN services n ON r.service IS NULL AND n.port = s.port
-LEFT JOIN protocols p ON p.proto = s.proto
-ORDER BY h.v6, h.hex, s.port, s.proto;
+server_rows AS (
+    SELECT s.server,
+           s.port,
+           s.proto,
+           coalesce(r.service, n.name, coalesce(p.name, {proto_text}) || '/' || {port_text}) AS service,
+           {clients} AS clients,
+           {client_ports} AS client_ports,
+           {flows_in} AS flows_in,
+           {packets_in} AS packets_in,
+           {bytes_in} AS bytes_in,
+           {flows_out} AS flows_out,
+           {packets_out} AS packets_out,
+           {bytes_out} AS bytes_out,
+           s.first_us,
+           s.last_us,
+           r.name AS rule,
+           concat_ws('; ',
+                     'answered ' || {clients_text} || CASE WHEN s.clients = 1 THEN ' client' ELSE ' clients' END,
+                     CASE WHEN s.originated >= 1 THEN {originated_text} || ' originated' END,
+                     CASE WHEN s.strong = 0 THEN 'symmetric only' END,
+                     CASE WHEN r.tie IS NOT NULL THEN 'tied to ' || t.name END,
+                     CASE WHEN s.synack > 0 THEN 'SYN+ACK' END) AS evidence,
+           CASE WHEN s.originated >= 1 OR s.clients >= 3 OR r.tie IS NOT NULL OR s.synack > 0 THEN 'high'
+                WHEN r.service IS NOT NULL THEN 'medium'
+                ELSE 'low' END AS confidence,
+           h.v6, h.hex, r.tie IS NOT NULL AS tied
+    FROM chosen s
+    JOIN local_servers h ON h.ip = s.server
+    JOIN rules r ON r.rule = s.rule
+    LEFT JOIN rules t ON t.rule = r.tie
+    LEFT JOIN services n ON r.service IS NULL AND n.port = s.port
+    LEFT JOIN protocols p ON p.proto = s.proto
+),
 ",
         sport = int("coalesce(sport, 0)"),
         dport = int("coalesce(dport, 0)"),
@@ -452,8 +480,6 @@ ORDER BY h.v6, h.hex, s.port, s.proto;
         flows_out = bigint("s.flows_out"),
         packets_out = bigint("s.packets_out"),
         bytes_out = bigint("s.bytes_out"),
-        first_seen = d.time_text("s.first_us"),
-        last_seen = d.time_text("s.last_us"),
         clients_text = text("s.clients"),
         originated_text = text("s.originated"),
     )
@@ -506,7 +532,7 @@ mod tests {
         for cte in ctes.iter().chain(&["candidates", "servers", "chosen", "local_servers"]) {
             assert!(sql.contains(&format!("\n{cte} AS ")), "{cte}");
         }
-        assert!(sql.trim_end().ends_with("ORDER BY h.v6, h.hex, s.port, s.proto;"));
+        assert!(sql.trim_end().ends_with("ORDER BY v6, hex, port, proto;"));
     }
 
     #[test]

@@ -127,7 +127,7 @@ SPARK_TEST_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "1",
     "spark.default.parallelism": "2",
-    "spark.driver.memory": "1g",
+    "spark.driver.memory": "3g",
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.codegen.wholeStage": "false",
 }
