@@ -505,6 +505,9 @@ enum SqlReport {
     Servers {
         #[command(flatten)]
         knobs: ServersKnobs,
+        /// Findings thresholds from FILE for the P2P context (as daily's --findings-rules).
+        #[arg(long, value_name = "FILE")]
+        findings_rules: Option<PathBuf>,
         /// The SQL engine to write for.
         #[arg(long, value_enum, default_value = "duckdb")]
         dialect: flowlens::sql::Dialect,
@@ -1001,7 +1004,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     knobs.apply(&mut opts)?;
                     flowlens::sql::ports::compile(dialect, &opts)
                 }
-                SqlReport::Servers { knobs, dialect } => flowlens::sql::servers::compile(dialect, &knobs.options()?),
+                SqlReport::Servers { knobs, findings_rules, dialect } => flowlens::sql::servers::compile_with_context(
+                    dialect,
+                    &knobs.options()?,
+                    &flowlens::findings::FindingRules::load(findings_rules.as_deref())?,
+                ),
                 SqlReport::Findings { knobs, dialect } => flowlens::sql::findings::compile(dialect, &knobs.options()?),
             };
             print!("{text}");

@@ -391,6 +391,313 @@ server_rows AS (
     LEFT JOIN rules t ON t.rule = r.tie
     LEFT JOIN services n ON r.service IS NULL AND n.port = s.port
     LEFT JOIN protocols p ON p.proto = s.proto
+),
+-- 7. The P2P context (docs/findings.md section 8): a port of a host the findings tag p2p,
+-- answered only in P2P-shaped exchanges, is not a service. The findings' steps, as
+-- `flowlens sql findings` writes them, up to p2p_ports.
+-- Port names for the evidence (the services table's first name for a port), shown for TCP
+-- and UDP.
+port_names AS (
+    SELECT CAST(port AS INTEGER) AS port, CAST(name AS STRING) AS name
+    FROM (VALUES
+        (1, 'tcpmux'),           (7, 'echo'),             (9, 'discard'),          (11, 'systat'),
+        (13, 'daytime'),         (17, 'qotd'),            (19, 'chargen'),         (20, 'ftp-data'),
+        (21, 'ftp'),             (22, 'ssh'),             (23, 'telnet'),          (25, 'smtp'),
+        (37, 'time'),            (43, 'nicname'),         (49, 'tacacs'),          (53, 'domain'),
+        (67, 'bootps'),          (68, 'bootpc'),          (69, 'tftp'),            (70, 'gopher'),
+        (79, 'finger'),          (80, 'http'),            (88, 'kerberos'),        (110, 'pop3'),
+        (111, 'sunrpc'),         (113, 'auth'),           (119, 'nntp'),           (123, 'ntp'),
+        (135, 'epmap'),          (137, 'nb-ns'),          (138, 'netbios-dgm'),    (139, 'netbios-ssn'),
+        (143, 'imap'),           (161, 'snmp'),           (162, 'snmptrap'),       (177, 'xdmcp'),
+        (179, 'bgp'),            (194, 'irc'),            (389, 'ldap'),           (427, 'svrloc'),
+        (433, 'nnsp'),           (443, 'https'),          (444, 'snpp'),           (445, 'microsoft-ds'),
+        (464, 'kpasswd'),        (465, 'submissions'),    (500, 'isakmp'),         (512, 'exec'),
+        (513, 'login'),          (514, 'syslog'),         (515, 'printer'),        (520, 'router'),
+        (554, 'rtsp'),           (587, 'submission'),     (631, 'ipp'),            (636, 'ldaps'),
+        (646, 'ldp'),            (873, 'rsync'),          (989, 'ftps-data'),      (990, 'ftps'),
+        (992, 'telnets'),        (993, 'imaps'),          (994, 'ircs'),           (995, 'pop3s'),
+        (1080, 'socks'),         (1194, 'openvpn'),       (1214, 'kazaa'),         (1433, 'ms-sql-s'),
+        (1434, 'ms-sql-m'),      (1701, 'l2tp'),          (1723, 'pptp'),          (1812, 'radius'),
+        (1813, 'radius-acct'),   (1883, 'mqtt'),          (1900, 'ssdp'),          (2049, 'nfs'),
+        (2375, 'docker'),        (2376, 'docker-s'),      (3306, 'mysql'),         (3389, 'ms-wbt-server'),
+        (5060, 'sip'),           (5061, 'sips'),          (5222, 'xmpp-client'),   (5269, 'xmpp-server'),
+        (5353, 'mdns'),          (5432, 'postgresql'),    (5900, 'rfb'),           (6000, 'x11'),
+        (6379, 'redis'),         (6660, 'IRC'),           (6661, 'IRC'),           (6662, 'IRC'),
+        (6663, 'IRC'),           (6664, 'IRC'),           (6665, 'IRC'),           (6666, 'IRC'),
+        (6667, 'IRC'),           (6668, 'IRC'),           (6669, 'IRC'),           (6697, 'ircs-u'),
+        (8080, 'http-alt'),      (8443, 'https-alt'),     (27017, 'mongodb')
+    ) AS t(port, name)
+),
+-- Findings 1. Flows (docs/findings.md section 1): a null port or proto counts as 0, a null or
+-- negative counter as 0; times are µs since the epoch, a flow's end is etime, or stime.
+fb AS (
+    SELECT CASE WHEN sip LIKE '::ffff:%' AND sip LIKE '%.%' THEN substr(sip, 8) ELSE sip END AS sip, CASE WHEN dip LIKE '::ffff:%' AND dip LIKE '%.%' THEN substr(dip, 8) ELSE dip END AS dip,
+           CAST(coalesce(sport, 0) AS INTEGER) AS sport, CAST(coalesce(dport, 0) AS INTEGER) AS dport, CAST(coalesce(proto, 0) AS INTEGER) AS proto,
+           coalesce(greatest(CAST(packets AS BIGINT), 0), 0) AS packets, coalesce(greatest(CAST(bytes AS BIGINT), 0), 0) AS bytes,
+           unix_micros(stime) AS start_us, unix_micros(coalesce(etime, stime)) AS end_us,
+           CAST(side AS STRING) AS side, CAST(flags AS STRING) AS flags
+    FROM flows
+    WHERE sip IS NOT NULL AND dip IS NOT NULL
+),
+-- Addresses as keys: fixed-width lowercase hex, which orders as the numbers do. An IPv6
+-- address with a dotted IPv4 tail (::ffff:1.2.3.4) first gets hex groups for it.
+all_ip_tail AS (
+    SELECT ip, ip LIKE '%:%' AS v6, lower(ip) AS t,
+           CASE WHEN ip LIKE '%:%' AND ip LIKE '%.%' THEN regexp_extract(ip, '([0-9.]+)$', 1) END AS tail
+    FROM (SELECT sip AS ip FROM fb UNION SELECT dip FROM fb) u
+),
+all_ip_hex AS (
+    SELECT ip, v6,
+           CASE WHEN tail IS NULL THEN t
+                ELSE substr(t, 1, length(t) - length(tail)) || lpad(lower(hex(CAST(CAST(split_part(tail, '.', 1) AS INTEGER) AS INTEGER))), 2, '0') || lpad(lower(hex(CAST(CAST(split_part(tail, '.', 2) AS INTEGER) AS INTEGER))), 2, '0') || ':' || lpad(lower(hex(CAST(CAST(split_part(tail, '.', 3) AS INTEGER) AS INTEGER))), 2, '0') || lpad(lower(hex(CAST(CAST(split_part(tail, '.', 4) AS INTEGER) AS INTEGER))), 2, '0')
+           END AS t
+    FROM all_ip_tail
+),
+-- '::' at either end gets a zero group beside it, so that it always sits between two groups.
+all_ip_edges AS (
+    SELECT ip, v6, CASE WHEN t1 LIKE '%::' THEN t1 || '0' ELSE t1 END AS t
+    FROM (SELECT ip, v6, CASE WHEN t LIKE '::%' THEN '0' || t ELSE t END AS t1 FROM all_ip_hex) e
+),
+-- '::' becomes as many zero groups as are missing from eight.
+all_ip_full AS (
+    SELECT ip, v6,
+           CASE WHEN t LIKE '%::%'
+                THEN replace(t, '::', ':' || repeat('0:', 8 - (length(t) - length(replace(t, ':', '')))))
+                ELSE t END AS t
+    FROM all_ip_edges
+),
+all_address_keys AS (
+    SELECT ip, v6,
+           CASE WHEN v6 THEN lpad(split_part(t, ':', 1), 4, '0') || lpad(split_part(t, ':', 2), 4, '0')
+                          || lpad(split_part(t, ':', 3), 4, '0') || lpad(split_part(t, ':', 4), 4, '0')
+                          || lpad(split_part(t, ':', 5), 4, '0') || lpad(split_part(t, ':', 6), 4, '0')
+                          || lpad(split_part(t, ':', 7), 4, '0') || lpad(split_part(t, ':', 8), 4, '0')
+                ELSE lpad(lower(hex(CAST(CAST(split_part(t, '.', 1) AS INTEGER) AS INTEGER))), 2, '0') || lpad(lower(hex(CAST(CAST(split_part(t, '.', 2) AS INTEGER) AS INTEGER))), 2, '0') || lpad(lower(hex(CAST(CAST(split_part(t, '.', 3) AS INTEGER) AS INTEGER))), 2, '0') || lpad(lower(hex(CAST(CAST(split_part(t, '.', 4) AS INTEGER) AS INTEGER))), 2, '0')
+           END AS hex
+    FROM all_ip_full
+),
+-- Every address with its key and whether it is a candidate for every tag (inside a --local
+-- network, or every address without one).
+host_flags AS (
+    SELECT * FROM (
+        SELECT ip, v6, hex, true AS local FROM all_address_keys
+    ) once WHERE rand() >= 0
+),
+-- The flows read (with --local, those with a local end), ICMP as one conversation per echo
+-- exchange (both ports 0) and errors marked: they answer something else.
+fl AS (
+    SELECT b.sip, b.dip, b.proto, b.packets, b.bytes, b.start_us, b.end_us,
+           CASE WHEN b.proto IN (1, 58) THEN 0 ELSE b.sport END AS sport,
+           CASE WHEN ((b.proto = 1 AND ((b.dport) div (256)) = 8) OR (b.proto = 58 AND ((b.dport) div (256)) = 128)) OR ((b.proto = 1 AND ((b.dport) div (256)) = 0) OR (b.proto = 58 AND ((b.dport) div (256)) = 129)) THEN 0 ELSE b.dport END AS dport,
+           ((b.proto = 1 AND ((b.dport) div (256)) = 8) OR (b.proto = 58 AND ((b.dport) div (256)) = 128)) AS echo,
+           NOT (((b.proto = 1 AND ((b.dport) div (256)) = 8) OR (b.proto = 58 AND ((b.dport) div (256)) = 128)) OR ((b.proto = 1 AND ((b.dport) div (256)) = 0) OR (b.proto = 58 AND ((b.dport) div (256)) = 129))) AND ((b.proto = 1 AND ((b.dport) div (256)) IN (3, 4, 5, 11, 12)) OR (b.proto = 58 AND ((b.dport) div (256)) BETWEEN 1 AND 4)) AS icmp_error,
+           coalesce(b.side = 'orig', false) AS orig,
+           coalesce(b.side = 'resp', false) AS resp,
+           b.proto = 6 AND coalesce(b.flags LIKE '%S%' AND b.flags NOT LIKE '%A%', false) AS syn
+    FROM fb b
+),
+-- 2. Host conversations (host, peer, host port, peer port, proto): each flow from both ends,
+-- what the host sent (out) and received (in), and the evidence bits per direction.
+hc AS (
+    SELECT host, peer, hport, pport, proto,
+           CAST(sum(CASE WHEN sent THEN 1 ELSE 0 END) AS BIGINT) AS out_flows, CAST(sum(CASE WHEN sent THEN packets ELSE 0 END) AS BIGINT) AS out_packets, CAST(sum(CASE WHEN sent THEN bytes ELSE 0 END) AS BIGINT) AS out_bytes,
+           min(CASE WHEN sent THEN start_us END) AS out_first, max(CASE WHEN sent THEN end_us END) AS out_last,
+           CAST(sum(CASE WHEN NOT sent THEN 1 ELSE 0 END) AS BIGINT) AS in_flows, CAST(sum(CASE WHEN NOT sent THEN packets ELSE 0 END) AS BIGINT) AS in_packets, CAST(sum(CASE WHEN NOT sent THEN bytes ELSE 0 END) AS BIGINT) AS in_bytes,
+           min(CASE WHEN NOT sent THEN start_us END) AS in_first, max(CASE WHEN NOT sent THEN end_us END) AS in_last,
+           bool_or(out_echo) AS out_echo, bool_or(in_echo) AS in_echo,
+           bool_or(out_orig) AS out_orig, bool_or(in_orig) AS in_orig,
+           bool_or(out_resp) AS out_resp, bool_or(in_resp) AS in_resp,
+           bool_or(out_syn) AS out_syn, bool_or(in_syn) AS in_syn,
+           bool_or(icmp_error) AS icmp_error
+    FROM (
+        SELECT sip AS host, dip AS peer, sport AS hport, dport AS pport, proto, true AS sent,
+               packets, bytes, start_us, end_us, echo AS out_echo, false AS in_echo, orig AS out_orig,
+               false AS in_orig, resp AS out_resp, false AS in_resp, syn AS out_syn, false AS in_syn, icmp_error
+        FROM fl
+        UNION ALL
+        SELECT dip, sip, dport, sport, proto, false,
+               packets, bytes, start_us, end_us, false, echo, false,
+               orig, false, resp, false, syn, icmp_error
+        FROM fl
+    ) e
+    GROUP BY host, peer, hport, pport, proto
+),
+-- Who opened each conversation, in the order of section 2's rules.
+hv AS (
+    SELECT c.*, hk.local AS host_local, pk.local AS peer_local, pk.v6 AS peer_v6, pk.hex AS peer_hex,
+           least(coalesce(out_first, in_first), coalesce(in_first, out_first)) AS v_first, greatest(coalesce(out_last, in_last), coalesce(in_last, out_last)) AS v_last,
+           CASE WHEN (out_echo OR in_echo) AND out_echo <> in_echo THEN out_echo
+                WHEN (out_orig OR in_resp) AND NOT (in_orig OR out_resp) THEN true
+                WHEN (in_orig OR out_resp) AND NOT (out_orig OR in_resp) THEN false
+                WHEN in_flows = 0 OR out_flows = 0 THEN in_flows = 0
+                WHEN out_syn <> in_syn THEN out_syn
+                WHEN coalesce(out_first, 9223372036854775807) <> coalesce(in_first, 9223372036854775807)
+                    THEN coalesce(out_first, 9223372036854775807) < coalesce(in_first, 9223372036854775807)
+                WHEN hport <> pport THEN hport > pport
+                ELSE hk.v6 < pk.v6 OR (hk.v6 = pk.v6 AND hk.hex < pk.hex)
+           END AS host_init
+    FROM hc c
+    JOIN host_flags hk ON hk.ip = c.host
+    JOIN host_flags pk ON pk.ip = c.peer
+),
+-- The opener's half (i_) and the answer's (r_).
+hh AS (
+    SELECT v.*,
+           CASE WHEN host_init THEN out_flows ELSE in_flows END AS i_flows,
+           CASE WHEN host_init THEN out_packets ELSE in_packets END AS i_packets,
+           CASE WHEN host_init THEN out_bytes ELSE in_bytes END AS i_bytes,
+           CASE WHEN host_init THEN out_first ELSE in_first END AS i_first,
+           CASE WHEN host_init THEN out_last ELSE in_last END AS i_last,
+           CASE WHEN host_init THEN in_flows ELSE out_flows END AS r_flows,
+           CASE WHEN host_init THEN in_packets ELSE out_packets END AS r_packets,
+           CASE WHEN host_init THEN in_first ELSE out_first END AS r_first,
+           CASE WHEN host_init THEN in_last ELSE out_last END AS r_last
+    FROM hv v
+),
+-- Answered: both ends sent, the answer within reply_window of the opener's flows (when both
+-- have times). Established: answered, and for TCP enough packets each way.
+ha AS (
+    SELECT h.*,
+           i_flows > 0 AND r_flows > 0
+           AND (i_first IS NULL OR r_first IS NULL
+                OR (r_first <= i_last + 300000000 AND r_last >= i_first - 300000000)) AS answered
+    FROM hh h
+),
+views AS (
+    SELECT * FROM (
+        SELECT a.*,
+               answered AND (proto <> 6 OR (r_packets >= 2 AND i_packets >= 2)) AS established
+        FROM ha a
+    ) once WHERE rand() >= 0
+),
+-- 5. p2p. The servers' ports tied to a control channel (FTP data, PPTP's GRE) are services,
+-- never P2P-shaped.
+srv_rows AS (
+    SELECT * FROM (
+        SELECT * FROM server_rows
+    ) once WHERE rand() >= 0
+),
+tied AS (
+    SELECT server, port, proto FROM srv_rows WHERE tied
+),
+shaped_v AS (
+    SELECT v.*,
+           v.answered AND v.proto IN (6, 17)
+           AND ((v.hport >= 1024 AND v.pport >= 1024) OR (v.hport = 1214 OR v.hport BETWEEN 4661 AND 4672 OR v.hport BETWEEN 6346 AND 6347 OR v.hport BETWEEN 6881 AND 6889) OR (v.pport = 1214 OR v.pport BETWEEN 4661 AND 4672 OR v.pport BETWEEN 6346 AND 6347 OR v.pport BETWEEN 6881 AND 6889))
+           AND t1.server IS NULL AND t2.server IS NULL AS shaped
+    FROM views v
+    LEFT JOIN tied t1 ON t1.server = v.host AND t1.port = v.hport AND t1.proto = v.proto
+    LEFT JOIN tied t2 ON t2.server = v.peer AND t2.port = v.pport AND t2.proto = v.proto
+    WHERE v.host_local AND rand() >= 0
+),
+p2p_base AS (
+    SELECT host, count(DISTINCT peer) AS peers, count(*) AS exchanges,
+           CAST(sum(out_bytes) AS BIGINT) AS out_b, CAST(sum(in_bytes) AS BIGINT) AS in_b,
+           min(v_first) AS first_us, max(v_last) AS last_us
+    FROM shaped_v
+    WHERE shaped
+    GROUP BY host
+),
+p2p_hosts AS (
+    SELECT * FROM p2p_base
+    WHERE peers >= 10 AND out_b >= 1048576 AND in_b >= 1048576
+      AND NOT (CAST(least(out_b, in_b) AS DOUBLE) < CAST('0.1' AS DOUBLE) * CAST(greatest(out_b, in_b) AS DOUBLE)) AND rand() >= 0
+),
+-- {IP, port}: the listening port with the most peers (ties to the lowest port, proto) ...
+p2p_listen AS (
+    SELECT l.*, row_number() OVER (PARTITION BY host ORDER BY ips DESC, hport, proto) AS rk
+    FROM (
+        SELECT s.host, s.hport, s.proto, count(DISTINCT s.peer) AS ips, count(DISTINCT s.pport) AS ports
+        FROM shaped_v s JOIN p2p_hosts b ON b.host = s.host
+        WHERE s.shaped AND NOT s.host_init
+        GROUP BY s.host, s.hport, s.proto
+    ) l
+),
+-- ... or the peers and peer ports of the exchanges the host opened.
+p2p_opened AS (
+    SELECT s.host, count(DISTINCT s.peer) AS ips, count(DISTINCT s.peer || '|' || CAST(s.pport AS STRING)) AS pp,
+           count(DISTINCT s.pport) AS ports
+    FROM shaped_v s JOIN p2p_hosts b ON b.host = s.host
+    WHERE s.shaped AND s.host_init
+    GROUP BY s.host
+),
+-- TCP and UDP with the same peer, outside the well-known services.
+p2p_tu AS (
+    SELECT host, count(*) AS both_n
+    FROM (
+        SELECT v.host, v.peer
+        FROM shaped_v v JOIN p2p_hosts b ON b.host = v.host
+        WHERE v.answered AND v.proto IN (6, 17) AND NOT (v.hport = 53 OR v.hport = 123 OR v.hport = 135 OR v.hport BETWEEN 137 AND 139 OR v.hport = 445 OR v.hport = 500 OR v.hport = 1900 OR v.hport = 4500 OR v.hport = 5353) AND NOT (v.pport = 53 OR v.pport = 123 OR v.pport = 135 OR v.pport BETWEEN 137 AND 139 OR v.pport = 445 OR v.pport = 500 OR v.pport = 1900 OR v.pport = 4500 OR v.pport = 5353)
+        GROUP BY v.host, v.peer
+        HAVING count(DISTINCT v.proto) = 2
+    ) t
+    GROUP BY host
+),
+p2p_known_ports AS (
+    SELECT host, port, proto, count(*) AS n
+    FROM (
+        SELECT s.host, s.hport AS port, s.proto FROM shaped_v s JOIN p2p_hosts b ON b.host = s.host
+        WHERE s.shaped AND (s.hport = 1214 OR s.hport BETWEEN 4661 AND 4672 OR s.hport BETWEEN 6346 AND 6347 OR s.hport BETWEEN 6881 AND 6889)
+        UNION ALL
+        SELECT s.host, s.pport, s.proto FROM shaped_v s JOIN p2p_hosts b ON b.host = s.host
+        WHERE s.shaped AND (s.pport = 1214 OR s.pport BETWEEN 4661 AND 4672 OR s.pport BETWEEN 6346 AND 6347 OR s.pport BETWEEN 6881 AND 6889)
+    ) k
+    GROUP BY host, port, proto
+),
+p2p_known AS (
+    SELECT host,
+           array_join(transform(array_sort(collect_list(named_struct('k', rk, 'v', label))), e -> e.v), ', ')
+           || CASE WHEN max(total) > 3 THEN ', +' || CAST(max(total) - 3 AS STRING) || ' more' ELSE '' END AS list
+    FROM (
+        SELECT p.host, CASE WHEN p.proto IN (1, 58) THEN CASE WHEN p.port = 0 THEN 'ICMP echo' ELSE 'ICMP ' || CAST(((p.port) div (256)) AS STRING) || '/' || CAST(p.port % 256 AS STRING) END WHEN p.proto IN (6, 17) AND pn.name IS NOT NULL THEN CAST(p.port AS STRING) || '/' || CASE p.proto WHEN 1 THEN 'icmp' WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 47 THEN 'gre' WHEN 50 THEN 'esp' WHEN 58 THEN 'icmp6' WHEN 132 THEN 'sctp' ELSE CAST(p.proto AS STRING) END || ' (' || pn.name || ')' ELSE CAST(p.port AS STRING) || '/' || CASE p.proto WHEN 1 THEN 'icmp' WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 47 THEN 'gre' WHEN 50 THEN 'esp' WHEN 58 THEN 'icmp6' WHEN 132 THEN 'sctp' ELSE CAST(p.proto AS STRING) END END AS label,
+               row_number() OVER (PARTITION BY p.host ORDER BY p.n DESC, p.port, p.proto) AS rk,
+               count(*) OVER (PARTITION BY p.host) AS total
+        FROM p2p_known_ports p
+        LEFT JOIN port_names pn ON pn.port = p.port
+    ) l
+    WHERE rk <= 3
+    GROUP BY host
+),
+p2p_signals AS (
+    SELECT b.*,
+           CASE WHEN (l.ips >= 3 AND CAST(l.ports AS DOUBLE) <= CAST('1.5' AS DOUBLE) * CAST(l.ips AS DOUBLE) AND CAST(l.ips AS DOUBLE) <= CAST('1.5' AS DOUBLE) * CAST(l.ports AS DOUBLE))
+                THEN 'peer addresses ' || CAST(l.ips AS STRING) || ' ~ peer ports ' || CAST(l.ports AS STRING) || ' on ' || CASE WHEN l.proto IN (1, 58) THEN CASE WHEN l.hport = 0 THEN 'ICMP echo' ELSE 'ICMP ' || CAST(((l.hport) div (256)) AS STRING) || '/' || CAST(l.hport % 256 AS STRING) END WHEN l.proto IN (6, 17) AND ln.name IS NOT NULL THEN CAST(l.hport AS STRING) || '/' || CASE l.proto WHEN 1 THEN 'icmp' WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 47 THEN 'gre' WHEN 50 THEN 'esp' WHEN 58 THEN 'icmp6' WHEN 132 THEN 'sctp' ELSE CAST(l.proto AS STRING) END || ' (' || ln.name || ')' ELSE CAST(l.hport AS STRING) || '/' || CASE l.proto WHEN 1 THEN 'icmp' WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 47 THEN 'gre' WHEN 50 THEN 'esp' WHEN 58 THEN 'icmp6' WHEN 132 THEN 'sctp' ELSE CAST(l.proto AS STRING) END END
+                WHEN (o.ips >= 3 AND CAST(o.pp AS DOUBLE) <= CAST('1.5' AS DOUBLE) * CAST(o.ips AS DOUBLE) AND CAST(o.ips AS DOUBLE) <= CAST('1.5' AS DOUBLE) * CAST(o.pp AS DOUBLE)) AND o.ports * 2 >= o.ips
+                THEN 'opened ' || CAST(o.ips AS STRING) || ' peers on ' || CAST(o.ports AS STRING) || ' distinct peer ports' END AS s1,
+           CASE WHEN t.both_n >= 3 THEN CAST(t.both_n AS STRING) || ' peers over both TCP and UDP' END AS s2,
+           CASE WHEN k.list IS NOT NULL THEN 'known P2P port ' || k.list END AS s3
+    FROM p2p_hosts b
+    LEFT JOIN p2p_listen l ON l.host = b.host AND l.rk = 1
+    LEFT JOIN port_names ln ON ln.port = l.hport
+    LEFT JOIN p2p_opened o ON o.host = b.host
+    LEFT JOIN p2p_tu t ON t.host = b.host
+    LEFT JOIN p2p_known k ON k.host = b.host
+),
+p2p_rows AS (
+    SELECT host,
+           (CASE WHEN s1 IS NULL THEN 0 ELSE 1 END) + (CASE WHEN s2 IS NULL THEN 0 ELSE 1 END)
+           + (CASE WHEN s3 IS NULL THEN 0 ELSE 1 END) AS conf,
+           concat_ws('; ', 'peers=' || CAST(peers AS STRING), 'exchanges=' || CAST(exchanges AS STRING), 'bytes_out=' || CAST(out_b AS STRING),
+                     'bytes_in=' || CAST(in_b AS STRING), concat_ws('; ', s1, s2, s3)) AS evidence,
+           'exchanged bulk data with ' || CAST(peers AS STRING) || ' peers between high ports (' || CASE WHEN out_b < 100000 THEN CAST(out_b AS STRING) WHEN ((out_b * 20 + 1024) div (2048)) % 10 <> 0 AND ((((out_b * 20 + 1024) div (2048))) div (10)) < 1000 THEN CASE WHEN ((((out_b * 20 + 1024) div (2048))) div (10)) = 0 THEN '' ELSE CAST(((((out_b * 20 + 1024) div (2048))) div (10)) AS STRING) END || '.' || CAST(((out_b * 20 + 1024) div (2048)) % 10 AS STRING) || 'K' WHEN ((out_b * 2 + 1024) div (2048)) > 0 AND ((out_b * 2 + 1024) div (2048)) < 100000 THEN CAST(((out_b * 2 + 1024) div (2048)) AS STRING) || 'K' WHEN ((out_b * 20 + 1048576) div (2097152)) % 10 <> 0 AND ((((out_b * 20 + 1048576) div (2097152))) div (10)) < 1000 THEN CASE WHEN ((((out_b * 20 + 1048576) div (2097152))) div (10)) = 0 THEN '' ELSE CAST(((((out_b * 20 + 1048576) div (2097152))) div (10)) AS STRING) END || '.' || CAST(((out_b * 20 + 1048576) div (2097152)) % 10 AS STRING) || 'M' WHEN ((out_b * 2 + 1048576) div (2097152)) > 0 AND ((out_b * 2 + 1048576) div (2097152)) < 100000 THEN CAST(((out_b * 2 + 1048576) div (2097152)) AS STRING) || 'M' WHEN ((out_b * 20 + 1073741824) div (2147483648)) % 10 <> 0 AND ((((out_b * 20 + 1073741824) div (2147483648))) div (10)) < 1000 THEN CASE WHEN ((((out_b * 20 + 1073741824) div (2147483648))) div (10)) = 0 THEN '' ELSE CAST(((((out_b * 20 + 1073741824) div (2147483648))) div (10)) AS STRING) END || '.' || CAST(((out_b * 20 + 1073741824) div (2147483648)) % 10 AS STRING) || 'G' WHEN ((out_b * 2 + 1073741824) div (2147483648)) > 0 AND ((out_b * 2 + 1073741824) div (2147483648)) < 100000 THEN CAST(((out_b * 2 + 1073741824) div (2147483648)) AS STRING) || 'G' WHEN ((out_b * 20 + 1099511627776) div (2199023255552)) % 10 <> 0 AND ((((out_b * 20 + 1099511627776) div (2199023255552))) div (10)) < 1000 THEN CASE WHEN ((((out_b * 20 + 1099511627776) div (2199023255552))) div (10)) = 0 THEN '' ELSE CAST(((((out_b * 20 + 1099511627776) div (2199023255552))) div (10)) AS STRING) END || '.' || CAST(((out_b * 20 + 1099511627776) div (2199023255552)) % 10 AS STRING) || 'T' WHEN ((out_b * 2 + 1099511627776) div (2199023255552)) > 0 AND ((out_b * 2 + 1099511627776) div (2199023255552)) < 100000 THEN CAST(((out_b * 2 + 1099511627776) div (2199023255552)) AS STRING) || 'T' WHEN ((out_b * 20 + 1125899906842624) div (2251799813685248)) % 10 <> 0 AND ((((out_b * 20 + 1125899906842624) div (2251799813685248))) div (10)) < 1000 THEN CASE WHEN ((((out_b * 20 + 1125899906842624) div (2251799813685248))) div (10)) = 0 THEN '' ELSE CAST(((((out_b * 20 + 1125899906842624) div (2251799813685248))) div (10)) AS STRING) END || '.' || CAST(((out_b * 20 + 1125899906842624) div (2251799813685248)) % 10 AS STRING) || 'P' WHEN ((out_b * 2 + 1125899906842624) div (2251799813685248)) > 0 AND ((out_b * 2 + 1125899906842624) div (2251799813685248)) < 100000 THEN CAST(((out_b * 2 + 1125899906842624) div (2251799813685248)) AS STRING) || 'P' WHEN ((out_b * 20 + 1152921504606846976) div (2305843009213693952)) % 10 <> 0 AND ((((out_b * 20 + 1152921504606846976) div (2305843009213693952))) div (10)) < 1000 THEN CASE WHEN ((((out_b * 20 + 1152921504606846976) div (2305843009213693952))) div (10)) = 0 THEN '' ELSE CAST(((((out_b * 20 + 1152921504606846976) div (2305843009213693952))) div (10)) AS STRING) END || '.' || CAST(((out_b * 20 + 1152921504606846976) div (2305843009213693952)) % 10 AS STRING) || 'E' WHEN ((out_b * 2 + 1152921504606846976) div (2305843009213693952)) > 0 AND ((out_b * 2 + 1152921504606846976) div (2305843009213693952)) < 100000 THEN CAST(((out_b * 2 + 1152921504606846976) div (2305843009213693952)) AS STRING) || 'E' ELSE CAST(out_b AS STRING) END || ' out, '
+           || CASE WHEN in_b < 100000 THEN CAST(in_b AS STRING) WHEN ((in_b * 20 + 1024) div (2048)) % 10 <> 0 AND ((((in_b * 20 + 1024) div (2048))) div (10)) < 1000 THEN CASE WHEN ((((in_b * 20 + 1024) div (2048))) div (10)) = 0 THEN '' ELSE CAST(((((in_b * 20 + 1024) div (2048))) div (10)) AS STRING) END || '.' || CAST(((in_b * 20 + 1024) div (2048)) % 10 AS STRING) || 'K' WHEN ((in_b * 2 + 1024) div (2048)) > 0 AND ((in_b * 2 + 1024) div (2048)) < 100000 THEN CAST(((in_b * 2 + 1024) div (2048)) AS STRING) || 'K' WHEN ((in_b * 20 + 1048576) div (2097152)) % 10 <> 0 AND ((((in_b * 20 + 1048576) div (2097152))) div (10)) < 1000 THEN CASE WHEN ((((in_b * 20 + 1048576) div (2097152))) div (10)) = 0 THEN '' ELSE CAST(((((in_b * 20 + 1048576) div (2097152))) div (10)) AS STRING) END || '.' || CAST(((in_b * 20 + 1048576) div (2097152)) % 10 AS STRING) || 'M' WHEN ((in_b * 2 + 1048576) div (2097152)) > 0 AND ((in_b * 2 + 1048576) div (2097152)) < 100000 THEN CAST(((in_b * 2 + 1048576) div (2097152)) AS STRING) || 'M' WHEN ((in_b * 20 + 1073741824) div (2147483648)) % 10 <> 0 AND ((((in_b * 20 + 1073741824) div (2147483648))) div (10)) < 1000 THEN CASE WHEN ((((in_b * 20 + 1073741824) div (2147483648))) div (10)) = 0 THEN '' ELSE CAST(((((in_b * 20 + 1073741824) div (2147483648))) div (10)) AS STRING) END || '.' || CAST(((in_b * 20 + 1073741824) div (2147483648)) % 10 AS STRING) || 'G' WHEN ((in_b * 2 + 1073741824) div (2147483648)) > 0 AND ((in_b * 2 + 1073741824) div (2147483648)) < 100000 THEN CAST(((in_b * 2 + 1073741824) div (2147483648)) AS STRING) || 'G' WHEN ((in_b * 20 + 1099511627776) div (2199023255552)) % 10 <> 0 AND ((((in_b * 20 + 1099511627776) div (2199023255552))) div (10)) < 1000 THEN CASE WHEN ((((in_b * 20 + 1099511627776) div (2199023255552))) div (10)) = 0 THEN '' ELSE CAST(((((in_b * 20 + 1099511627776) div (2199023255552))) div (10)) AS STRING) END || '.' || CAST(((in_b * 20 + 1099511627776) div (2199023255552)) % 10 AS STRING) || 'T' WHEN ((in_b * 2 + 1099511627776) div (2199023255552)) > 0 AND ((in_b * 2 + 1099511627776) div (2199023255552)) < 100000 THEN CAST(((in_b * 2 + 1099511627776) div (2199023255552)) AS STRING) || 'T' WHEN ((in_b * 20 + 1125899906842624) div (2251799813685248)) % 10 <> 0 AND ((((in_b * 20 + 1125899906842624) div (2251799813685248))) div (10)) < 1000 THEN CASE WHEN ((((in_b * 20 + 1125899906842624) div (2251799813685248))) div (10)) = 0 THEN '' ELSE CAST(((((in_b * 20 + 1125899906842624) div (2251799813685248))) div (10)) AS STRING) END || '.' || CAST(((in_b * 20 + 1125899906842624) div (2251799813685248)) % 10 AS STRING) || 'P' WHEN ((in_b * 2 + 1125899906842624) div (2251799813685248)) > 0 AND ((in_b * 2 + 1125899906842624) div (2251799813685248)) < 100000 THEN CAST(((in_b * 2 + 1125899906842624) div (2251799813685248)) AS STRING) || 'P' WHEN ((in_b * 20 + 1152921504606846976) div (2305843009213693952)) % 10 <> 0 AND ((((in_b * 20 + 1152921504606846976) div (2305843009213693952))) div (10)) < 1000 THEN CASE WHEN ((((in_b * 20 + 1152921504606846976) div (2305843009213693952))) div (10)) = 0 THEN '' ELSE CAST(((((in_b * 20 + 1152921504606846976) div (2305843009213693952))) div (10)) AS STRING) END || '.' || CAST(((in_b * 20 + 1152921504606846976) div (2305843009213693952)) % 10 AS STRING) || 'E' WHEN ((in_b * 2 + 1152921504606846976) div (2305843009213693952)) > 0 AND ((in_b * 2 + 1152921504606846976) div (2305843009213693952)) < 100000 THEN CAST(((in_b * 2 + 1152921504606846976) div (2305843009213693952)) AS STRING) || 'E' ELSE CAST(in_b AS STRING) END || ' in); ' || concat_ws(', ', s1, s2, s3) AS explanation,
+           first_us, last_us
+    FROM p2p_signals
+    WHERE s1 IS NOT NULL OR s2 IS NOT NULL
+),
+-- Section 8: a p2p host's ports answered only in P2P-shaped exchanges are not services.
+p2p_ports AS (
+    SELECT s.host, s.hport AS port, s.proto
+    FROM shaped_v s JOIN p2p_rows p ON p.host = s.host
+    WHERE s.answered AND NOT s.host_init
+    GROUP BY s.host, s.hport, s.proto
+    HAVING bool_and(s.shaped)
+),
+reported AS (
+    SELECT s.*
+    FROM server_rows s
+    LEFT JOIN p2p_ports p ON p.host = s.server AND p.port = s.port AND p.proto = s.proto
+    WHERE p.host IS NULL
 )
 -- The report, ordered by server address (IPv4 before IPv6, numerically), port, proto.
 SELECT server, port, proto, service, clients, client_ports, flows_in, packets_in, bytes_in,
@@ -398,5 +705,5 @@ SELECT server, port, proto, service, clients, client_ports, flows_in, packets_in
        date_format(timestamp_micros(first_us), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'") AS first_seen,
        date_format(timestamp_micros(last_us), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'") AS last_seen,
        rule, evidence, confidence
-FROM server_rows
+FROM reported
 ORDER BY v6, hex, port, proto;

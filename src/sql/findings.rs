@@ -15,6 +15,62 @@ use super::{values_table, Dialect, Row};
 use crate::findings::ReportOptions;
 use crate::servers::rules::PortRanges;
 
+/// The steps the servers report needs for its P2P context (docs/findings.md section 8):
+/// common table expressions up to `p2p_ports (host, port, proto)`, the ports of p2p hosts
+/// answered only in P2P-shaped exchanges, to follow the servers query's own (they read its
+/// `server_rows`). Each ends with `),`.
+pub fn p2p_context(d: Dialect, opts: &ReportOptions) -> String {
+    const NEEDED: [&str; 26] = [
+        "fb",
+        "all_ip_tail",
+        "all_ip_hex",
+        "all_ip_edges",
+        "all_ip_full",
+        "all_address_keys",
+        "host_flags",
+        "fl",
+        "hc",
+        "hv",
+        "hh",
+        "ha",
+        "views",
+        "srv_rows",
+        "tied",
+        "shaped_v",
+        "p2p_base",
+        "p2p_hosts",
+        "p2p_listen",
+        "p2p_opened",
+        "p2p_tu",
+        "p2p_known_ports",
+        "p2p_known",
+        "p2p_signals",
+        "p2p_rows",
+        "p2p_ports",
+    ];
+    let query = Q { d, opts }.query();
+    let mut out = port_names_table(d, opts);
+    for block in blocks(&query) {
+        let name = block.lines().find(|l| !l.starts_with("--")).and_then(|l| l.split(' ').next()).unwrap_or("");
+        if NEEDED.contains(&name) {
+            out.push_str(block);
+        }
+    }
+    out
+}
+
+/// The query's common table expressions, each with the comment above it and its closing `),`
+/// (the final `tagged` and SELECT are left out).
+fn blocks(query: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = query;
+    while let Some(end) = rest.find("\n),\n") {
+        out.push(&rest[..end + 4]);
+        rest = &rest[end + 4..];
+    }
+    out
+}
+
 /// The findings of docs/findings.md for these options (rules, server rules, services,
 /// `--local`) in dialect `d`, over a relation named `flows`.
 pub fn compile(d: Dialect, opts: &ReportOptions) -> String {

@@ -11,28 +11,52 @@
 use std::fmt::Write as _;
 
 use super::{nets_table, opt, values_table, Column, Dialect, Row};
+use crate::findings::FindingRules;
 use crate::servers::rules::{proto_name, Bounds, Rules, ServiceName};
 use crate::servers::ReportOptions;
 
 /// The servers report of docs/servers.md for these options (rules, services, `--local`,
 /// `--ignore-flags`) in dialect `d`, over a relation named `flows`.
 pub fn compile(d: Dialect, opts: &ReportOptions) -> String {
-    let mut sql = String::with_capacity(24 * 1024);
+    compile_with_context(d, opts, &FindingRules::builtin())
+}
+
+/// [`compile`] with the findings thresholds `p2p` deciding the P2P context (as `flowlens daily
+/// --findings-rules` does; `flowlens servers` uses the built-in ones).
+pub fn compile_with_context(d: Dialect, opts: &ReportOptions, p2p: &FindingRules) -> String {
+    let mut sql = String::with_capacity(64 * 1024);
     sql.push_str(&header(d, opts));
     sql.push_str("WITH\n");
-    // The last common table expression ends the WITH list: no comma after it.
-    let ctes = ctes(d, opts);
-    sql.push_str(ctes.strip_suffix(",\n").unwrap_or(&ctes));
-    sql.push('\n');
+    sql.push_str(&ctes(d, opts));
+    let findings = crate::findings::ReportOptions {
+        rules: p2p.clone(),
+        servers: opts.clone(),
+        local: opts.local.clone(),
+        services: opts.services.clone(),
+        ..crate::findings::ReportOptions::default()
+    };
+    sql.push_str(
+        "-- 7. The P2P context (docs/findings.md section 8): a port of a host the findings tag p2p,
+-- answered only in P2P-shaped exchanges, is not a service. The findings' steps, as
+-- `flowlens sql findings` writes them, up to p2p_ports.
+",
+    );
+    sql.push_str(&super::findings::p2p_context(d, &findings));
     let _ = write!(
         sql,
-        "-- The report, ordered by server address (IPv4 before IPv6, numerically), port, proto.
+        "reported AS (
+    SELECT s.*
+    FROM server_rows s
+    LEFT JOIN p2p_ports p ON p.host = s.server AND p.port = s.port AND p.proto = s.proto
+    WHERE p.host IS NULL
+)
+-- The report, ordered by server address (IPv4 before IPv6, numerically), port, proto.
 SELECT server, port, proto, service, clients, client_ports, flows_in, packets_in, bytes_in,
        flows_out, packets_out, bytes_out,
        {first_seen} AS first_seen,
        {last_seen} AS last_seen,
        rule, evidence, confidence
-FROM server_rows
+FROM reported
 ORDER BY v6, hex, port, proto;
 ",
         first_seen = d.time_text("first_us"),

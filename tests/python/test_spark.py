@@ -283,16 +283,8 @@ DEFAULT_CASES = [(r, c) for r, c in CASE_IDS if c == "defaults"]
 OPTION_CASES = [(r, c) for r, c in CASE_IDS if c != "defaults"]
 
 
-# The servers query has no P2P context yet: `flowlens servers` (and daily) drop the port of a host
-# that the findings tag p2p when only P2P-shaped exchanges reached it (docs/findings.md section 8),
-# which needs the findings, and `flowlens sql findings` does not exist yet. The store's planted
-# kazaa host (10.0.19.139) has such ports, so these cases fail; strict: they must start passing
-# when the context is in the SQL, and then lose this mark.
-P2P_GAP = pytest.mark.xfail(strict=True, reason="the servers SQL has no findings P2P context yet (issue 16)")
-
-
 def marked(cases):
-    return [pytest.param(r, c, id=f"{r}-{c}", marks=[P2P_GAP] if r == "servers" else []) for r, c in cases]
+    return [pytest.param(r, c, id=f"{r}-{c}") for r, c in cases]
 
 
 @pytest.mark.parametrize("report,case", marked(DEFAULT_CASES))
@@ -482,7 +474,6 @@ def test_store_written_through_hadoop_filesystem(spark, tmp_path):
     assert left == []
 
 
-@P2P_GAP
 def test_script_reproduces_daily(spark, store, tmp_path):
     """`spark_reports.py --from D1 --to D2` on a copy of the store gives daily's files."""
     need_sql()
