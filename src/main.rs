@@ -467,8 +467,9 @@ impl ServersKnobs {
 }
 
 /// Print a report as one SQL query over a relation named `flows` (the flows Parquet schema), for
-/// DuckDB, Spark SQL or Trino: the rows of `flowlens ports|servers --format csv` for the same
-/// options, in the same order, with the same column names (hostname is the address).
+/// DuckDB, Spark SQL or Trino: the rows of `flowlens ports|servers|findings --format csv` for the
+/// same options, in the same order, with the same column names (hostname is the address, or
+/// empty for findings).
 ///
 /// For archives that outgrow one machine: the engines read the store's Parquet as it is. The
 /// options are the report command's, with its defaults, written into the query as literals.
@@ -480,6 +481,8 @@ impl ServersKnobs {
       --watch 6660-6669,1214 --dialect spark > ports.sql
   flowlens sql servers --rules my-rules.toml --local 10.0.0.0/8 \\
       --dialect trino > servers.sql
+  flowlens sql findings --rules my-findings.toml --dialect duckdb \\
+      > findings.sql
   flowlens sql ports --local 128.32.0.0/16 > ports.sql
   duckdb -c \"CREATE VIEW flows AS SELECT * FROM \\
       read_parquet('store/flows/**/*.parquet', union_by_name = true); \\

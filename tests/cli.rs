@@ -739,7 +739,14 @@ fn sql_prints_one_query_with_the_options_as_literals() {
     assert!(!spark.contains("VARCHAR") && !spark.contains("MATERIALIZED") && spark.contains("STRING"));
     let trino = sql(&["servers", "--ignore-flags", "--dialect", "trino"]);
     assert_eq!(statements(&trino), 1);
-    assert!(trino.contains("date_diff('microsecond'") && !trino.contains("flags LIKE '%S%'"));
+    // --ignore-flags: no SYN+ACK test in the servers' steps (the findings' P2P context still
+    // reads flags for who opened a conversation, as `flowlens servers --ignore-flags` does).
+    assert!(trino.contains("date_diff('microsecond'") && !trino.contains("f.flags LIKE '%S%' AND f.flags LIKE '%A%'"));
+    let findings = sql(&["findings", "--local", "10.0.0.0/16", "--dialect", "spark"]);
+    assert_eq!(statements(&findings), 1);
+    assert!(findings.contains("(false, '0a000000', '0a00ffff')") && findings.contains("rand() >= 0"));
+    assert!(findings.contains("aggregate(") && !findings.contains("list_reduce("));
+    assert_eq!(sql(&["findings"]), std::fs::read_to_string(repo("sql/duckdb/findings.sql")).unwrap());
     let duck = sql(&["servers"]);
     let legacy = flowlens().args(["servers", "--sql"]).assert().success().get_output().stdout.clone();
     assert_eq!(duck.as_bytes(), legacy.as_slice());
@@ -750,6 +757,8 @@ fn sql_prints_one_query_with_the_options_as_literals() {
         .code(2)
         .stderr(predicate::str::contains("--local '10.0.0/8' is not a network"));
     flowlens().args(["sql", "servers", "--rules", "/nonexistent.toml"]).assert().code(2);
+    flowlens().args(["sql", "findings", "--rules", "/nonexistent.toml"]).assert().code(2);
+    flowlens().args(["sql", "servers", "--findings-rules", "/nonexistent.toml"]).assert().code(2);
     flowlens().args(["sql", "ports", "--dialect", "oracle"]).assert().code(2);
 }
 
