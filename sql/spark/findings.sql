@@ -1,4 +1,4 @@
--- flowlens findings as Spark SQL SQL: host behaviour as the Berkeley port report's Section 2 reads
+-- flowlens findings for Spark SQL: host behaviour as the Berkeley port report's Section 2 reads
 -- it (scanner, scan-target, p2p, possible-compromise, server), with the semantics of
 -- docs/findings.md, row for row what `flowlens findings --format csv` prints for
 --   the default options

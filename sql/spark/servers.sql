@@ -1,4 +1,4 @@
--- flowlens servers as Spark SQL SQL: which addresses act as servers of which services, from
+-- flowlens servers for Spark SQL: which addresses act as servers of which services, from
 -- unidirectional flows alone (TCP flags are never required), with the semantics of
 -- docs/servers.md (sections 1-6), row for row what `flowlens servers --format csv` prints for
 --   (the defaults: every server, flags looked at)
@@ -17,6 +17,14 @@
 -- packets_in, bytes_in, flows_out, packets_out, bytes_out, first_seen, last_seen (text, ISO 8601
 -- UTC with microseconds, as the CSV prints them; NULL without times), rule, evidence,
 -- confidence; ordered by server address (IPv4 before IPv6, numerically), port, proto.
+-- A port of a host the findings tag p2p, answered only in P2P-shaped exchanges, is not a service
+-- (docs/findings.md section 8): the findings' steps for it use the built-in data/findings.toml
+-- unless --findings-rules.
+-- Spark: run with spark.sql.session.timeZone=UTC and with
+-- spark.sql.optimizer.excludedRules=org.apache.spark.sql.catalyst.optimizer.PushdownPredicatesAndPruneColumnsForCTEDef
+-- (Spark 4.0 fails to optimize this query with it; scripts/spark_reports.py sets both). The
+-- `rand() >= 0` filters are always true: they keep Spark from copying the shared steps into
+-- every place that reads them (which makes a plan too large to optimize).
 
 WITH
 -- The rules, in file order: `rule` is the position, and an earlier rule wins a (server, port,

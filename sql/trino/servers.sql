@@ -1,4 +1,4 @@
--- flowlens servers as Trino SQL: which addresses act as servers of which services, from
+-- flowlens servers for Trino: which addresses act as servers of which services, from
 -- unidirectional flows alone (TCP flags are never required), with the semantics of
 -- docs/servers.md (sections 1-6), row for row what `flowlens servers --format csv` prints for
 --   (the defaults: every server, flags looked at)
@@ -17,6 +17,9 @@
 -- packets_in, bytes_in, flows_out, packets_out, bytes_out, first_seen, last_seen (text, ISO 8601
 -- UTC with microseconds, as the CSV prints them; NULL without times), rule, evidence,
 -- confidence; ordered by server address (IPv4 before IPv6, numerically), port, proto.
+-- A port of a host the findings tag p2p, answered only in P2P-shaped exchanges, is not a service
+-- (docs/findings.md section 8): the findings' steps for it use the built-in data/findings.toml
+-- unless --findings-rules.
 
 WITH
 -- The rules, in file order: `rule` is the position, and an earlier rule wins a (server, port,

@@ -89,7 +89,7 @@ pub fn compile(d: Dialect, opts: &ReportOptions) -> String {
 fn header(d: Dialect, opts: &ReportOptions) -> String {
     let flags: String = opts.local.iter().map(|n| format!(" --local {n}")).collect();
     format!(
-        "-- flowlens findings as {name} SQL: host behaviour as the Berkeley port report's Section 2 reads
+        "-- flowlens findings for {name}: host behaviour as the Berkeley port report's Section 2 reads
 -- it (scanner, scan-target, p2p, possible-compromise, server), with the semantics of
 -- docs/findings.md, row for row what `flowlens findings --format csv` prints for
 --  {flags_text}
@@ -105,16 +105,7 @@ fn header(d: Dialect, opts: &ReportOptions) -> String {
 -- then tag. Numbers printed with decimals ({{:.0}}, {{:.2}}) round a value exactly halfway up
 -- in Spark and Trino, to even in flowlens and DuckDB.
 {spark}",
-        spark = if d == Dialect::Spark {
-            "-- Spark: run with spark.sql.session.timeZone=UTC and with
--- spark.sql.optimizer.excludedRules=org.apache.spark.sql.catalyst.optimizer.PushdownPredicatesAndPruneColumnsForCTEDef
--- (Spark 4.0 fails to optimize this query with it; scripts/spark_reports.py sets both). The
--- `rand() >= 0` filters are always true: they keep Spark from copying the shared steps into
--- every place that reads them (which makes a plan too large to optimize).
-"
-        } else {
-            ""
-        },
+        spark = if d == Dialect::Spark { super::SPARK_NOTE } else { "" },
         name = d.name(),
         flags_text = if flags.is_empty() { " the default options".to_string() } else { format!("the options{flags}") },
         dialect = super::folder(d),

@@ -76,7 +76,7 @@ fn header(d: Dialect, opts: &ReportOptions) -> String {
         Dialect::Trino => "--   CREATE VIEW flows AS SELECT *, CAST(NULL AS VARCHAR) AS side FROM hive.flowlens.flows_without_side;\n",
     };
     format!(
-        "-- flowlens servers as {name} SQL: which addresses act as servers of which services, from
+        "-- flowlens servers for {name}: which addresses act as servers of which services, from
 -- unidirectional flows alone (TCP flags are never required), with the semantics of
 -- docs/servers.md (sections 1-6), row for row what `flowlens servers --format csv` prints for
 --  {flags_text}
@@ -94,8 +94,12 @@ fn header(d: Dialect, opts: &ReportOptions) -> String {
 -- packets_in, bytes_in, flows_out, packets_out, bytes_out, first_seen, last_seen (text, ISO 8601
 -- UTC with microseconds, as the CSV prints them; NULL without times), rule, evidence,
 -- confidence; ordered by server address (IPv4 before IPv6, numerically), port, proto.
-
+-- A port of a host the findings tag p2p, answered only in P2P-shaped exchanges, is not a service
+-- (docs/findings.md section 8): the findings' steps for it use the built-in data/findings.toml
+-- unless --findings-rules.
+{spark}
 ",
+        spark = if d == Dialect::Spark { super::SPARK_NOTE } else { "" },
         name = d.name(),
         dialect = super::folder(d),
         flags_text =
