@@ -57,7 +57,8 @@ sr.day_view(sr.read_flows(spark, st, [day]), day)
 raw = sr.run_query(spark, sr.strip_statement(open(sql_path).read()), f"the {report}")
 t2 = time.perf_counter()
 if len(sys.argv) > 7:
-    lines = {"ports": sr.ports_csv_lines, "servers": sr.servers_csv_lines}[report](raw)
+    lines = {"ports": sr.ports_csv_lines, "servers": sr.servers_csv_lines,
+             "findings": sr.findings_csv_lines}[report](raw)
     open(sys.argv[7], "w").write("".join(l + "\n" for l in lines))
 print(json.dumps({"session": t1 - t0, "query": t2 - t1, "rows": raw.num_rows}))
 """
