@@ -264,8 +264,6 @@ impl Q<'_> {
         let int = |e: &str| d.cast(e, "INTEGER");
         let bigint = |e: &str| d.cast(e, "BIGINT");
         let local_given = !o.local.is_empty();
-        let mapped =
-            |c: &str| format!("CASE WHEN {c} LIKE '::ffff:%' AND {c} LIKE '%.%' THEN substr({c}, 8) ELSE {c} END");
         let keys = super::address_keys_named(d, "(SELECT sip AS ip FROM fb UNION SELECT dip FROM fb) u", "all_");
         // With --local, the servers part of the query has written the `nets` table already.
         let host_flags = if local_given {
@@ -910,8 +908,8 @@ ORDER BY k.v6, k.hex, t.tag_order;
             att_once = d.once("    SELECT * FROM views WHERE host_init AND NOT icmp_error\n"),
             srv_rows_once = d.once("    SELECT * FROM server_rows\n"),
             once_and = if d == Dialect::Spark { " AND rand() >= 0" } else { "" },
-            sip = mapped("sip"),
-            dip = mapped("dip"),
+            sip = super::unmapped("sip"),
+            dip = super::unmapped("dip"),
             sport = int("coalesce(sport, 0)"),
             dport = int("coalesce(dport, 0)"),
             proto = int("coalesce(proto, 0)"),

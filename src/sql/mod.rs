@@ -441,6 +441,12 @@ address_keys AS {m}(
     )
 }
 
+/// Address column `c` as flowlens counts it: an IPv4-mapped IPv6 address (`::ffff:10.1.2.3`,
+/// as RFC 5952 writes it) is its IPv4 address.
+pub fn unmapped(c: &str) -> String {
+    format!("CASE WHEN {c} LIKE '::ffff:%' AND {c} LIKE '%.%' THEN substr({c}, 8) ELSE {c} END")
+}
+
 /// What a Spark query's header asks of the session (the servers and findings queries).
 pub const SPARK_NOTE: &str = "-- Spark: run with spark.sql.session.timeZone=UTC and with
 -- spark.sql.optimizer.excludedRules=org.apache.spark.sql.catalyst.optimizer.PushdownPredicatesAndPruneColumnsForCTEDef

@@ -298,8 +298,8 @@ fn query(d: Dialect, opts: &ReportOptions) -> String {
 -- rule; times are µs since the epoch, and a flow's end is etime, or stime when etime is null.
 -- flowlens writes an IPv4-mapped address as RFC 5952 says (::ffff:10.1.2.3) and counts it as IPv4.
 f AS (
-    SELECT CASE WHEN sip LIKE '::ffff:%' AND sip LIKE '%.%' THEN substr(sip, 8) ELSE sip END AS sip,
-           CASE WHEN dip LIKE '::ffff:%' AND dip LIKE '%.%' THEN substr(dip, 8) ELSE dip END AS dip,
+    SELECT {sip} AS sip,
+           {dip} AS dip,
            {sport} AS sport, {dport} AS dport, {proto} AS proto,
            {packets} AS packets, {bytes} AS bytes,
            {start_us} AS start_us, {end_us} AS end_us,
@@ -487,6 +487,8 @@ server_rows AS (
     LEFT JOIN protocols p ON p.proto = s.proto
 ),
 ",
+        sip = super::unmapped("sip"),
+        dip = super::unmapped("dip"),
         sport = int("coalesce(sport, 0)"),
         dport = int("coalesce(dport, 0)"),
         proto = int("proto"),
