@@ -3,10 +3,10 @@
 //! `(host, peer, host port, peer port, proto)` sharded by a hash of the host. Keys and values
 //! are plain integers (fixed size, so a shard can be written to a spill file as it is).
 //! It is a [`Worker`] of the shared scan ([`crate::aggregate`]): past the memory budget a worker
-//! writes its shards to a spill run, each sorted by key. [`Findings::for_each_host`] merges
+//! writes its shards to a spill run, each sorted by key. [`Findings::for_each_conv`] merges
 //! shard `i` of every worker and of every run as a stream (a k-way merge of sorted sources),
-//! handing [`super::decide_all`] one host's conversations at a time for [`super::decide`], one
-//! shard per thread at a time.
+//! handing [`super::decide_all`] the conversations in key order, host after host, which
+//! [`super::decide::Decider`] folds as they come; one shard per thread at a time.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -237,7 +237,7 @@ impl Worker for FindingsWorker<'_> {
 
     fn spill(&mut self) -> Result<()> {
         let shards = &self.state.shards;
-        // Each shard sorted by key, for the streaming merge (`Findings::for_each_host`).
+        // Each shard sorted by key, for the streaming merge (`Findings::for_each_conv`).
         self.f.spill.write_run(|i, buf| {
             let mut v: Vec<(&Key, &Conv)> = shards[i].iter().collect();
             v.sort_unstable_by_key(|e| *e.0);
@@ -330,15 +330,15 @@ impl Findings {
         (self.spill.runs() as u64, self.spill.bytes())
     }
 
-    /// Calls `f` with each host's conversations in shard `i`, sorted by key (so by peer),
-    /// merged from the workers' `maps` and the spill runs (each sorted) as they stream by: only
-    /// the current host's conversations and a read buffer per run are held, not the shard. The
-    /// count of conversations.
-    pub fn for_each_host(
+    /// Calls `f` with each conversation of shard `i` in key order (so host by host, and by peer
+    /// within a host), merged from the workers' `maps` and the spill runs (each sorted) as they
+    /// stream by: only a read buffer per run is held, not the shard nor a host. The count of
+    /// conversations.
+    pub fn for_each_conv(
         &self,
         i: usize,
         maps: Vec<AHashMap<Key, Conv>>,
-        mut f: impl FnMut(&[(Key, Conv)]),
+        mut f: impl FnMut(Key, &Conv),
     ) -> Result<u64> {
         let mut sources: Vec<Source<'_, Key, Conv>> = Vec::new();
         for m in maps {
@@ -350,24 +350,10 @@ impl Findings {
             sources.push(Box::new(move || Ok(c.next_record()?.map(Conv::decode))));
         }
         let mut merged = Merge::new(sources)?;
-        let mut host: Vec<(Key, Conv)> = Vec::new();
         let mut n = 0u64;
         while let Some((k, c)) = merged.next(|a, b| a.merge(&b))? {
             n += 1;
-            if host.first().is_some_and(|h| h.0.host() != k.host()) {
-                f(&host);
-                host.clear();
-            }
-            if host.len() == host.capacity() && host.len() >= 1 << 20 {
-                // A busy host: grow by a quarter, not double (a server of a 60M-row day has
-                // 12M conversations, 1.3 GB; doubling would reserve up to 2.6 GB). Large
-                // buffers are remapped, not copied, when they grow.
-                host.reserve_exact(host.len() / 4);
-            }
-            host.push((k, c));
-        }
-        if !host.is_empty() {
-            f(&host);
+            f(k, &c);
         }
         Ok(n)
     }

@@ -1,6 +1,12 @@
 //! docs/findings.md sections 2-7: one host's conversations (sorted by peer) in, its tags out.
-//! Pure functions over the merged state: no I/O, no shared mutable state, so the hosts of a
-//! shard are decided in parallel and a test can feed a host's conversations directly.
+//! Pure functions over the merged state: no I/O, no shared mutable state, so the shards are
+//! decided in parallel and a test can feed a host's conversations directly.
+//!
+//! A host's conversations stream through a [`Decider`]: each is oriented once, folded into the
+//! host's [`Totals`], and kept only if some section reads it whole (the host's own attempts,
+//! the probes it received, its P2P-shaped and bulk-serving exchanges). So a busy server's
+//! millions of answered client conversations are counted, not held; what a host keeps is what
+//! its evidence is made of.
 
 use std::net::IpAddr;
 
@@ -331,27 +337,14 @@ pub fn scanner(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<ScanResult> {
 }
 
 /// Section 4: scan-target.
-pub fn scan_target(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<Finding> {
+pub fn scan_target(host: IpAddr, views: &[View], totals: &Totals, ctx: &Ctx) -> Option<Finding> {
     let r = &ctx.rules.scan_target;
-    let inbound: Vec<&View> = views
-        .iter()
-        .filter(|v| !v.host_init && !v.icmp_error && (!ctx.local_given || !ctx.local[v.peer as usize]))
-        .collect();
-    let probes: Vec<&View> = inbound
-        .iter()
-        .copied()
-        .filter(|v| {
-            let (init, _) = v.halves();
-            !v.established
-                && init.packets <= r.probe_max_packets
-                && init.bytes <= r.probe_max_bpp.saturating_mul(init.packets.max(1))
-        })
-        .collect();
+    let probes: Vec<&View> = views.iter().filter(|v| is_probe(v, ctx)).collect();
     let n = probes.len() as u64;
-    if n < r.min_probes || share(n, inbound.len() as u64) < r.min_probe_share {
+    if n < r.min_probes || share(n, totals.inbound) < r.min_probe_share {
         return None;
     }
-    let sent: u64 = views.iter().map(|v| v.conv.out.flows).sum();
+    let sent = totals.flows_sent;
     let answered = probes.iter().filter(|v| v.answered).count() as u64;
     let mut sources: Vec<u32> = probes.iter().map(|v| v.peer).collect();
     sources.sort_unstable();
@@ -373,7 +366,7 @@ pub fn scan_target(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<Finding> {
         format!("probe_packets={packets}"),
         format!("ports={}", ports.len()),
         format!("answered_probes={answered}"),
-        format!("inbound={}", inbound.len()),
+        format!("inbound={}", totals.inbound),
         format!("flows_sent={sent}"),
         if sent == 0 { "dark: never sends".to_string() } else { "sends".to_string() },
     ];
@@ -401,20 +394,47 @@ pub fn scan_target(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<Finding> {
     })
 }
 
+/// An exchange of the P2P section: answered, TCP or UDP, between high ports or on a known P2P
+/// port, and neither end a service tied to a control channel.
 fn p2p_shaped(host: IpAddr, v: &View, ctx: &Ctx) -> bool {
     let r = &ctx.rules.p2p;
-    let peer = ctx.addrs[v.peer as usize];
     v.answered
-        && !ctx.tied.contains(&(host, v.hport, v.proto))
-        && !ctx.tied.contains(&(peer, v.pport, v.proto))
         && (v.proto == 6 || v.proto == 17)
         && ((v.hport >= r.high_port && v.pport >= r.high_port)
             || r.known_ports.contains(v.hport)
             || r.known_ports.contains(v.pport))
+        && !ctx.tied.contains(&(host, v.hport, v.proto))
+        && !ctx.tied.contains(&(ctx.addrs[v.peer as usize], v.pport, v.proto))
+}
+
+/// Section 4's inbound attempts: opened by the peer (from outside, with `--local`).
+fn is_inbound(v: &View, ctx: &Ctx) -> bool {
+    !v.host_init && !v.icmp_error && (!ctx.local_given || !ctx.local[v.peer as usize])
+}
+
+/// Section 4's probes: inbound attempts never established, of few and small packets.
+fn is_probe(v: &View, ctx: &Ctx) -> bool {
+    let r = &ctx.rules.scan_target;
+    let (init, _) = v.halves();
+    is_inbound(v, ctx)
+        && !v.established
+        && init.packets <= r.probe_max_packets
+        && init.bytes <= r.probe_max_bpp.saturating_mul(init.packets.max(1))
+}
+
+/// Section 6's bulk serving: answered, between high ports, the host sending much more.
+fn is_serving(v: &View, ctx: &Ctx) -> bool {
+    let r = &ctx.rules.compromise;
+    let high = ctx.rules.p2p.high_port;
+    v.answered
+        && v.hport >= high
+        && v.pport >= high
+        && v.conv.out.bytes >= r.serve_min_bytes
+        && v.conv.out.bytes as f64 >= r.serve_min_ratio * v.conv.inn.bytes as f64
 }
 
 /// Section 5: p2p. Also returns the host's ports answered only in P2P-shaped exchanges.
-pub fn p2p(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<(Finding, Vec<(u16, u8)>)> {
+pub fn p2p(host: IpAddr, views: &[View], totals: &Totals, ctx: &Ctx) -> Option<(Finding, Vec<(u16, u8)>)> {
     let r = &ctx.rules.p2p;
     let shaped: Vec<&View> = views.iter().filter(|v| p2p_shaped(host, v, ctx)).collect();
     let mut peers: Vec<u32> = shaped.iter().map(|v| v.peer).collect();
@@ -464,20 +484,9 @@ pub fn p2p(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<(Finding, Vec<(u16
             signals.push(format!("opened {} peers on {} distinct peer ports", ips.len(), ports.len()));
         }
     }
-    // TCP and UDP with the same peer, outside well-known services.
-    let mut tu: Vec<(u32, u8)> = views
-        .iter()
-        .filter(|v| {
-            v.answered
-                && (v.proto == 6 || v.proto == 17)
-                && !r.tcp_udp_exclude_ports.contains(v.hport)
-                && !r.tcp_udp_exclude_ports.contains(v.pport)
-        })
-        .map(|v| (v.peer, v.proto))
-        .collect();
-    tu.sort_unstable();
-    tu.dedup();
-    let both = tu.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() == 2).count() as u64;
+    // TCP and UDP with the same peer, outside well-known services (counted as the host's
+    // conversations streamed by: `Totals::tcp_udp_peers`).
+    let both = totals.tcp_udp_peers;
     if both >= r.min_tcp_udp_peers {
         signals.push(format!("{both} peers over both TCP and UDP"));
     }
@@ -515,11 +524,7 @@ pub fn p2p(host: IpAddr, views: &[View], ctx: &Ctx) -> Option<(Finding, Vec<(u16
         signals.join(", ")
     );
     // Ports of the host answered only in P2P-shaped exchanges (the servers' context).
-    let mut hp: Vec<(u16, u8, bool)> = views
-        .iter()
-        .filter(|v| v.answered && !v.host_init)
-        .map(|v| (v.hport, v.proto, p2p_shaped(host, v, ctx)))
-        .collect();
+    let mut hp = totals.answered_ports.clone();
     hp.sort_unstable();
     let ports =
         hp.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).filter(|r| r.iter().all(|x| x.2)).map(|r| (r[0].0, r[0].1));
@@ -545,25 +550,16 @@ pub fn compromise(
     host: IpAddr,
     host_local: bool,
     views: &[View],
+    totals: &Totals,
     scan: Option<&ScanResult>,
     ctx: &Ctx,
 ) -> Option<Finding> {
     let r = &ctx.rules.compromise;
-    let high = ctx.rules.p2p.high_port;
     let mut signals: Vec<String> = Vec::new();
     let mut ev: Vec<String> = Vec::new();
     let mut used: Vec<&View> = Vec::new();
     // Bulk serving between high ports.
-    let serve: Vec<&View> = views
-        .iter()
-        .filter(|v| {
-            v.answered
-                && v.hport >= high
-                && v.pport >= high
-                && v.conv.out.bytes >= r.serve_min_bytes
-                && v.conv.out.bytes as f64 >= r.serve_min_ratio * v.conv.inn.bytes as f64
-        })
-        .collect();
+    let serve: Vec<&View> = views.iter().filter(|v| is_serving(v, ctx)).collect();
     let distinct = |mut x: Vec<u64>| {
         x.sort_unstable();
         x.dedup();
@@ -576,10 +572,7 @@ pub fn compromise(
     );
     // All of the host's answered exchanges between high ports: a P2P host downloads about as
     // much as it uploads; a hijacked host that serves media mostly sends.
-    let (hh_out, hh_in) = views
-        .iter()
-        .filter(|v| v.answered && v.hport >= high && v.pport >= high)
-        .fold((0u64, 0u64), |(o, i), v| (o.wrapping_add(v.conv.out.bytes), i.wrapping_add(v.conv.inn.bytes)));
+    let (hh_out, hh_in) = (totals.high_out, totals.high_in);
     if sp >= r.serve_min_peers
         && spp >= r.serve_min_peers
         && shp >= r.serve_min_host_ports
@@ -681,25 +674,160 @@ pub fn compromise(
     })
 }
 
+/// What sections 4-6 read of *all* of a host's conversations, folded as they stream by
+/// ([`Decider::push`]); the rest of the evidence comes from the conversations kept whole.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Flows the host sent (section 4: a dark address sends none).
+    pub flows_sent: u64,
+    /// Inbound attempts ([`is_inbound`]), the share's denominator in section 4.
+    pub inbound: u64,
+    /// Peers the host exchanged with over both TCP and UDP, outside well-known services
+    /// (section 5).
+    pub tcp_udp_peers: u64,
+    /// Bytes sent and received in all answered exchanges between high ports (section 6).
+    pub high_out: u64,
+    pub high_in: u64,
+    /// `(host port, proto, P2P-shaped)` of the answered inbound conversations, consecutive
+    /// repeats dropped: which ports were answered only in P2P-shaped exchanges (section 5).
+    pub answered_ports: Vec<(u16, u8, bool)>,
+    /// The peer being counted for `tcp_udp_peers` (conversations come by peer) and the
+    /// protocols seen with it (1: TCP, 2: UDP).
+    tu_peer: Option<u32>,
+    tu_seen: u8,
+}
+
+impl Totals {
+    fn end_peer(&mut self) {
+        if self.tu_seen == 3 {
+            self.tcp_udp_peers += 1;
+        }
+        self.tu_seen = 0;
+    }
+}
+
+/// Decides hosts from their conversations as they stream by in key order (host by host, by
+/// peer within a host): [`Decider::push`] each conversation, [`Decider::finish`] at the end.
+/// A host's conversations are oriented once and folded into its [`Totals`]; only those some
+/// section reads whole are kept, so a busy server is not held whole.
+pub struct Decider<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    host: Option<u32>,
+    kept: Vec<(Key, Conv)>,
+    totals: Totals,
+}
+
+/// One decided host: its id, its rows (all tags but `server`) and its P2P-only ports.
+pub type Decided = (u32, Vec<Finding>, Vec<(u16, u8)>);
+
+impl<'c, 'a> Decider<'c, 'a> {
+    pub fn new(ctx: &'c Ctx<'a>) -> Self {
+        Decider { ctx, host: None, kept: Vec::new(), totals: Totals::default() }
+    }
+
+    /// Adds the next conversation; when it starts a new host, the previous host is decided and
+    /// returned.
+    pub fn push(&mut self, k: Key, c: &Conv) -> Option<Decided> {
+        let id = k.host();
+        let done = if self.host != Some(id) {
+            let done = self.finish();
+            self.host = Some(id);
+            done
+        } else {
+            None
+        };
+        let ctx = self.ctx;
+        let v = orient(id, &k, c, ctx.rules, ctx.addrs);
+        let mut keep = v.host_init && !v.icmp_error;
+        // Sections 4-6 judge local hosts only (every host without --local).
+        if ctx.local[id as usize] {
+            let addr = ctx.addrs[id as usize];
+            let t = &mut self.totals;
+            t.flows_sent += c.out.flows;
+            if is_inbound(&v, ctx) {
+                t.inbound += 1;
+                keep |= is_probe(&v, ctx);
+            }
+            let shaped = p2p_shaped(addr, &v, ctx);
+            keep |= shaped || is_serving(&v, ctx);
+            keep |= v.host_init && v.established && ctx.rules.compromise.irc_ports.contains(v.pport);
+            if v.answered {
+                let p = &ctx.rules.p2p;
+                if t.tu_peer != Some(v.peer) {
+                    t.end_peer();
+                    t.tu_peer = Some(v.peer);
+                }
+                if (v.proto == 6 || v.proto == 17)
+                    && !p.tcp_udp_exclude_ports.contains(v.hport)
+                    && !p.tcp_udp_exclude_ports.contains(v.pport)
+                {
+                    t.tu_seen |= if v.proto == 6 { 1 } else { 2 };
+                }
+                if v.hport >= p.high_port && v.pport >= p.high_port {
+                    t.high_out = t.high_out.wrapping_add(c.out.bytes);
+                    t.high_in = t.high_in.wrapping_add(c.inn.bytes);
+                }
+                if !v.host_init {
+                    let e = (v.hport, v.proto, shaped);
+                    if t.answered_ports.last() != Some(&e) {
+                        t.answered_ports.push(e);
+                    }
+                }
+            }
+        }
+        if keep {
+            if self.kept.len() == self.kept.capacity() && self.kept.len() >= 1 << 20 {
+                // A host that keeps millions (a scanner's attempts): grow by a quarter.
+                self.kept.reserve_exact(self.kept.len() / 4);
+            }
+            self.kept.push((k, *c));
+        }
+        done
+    }
+
+    /// Decides the host in progress, if any, and starts empty.
+    pub fn finish(&mut self) -> Option<Decided> {
+        let id = self.host.take()?;
+        self.totals.end_peer();
+        let totals = std::mem::take(&mut self.totals);
+        let (rows, ports) = decide_host(id, &self.kept, &totals, self.ctx);
+        self.kept.clear();
+        if self.kept.capacity() > 1 << 16 {
+            self.kept = Vec::new();
+        }
+        Some((id, rows, ports))
+    }
+}
+
 /// Every tag of one host but `server` (which comes from the servers evaluation), and the host's
 /// P2P-only ports. `convs` are the host's conversations, sorted by key.
 pub fn host(host_id: u32, convs: &[(Key, Conv)], ctx: &Ctx) -> (Vec<Finding>, Vec<(u16, u8)>) {
+    let mut d = Decider::new(ctx);
+    for (k, c) in convs {
+        debug_assert_eq!(k.host(), host_id);
+        d.push(*k, c);
+    }
+    d.finish().map(|(_, rows, ports)| (rows, ports)).unwrap_or_default()
+}
+
+/// [`host`] from the conversations a [`Decider`] kept and the totals it folded.
+fn decide_host(host_id: u32, kept: &[(Key, Conv)], totals: &Totals, ctx: &Ctx) -> (Vec<Finding>, Vec<(u16, u8)>) {
     let addr = ctx.addrs[host_id as usize];
-    let views: Vec<View> = convs.iter().map(|(k, c)| orient(host_id, k, c, ctx.rules, ctx.addrs)).collect();
+    let views: Vec<View> = kept.iter().map(|(k, c)| orient(host_id, k, c, ctx.rules, ctx.addrs)).collect();
     let local = ctx.local[host_id as usize];
     let mut out = Vec::new();
     let scan = scanner(addr, &views, ctx);
     let mut p2p_ports = Vec::new();
     // Without --local every address is a candidate; with it, outside addresses only as scanners.
     if local {
-        if let Some(f) = scan_target(addr, &views, ctx) {
+        if let Some(f) = scan_target(addr, &views, totals, ctx) {
             out.push(f);
         }
-        if let Some((f, ports)) = p2p(addr, &views, ctx) {
+        if let Some((f, ports)) = p2p(addr, &views, totals, ctx) {
             out.push(f);
             p2p_ports = ports;
         }
-        if let Some(f) = compromise(addr, local, &views, scan.as_ref(), ctx) {
+        if let Some(f) = compromise(addr, local, &views, totals, scan.as_ref(), ctx) {
             out.push(f);
         }
     }

@@ -172,7 +172,8 @@ impl Report {
 }
 
 /// Merges and decides every host, shard by shard in parallel (sections 2-6 of
-/// docs/findings.md; one shard's conversations in memory per thread), and adds the `server`
+/// docs/findings.md; each thread streams one shard's conversations through a
+/// [`decide::Decider`]), and adds the `server`
 /// tag from the servers report (section 7).
 pub fn decide_all(
     findings: &Findings,
@@ -199,8 +200,8 @@ pub fn decide_all(
         services: &opts.services,
     };
     type Part = (Vec<Finding>, Vec<(IpAddr, u16, u8)>, u64);
-    // The largest shard last, by itself: its busiest host is held whole while it is decided,
-    // and by then the other shards' in-memory parts have been merged and freed.
+    // The largest shard last, by itself: by then the other shards' in-memory parts have been
+    // merged and freed.
     let mut shards: Vec<(usize, Vec<_>)> = partials.shards.into_iter().enumerate().collect();
     shards.sort_by_cached_key(|(i, maps)| findings.shard_size(*i, maps));
     let last = shards.split_off(shards.len().saturating_sub(1));
@@ -210,12 +211,19 @@ pub fn decide_all(
             .map(|(i, maps)| -> Result<Part> {
                 let mut rows = Vec::new();
                 let mut ports = Vec::new();
-                let n = findings.for_each_host(i, maps, |run| {
-                    let id = run[0].0.host();
-                    let (f, p) = decide::host(id, run, &ctx);
+                let mut decider = decide::Decider::new(&ctx);
+                let mut take = |(id, f, p): decide::Decided| {
                     rows.extend(f);
                     ports.extend(p.into_iter().map(|(port, proto)| (addrs[id as usize], port, proto)));
+                };
+                let n = findings.for_each_conv(i, maps, |k, c| {
+                    if let Some(d) = decider.push(k, c) {
+                        take(d);
+                    }
                 })?;
+                if let Some(d) = decider.finish() {
+                    take(d);
+                }
                 Ok((rows, ports, n))
             })
             .collect::<Result<Vec<Part>>>()
