@@ -11,10 +11,11 @@
 //! whose state holds more than its share [`Worker::spill`]s: it writes what it holds, split
 //! into shards by host hash, to a run file of its [`spill::Spill`] and starts again empty.
 //! After the scan each report merges one shard at a time (its in-memory parts and its parts of
-//! every run), so the merge holds about one shard per thread: the state of the whole day
-//! divided by the shard count. The findings, whose state is the largest (a conversation per
-//! flow end), write their runs sorted and merge them as a stream ([`merge`]), holding one host at
-//! a time instead of a shard. The output is the same whether or not anything spilled: every
+//! every run). `ports` merges a shard in memory, so it holds about one shard per thread: the
+//! state of the whole day divided by the shard count. The servers and the findings write their
+//! runs sorted and merge them as a stream ([`merge`]), deciding as the keys come by, so they
+//! hold neither a shard nor a whole host, only what a decision keeps (see each report's
+//! merge). The output is the same whether or not anything spilled: every
 //! report's merge is exact and its results are sorted before they are written.
 //!
 //! Why spill rather than further passes over the Parquet: passes by host partition would read

@@ -5,10 +5,12 @@
 //! comparison kernels (`arrow_ord::cmp` against scalars, combined with bitwise `&`/`|` on
 //! [`BooleanBuffer`]s); masks shared by several rules (a protocol, a port range on a column) are
 //! computed once per batch. Only the rows a mask selects are then grouped, by conversation
-//! `(rule, proto, server, port, client, client port)`, into per-worker maps sharded by candidate
-//! `(rule, proto, server, port)`. After the scan the shards are merged and decided in parallel:
-//! untied rules first, then the rules tied to their control pairs (FTP data, PPTP's GRE).
-//! Memory is proportional to the conversations the rules select, not to the rows.
+//! `(rule, proto, server, port, client, client port)`, into per-worker maps sharded by server
+//! address. After the scan each shard's sorted parts and spill runs are merged as a stream and
+//! decided as they come, shards in parallel: the untied rules' candidates folded one at a time,
+//! then the rules tied to their control pairs (FTP data, PPTP's GRE). The scan's memory is
+//! proportional to the conversations the rules select (bounded by spilling), the merge's to
+//! one candidate's client ports and the tied rules' conversations of a shard.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use rayon::prelude::*;
 use super::rules::{Bounds, PortRanges, Rule, Rules};
 pub use crate::aggregate::addrs::{addr_code, code_addr};
 use crate::aggregate::addrs::{AddrColumn, Interner};
+use crate::aggregate::merge::{self, Merge, Source};
 use crate::aggregate::spill::Fields;
 use crate::aggregate::{self, Columns, Memory, ScanOptions, Spill, Worker};
 use crate::error::{Error, Result};
@@ -655,8 +658,11 @@ impl Worker for ServersWorker<'_> {
 
     fn spill(&mut self) -> Result<()> {
         let shards = &self.state.shards;
+        // Each shard sorted by key, for the streaming merge (`Evaluator::finish`).
         self.ev.spill.write_run(|i, buf| {
-            for (k, c) in &shards[i] {
+            let mut v: Vec<(&ConvKey, &Conv)> = shards[i].iter().collect();
+            v.sort_unstable_by_key(|e| *e.0);
+            for (k, c) in v {
                 c.encode(*k, buf);
             }
         })?;
@@ -702,7 +708,8 @@ impl<'a> Evaluator<'a> {
         Partials { shards }
     }
 
-    /// Merges each shard (in memory and spilled) and decides its candidates, shards in parallel.
+    /// Merges each shard (in memory and spilled, as a stream of sorted sources) and decides its
+    /// candidates as they come ([`ShardDecider`]), shards in parallel.
     pub fn finish(&self, partials: Partials, scan: &aggregate::ScanStats) -> Result<Evaluation> {
         let rules = self.rules;
         let addrs = self.interner.addrs();
@@ -711,24 +718,26 @@ impl<'a> Evaluator<'a> {
             .into_par_iter()
             .enumerate()
             .map(|(i, maps)| -> Result<_> {
-                let mut maps = maps.into_iter();
-                let mut acc = maps.next().unwrap_or_default();
+                // A k-way merge of the workers' parts (sorted) and the spill runs (written
+                // sorted), streamed through the shard's decisions: a candidate's conversations
+                // are folded as they come, not held.
+                let mut sources: Vec<Source<'_, ConvKey, Conv>> = Vec::new();
                 for m in maps {
-                    for (k, v) in m {
-                        acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
-                    }
+                    let mut v: Vec<(ConvKey, Conv)> = m.into_iter().collect();
+                    v.sort_unstable_by_key(|e| e.0);
+                    sources.push(merge::from_vec(v));
                 }
-                self.spill.for_each_run(i, |run| {
-                    for rec in run.chunks_exact(CONV_RECORD) {
-                        let (k, v) = Conv::decode(rec);
-                        acc.entry(k).and_modify(|c| c.merge(&v)).or_insert(v);
-                    }
-                })?;
-                // Sorted by candidate, then client.
-                let mut v: Vec<(ConvKey, Conv)> = acc.into_iter().collect();
-                v.sort_unstable_by_key(|(k, _)| *k);
-                let n = v.len() as u64;
-                let (mut cands, sym) = decide_shard(&v, rules, &addrs);
+                for mut c in self.spill.cursors(i, CONV_RECORD)? {
+                    sources.push(Box::new(move || Ok(c.next_record()?.map(Conv::decode))));
+                }
+                let mut merged = Merge::new(sources)?;
+                let mut shard = ShardDecider::new(rules, &addrs);
+                let mut n = 0u64;
+                while let Some((k, c)) = merged.next(|a, b| a.merge(&b))? {
+                    n += 1;
+                    shard.push(k, c);
+                }
+                let (mut cands, sym) = shard.finish();
                 // Only servers are kept: a day has a candidate for nearly every (host, port)
                 // that some rule matches (4.4M at 60M rows), and nothing reads the others.
                 let all = cands.len() as u64;
@@ -793,62 +802,115 @@ struct Symmetric {
     last: i64,
 }
 
-/// Sections 4, 5 and 7 of docs/servers.md over one shard's merged, sorted conversations (a
-/// shard holds every conversation of its servers): the untied rules first, then the rules
-/// tied to their control pairs; and the symmetric conversations for section 7.
-fn decide_shard(convs: &[(ConvKey, Conv)], rules: &Rules, addrs: &[IpAddr]) -> (Vec<Candidate>, Vec<Symmetric>) {
-    let tied = |r: u8| rules.rules[r as usize].tie;
-    let controls: AHashSet<u8> = rules.rules.iter().filter_map(|r| r.tie.map(|t| t as u8)).collect();
-    let mut candidates = Vec::new();
-    let mut pairs = ControlPairs::new();
-    let mut symmetric = Vec::new();
-    // Pass 1: untied rules.
-    for run in candidate_runs(convs) {
-        let key = run[0].0;
-        if tied(key.rule()).is_some() {
-            continue;
+/// Sections 4, 5 and 7 of docs/servers.md over one shard's conversations as they stream by in
+/// key order (a shard holds every conversation of its servers): each candidate of an untied
+/// rule is folded as its conversations come ([`CandidateFold`]), so a busy server's millions of
+/// clients are counted, not held; the conversations of rules tied to a control rule are set
+/// aside and decided at the end ([`ShardDecider::finish`]), against the control pairs of the
+/// shard's servers; the symmetric conversations of non-servers go to section 7.
+struct ShardDecider<'r> {
+    rules: &'r Rules,
+    addrs: &'r [IpAddr],
+    controls: AHashSet<u8>,
+    pairs: ControlPairs,
+    candidates: Vec<Candidate>,
+    symmetric: Vec<Symmetric>,
+    /// The untied candidate being folded, and what it adds if it turns out a server (control
+    /// pairs) or not (symmetric conversations).
+    current: Option<CandidateFold<'r>>,
+    pending_pairs: Vec<((u8, u32, u32), i64, i64)>,
+    pending_symmetric: Vec<Symmetric>,
+    /// Conversations of tied rules, in key order.
+    tied: Vec<(ConvKey, Conv)>,
+}
+
+impl<'r> ShardDecider<'r> {
+    fn new(rules: &'r Rules, addrs: &'r [IpAddr]) -> Self {
+        ShardDecider {
+            rules,
+            addrs,
+            controls: rules.rules.iter().filter_map(|r| r.tie.map(|t| t as u8)).collect(),
+            pairs: ControlPairs::new(),
+            candidates: Vec::new(),
+            symmetric: Vec::new(),
+            current: None,
+            pending_pairs: Vec::new(),
+            pending_symmetric: Vec::new(),
+            tied: Vec::new(),
         }
-        let rule = &rules.rules[key.rule() as usize];
-        let cand = candidate(run, rule, addrs, |_| true);
-        if cand.is_server && controls.contains(&key.rule()) {
-            for (k, c) in run.iter().filter(|(_, c)| answered(c, rule)) {
-                let e = pairs.entry((k.rule(), k.server(), k.client())).or_insert((i64::MAX, i64::MIN));
-                e.0 = e.0.min(c.first);
-                e.1 = e.1.max(c.last);
+    }
+
+    /// The next conversation, in key order.
+    fn push(&mut self, k: ConvKey, c: Conv) {
+        let rule = &self.rules.rules[k.rule() as usize];
+        if rule.tie.is_some() {
+            self.tied.push((k, c));
+            return;
+        }
+        if self.current.as_ref().is_some_and(|f| f.key != k.candidate()) {
+            self.end_candidate();
+        }
+        let fold = self.current.get_or_insert_with(|| CandidateFold::new(k, rule, self.addrs));
+        fold.add(&k, &c, true);
+        if answered(&c, rule) {
+            if self.controls.contains(&k.rule()) {
+                self.pending_pairs.push(((k.rule(), k.server(), k.client()), c.first, c.last));
             }
-        }
-        if !cand.is_server {
-            for (k, c) in run.iter().filter(|(k, c)| k.cport() == k.port() && answered(c, rule)) {
-                symmetric.push(Symmetric {
+            if k.cport() == k.port() {
+                self.pending_symmetric.push(Symmetric {
                     rule: k.rule() as usize,
                     proto: k.proto(),
                     port: k.port(),
-                    server: addrs[k.server() as usize],
-                    client: addrs[k.client() as usize],
+                    server: self.addrs[k.server() as usize],
+                    client: self.addrs[k.client() as usize],
                     flows: c.req_flows + c.rep_flows,
                     first: c.first,
                     last: c.last,
                 });
             }
         }
-        candidates.push(cand);
     }
-    // Pass 2: rules tied to a control rule (the control pairs are of this shard's servers).
-    for run in candidate_runs(convs) {
-        let key = run[0].0;
-        let Some(t) = tied(key.rule()) else { continue };
-        let rule = &rules.rules[key.rule() as usize];
-        let keep = |(k, c): &(ConvKey, Conv)| {
-            pairs.get(&(t as u8, k.server(), k.client())).is_some_and(|&(f, l)| {
-                c.first <= l.saturating_add(rule.tie_slack_us) && c.last >= f.saturating_sub(rule.tie_slack_us)
-            })
-        };
-        let cand = candidate(run, rule, addrs, keep);
-        if cand.clients > 0 {
-            candidates.push(cand);
+
+    fn end_candidate(&mut self) {
+        let Some(fold) = self.current.take() else { return };
+        let cand = fold.finish();
+        if cand.is_server {
+            // Pass 1's control pairs: the answered conversations of a control rule's servers.
+            for (key, first, last) in self.pending_pairs.drain(..) {
+                let e = self.pairs.entry(key).or_insert((i64::MAX, i64::MIN));
+                e.0 = e.0.min(first);
+                e.1 = e.1.max(last);
+            }
+            self.pending_symmetric.clear();
+        } else {
+            self.pending_pairs.clear();
+            self.symmetric.append(&mut self.pending_symmetric);
         }
+        self.candidates.push(cand);
     }
-    (candidates, symmetric)
+
+    /// The shard's candidates (the untied rules' in key order, then the tied rules') and its
+    /// symmetric conversations.
+    fn finish(mut self) -> (Vec<Candidate>, Vec<Symmetric>) {
+        self.end_candidate();
+        // Pass 2: rules tied to a control rule (the control pairs are of this shard's servers).
+        for run in candidate_runs(&self.tied) {
+            let key = run[0].0;
+            let rule = &self.rules.rules[key.rule() as usize];
+            let Some(t) = rule.tie else { continue };
+            let pairs = &self.pairs;
+            let keep = |(k, c): &(ConvKey, Conv)| {
+                pairs.get(&(t as u8, k.server(), k.client())).is_some_and(|&(f, l)| {
+                    c.first <= l.saturating_add(rule.tie_slack_us) && c.last >= f.saturating_sub(rule.tie_slack_us)
+                })
+            };
+            let cand = candidate(run, rule, self.addrs, keep);
+            if cand.clients > 0 {
+                self.candidates.push(cand);
+            }
+        }
+        (self.candidates, self.symmetric)
+    }
 }
 
 /// Section 7: symmetric answered conversations whose two ends are both not servers.
@@ -915,64 +977,112 @@ fn candidate(
     addrs: &[IpAddr],
     keep: impl Fn(&(ConvKey, Conv)) -> bool,
 ) -> Candidate {
-    let k0 = run[0].0;
-    let mut cand = Candidate {
-        rule: k0.rule() as usize,
-        proto: k0.proto(),
-        server: addrs[k0.server() as usize],
-        port: k0.port(),
-        clients: 0,
-        client_ports: 0,
-        strong: 0,
-        originated: 0,
-        synack: 0,
-        flows_in: 0,
-        packets_in: 0,
-        bytes_in: 0,
-        flows_out: 0,
-        packets_out: 0,
-        bytes_out: 0,
-        first: None,
-        last: None,
-        is_server: false,
-    };
-    let mut cports: Vec<u16> = Vec::new();
-    for client in run.chunk_by(|a, b| a.0.client() == b.0.client()) {
-        let (mut any, mut strong, mut orig) = (false, false, false);
-        for kc in client {
-            let (k, c) = kc;
-            if !answered(c, rule) || !keep(kc) {
-                continue;
-            }
-            any = true;
-            strong |= k.cport() != k.port() || c.orig > 0;
-            orig |= c.orig > 0;
-            cports.push(k.cport());
-            cand.synack += c.synack;
-            cand.flows_in += c.req_flows;
-            cand.packets_in = cand.packets_in.wrapping_add(c.req_packets);
-            cand.bytes_in = cand.bytes_in.wrapping_add(c.req_bytes);
-            cand.flows_out += c.rep_flows;
-            cand.packets_out = cand.packets_out.wrapping_add(c.rep_packets);
-            cand.bytes_out = cand.bytes_out.wrapping_add(c.rep_bytes);
-            cand.first = opt_min(cand.first, c.first);
-            cand.last = opt_max(cand.last, c.last);
-        }
-        cand.clients += any as u64;
-        cand.strong += strong as u64;
-        cand.originated += orig as u64;
+    let mut fold = CandidateFold::new(run[0].0, rule, addrs);
+    for kc in run {
+        fold.add(&kc.0, &kc.1, keep(kc));
     }
-    cports.sort_unstable();
-    cports.dedup();
-    cand.client_ports = cports.len() as u64;
-    let min = rule.min_clients as u64;
-    cand.is_server = cand.clients >= 1
-        && if rule.tie.is_some() {
-            cand.clients >= min
-        } else {
-            cand.strong >= min || cand.originated >= 1 || cand.clients >= min.max(rule.symmetric_min_clients as u64)
+    fold.finish()
+}
+
+/// A candidate's evidence, folded over its conversations as they come (sorted by client, then
+/// client port): per-client flags, the sums, and the client ports (two bytes per answered
+/// conversation, for their distinct count).
+struct CandidateFold<'r> {
+    /// The candidate bits of the key ([`ConvKey::candidate`]).
+    key: u64,
+    rule: &'r Rule,
+    cand: Candidate,
+    cports: Vec<u16>,
+    /// The client being folded, and whether it had an answered conversation, a strong one, one
+    /// it originated.
+    client: Option<u32>,
+    any: bool,
+    strong: bool,
+    orig: bool,
+}
+
+impl<'r> CandidateFold<'r> {
+    fn new(k0: ConvKey, rule: &'r Rule, addrs: &[IpAddr]) -> Self {
+        let cand = Candidate {
+            rule: k0.rule() as usize,
+            proto: k0.proto(),
+            server: addrs[k0.server() as usize],
+            port: k0.port(),
+            clients: 0,
+            client_ports: 0,
+            strong: 0,
+            originated: 0,
+            synack: 0,
+            flows_in: 0,
+            packets_in: 0,
+            bytes_in: 0,
+            flows_out: 0,
+            packets_out: 0,
+            bytes_out: 0,
+            first: None,
+            last: None,
+            is_server: false,
         };
-    cand
+        CandidateFold {
+            key: k0.candidate(),
+            rule,
+            cand,
+            cports: Vec::new(),
+            client: None,
+            any: false,
+            strong: false,
+            orig: false,
+        }
+    }
+
+    fn end_client(&mut self) {
+        self.cand.clients += self.any as u64;
+        self.cand.strong += self.strong as u64;
+        self.cand.originated += self.orig as u64;
+        (self.any, self.strong, self.orig) = (false, false, false);
+    }
+
+    /// The next conversation; `keep`: it passes the tie (always true for untied rules).
+    fn add(&mut self, k: &ConvKey, c: &Conv, keep: bool) {
+        if self.client != Some(k.client()) {
+            self.end_client();
+            self.client = Some(k.client());
+        }
+        if !answered(c, self.rule) || !keep {
+            return;
+        }
+        let cand = &mut self.cand;
+        self.any = true;
+        self.strong |= k.cport() != k.port() || c.orig > 0;
+        self.orig |= c.orig > 0;
+        self.cports.push(k.cport());
+        cand.synack += c.synack;
+        cand.flows_in += c.req_flows;
+        cand.packets_in = cand.packets_in.wrapping_add(c.req_packets);
+        cand.bytes_in = cand.bytes_in.wrapping_add(c.req_bytes);
+        cand.flows_out += c.rep_flows;
+        cand.packets_out = cand.packets_out.wrapping_add(c.rep_packets);
+        cand.bytes_out = cand.bytes_out.wrapping_add(c.rep_bytes);
+        cand.first = opt_min(cand.first, c.first);
+        cand.last = opt_max(cand.last, c.last);
+    }
+
+    fn finish(mut self) -> Candidate {
+        self.end_client();
+        let rule = self.rule;
+        let mut cand = self.cand;
+        self.cports.sort_unstable();
+        self.cports.dedup();
+        cand.client_ports = self.cports.len() as u64;
+        let min = rule.min_clients as u64;
+        cand.is_server = cand.clients >= 1
+            && if rule.tie.is_some() {
+                cand.clients >= min
+            } else {
+                cand.strong >= min || cand.originated >= 1 || cand.clients >= min.max(rule.symmetric_min_clients as u64)
+            };
+        cand
+    }
 }
 
 #[cfg(test)]
