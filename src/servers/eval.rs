@@ -737,11 +737,7 @@ impl<'a> Evaluator<'a> {
                     n += 1;
                     shard.push(k, c);
                 }
-                let (mut cands, sym) = shard.finish();
-                // Only servers are kept: a day has a candidate for nearly every (host, port)
-                // that some rule matches (4.4M at 60M rows), and nothing reads the others.
-                let all = cands.len() as u64;
-                cands.retain(|c| c.is_server);
+                let (cands, sym, all) = shard.finish();
                 Ok((cands, sym, n, all))
             })
             .collect::<Result<_>>()?;
@@ -813,7 +809,11 @@ struct ShardDecider<'r> {
     addrs: &'r [IpAddr],
     controls: AHashSet<u8>,
     pairs: ControlPairs,
-    candidates: Vec<Candidate>,
+    /// The servers decided so far. Only servers are kept: a day has a candidate for nearly
+    /// every (host, port) that some rule matches (4.4M at 60M rows, about 900 MB), and nothing
+    /// reads the others; `decided` counts them all.
+    servers: Vec<Candidate>,
+    decided: u64,
     symmetric: Vec<Symmetric>,
     /// The untied candidate being folded, and what it adds if it turns out a server (control
     /// pairs) or not (symmetric conversations).
@@ -831,7 +831,8 @@ impl<'r> ShardDecider<'r> {
             addrs,
             controls: rules.rules.iter().filter_map(|r| r.tie.map(|t| t as u8)).collect(),
             pairs: ControlPairs::new(),
-            candidates: Vec::new(),
+            servers: Vec::new(),
+            decided: 0,
             symmetric: Vec::new(),
             current: None,
             pending_pairs: Vec::new(),
@@ -852,11 +853,15 @@ impl<'r> ShardDecider<'r> {
         }
         let fold = self.current.get_or_insert_with(|| CandidateFold::new(k, rule, self.addrs));
         fold.add(&k, &c, true);
+        // Once a candidate is sure to be a server (the test only grows more true), its symmetric
+        // conversations are not needed and its control pairs are final: an ICMP echo responder's
+        // millions of 0/0 conversations are not held.
+        let sure = fold.surely_server();
         if answered(&c, rule) {
             if self.controls.contains(&k.rule()) {
                 self.pending_pairs.push(((k.rule(), k.server(), k.client()), c.first, c.last));
             }
-            if k.cport() == k.port() {
+            if !sure && k.cport() == k.port() {
                 self.pending_symmetric.push(Symmetric {
                     rule: k.rule() as usize,
                     proto: k.proto(),
@@ -869,29 +874,39 @@ impl<'r> ShardDecider<'r> {
                 });
             }
         }
+        if sure {
+            self.settle_server();
+        }
+    }
+
+    /// The candidate being folded is a server: its control pairs go in, its symmetric
+    /// conversations go.
+    fn settle_server(&mut self) {
+        // Pass 1's control pairs: the answered conversations of a control rule's servers.
+        for (key, first, last) in self.pending_pairs.drain(..) {
+            let e = self.pairs.entry(key).or_insert((i64::MAX, i64::MIN));
+            e.0 = e.0.min(first);
+            e.1 = e.1.max(last);
+        }
+        self.pending_symmetric.clear();
     }
 
     fn end_candidate(&mut self) {
         let Some(fold) = self.current.take() else { return };
         let cand = fold.finish();
+        self.decided += 1;
         if cand.is_server {
-            // Pass 1's control pairs: the answered conversations of a control rule's servers.
-            for (key, first, last) in self.pending_pairs.drain(..) {
-                let e = self.pairs.entry(key).or_insert((i64::MAX, i64::MIN));
-                e.0 = e.0.min(first);
-                e.1 = e.1.max(last);
-            }
-            self.pending_symmetric.clear();
+            self.settle_server();
+            self.servers.push(cand);
         } else {
             self.pending_pairs.clear();
             self.symmetric.append(&mut self.pending_symmetric);
         }
-        self.candidates.push(cand);
     }
 
-    /// The shard's candidates (the untied rules' in key order, then the tied rules') and its
-    /// symmetric conversations.
-    fn finish(mut self) -> (Vec<Candidate>, Vec<Symmetric>) {
+    /// The shard's servers (the untied rules' in key order, then the tied rules'), its
+    /// symmetric conversations, and how many candidates it decided.
+    fn finish(mut self) -> (Vec<Candidate>, Vec<Symmetric>, u64) {
         self.end_candidate();
         // Pass 2: rules tied to a control rule (the control pairs are of this shard's servers).
         for run in candidate_runs(&self.tied) {
@@ -906,10 +921,13 @@ impl<'r> ShardDecider<'r> {
             };
             let cand = candidate(run, rule, self.addrs, keep);
             if cand.clients > 0 {
-                self.candidates.push(cand);
+                self.decided += 1;
+                if cand.is_server {
+                    self.servers.push(cand);
+                }
             }
         }
-        (self.candidates, self.symmetric)
+        (self.servers, self.symmetric, self.decided)
     }
 }
 
@@ -1067,22 +1085,39 @@ impl<'r> CandidateFold<'r> {
         cand.last = opt_max(cand.last, c.last);
     }
 
+    /// Section 5's test on the counts so far (the client being folded included). Counts only
+    /// grow, so once true it stays true.
+    fn surely_server(&self) -> bool {
+        let c = &self.cand;
+        is_server(
+            self.rule,
+            c.clients + self.any as u64,
+            c.strong + self.strong as u64,
+            c.originated + self.orig as u64,
+        )
+    }
+
     fn finish(mut self) -> Candidate {
         self.end_client();
-        let rule = self.rule;
         let mut cand = self.cand;
         self.cports.sort_unstable();
         self.cports.dedup();
         cand.client_ports = self.cports.len() as u64;
-        let min = rule.min_clients as u64;
-        cand.is_server = cand.clients >= 1
-            && if rule.tie.is_some() {
-                cand.clients >= min
-            } else {
-                cand.strong >= min || cand.originated >= 1 || cand.clients >= min.max(rule.symmetric_min_clients as u64)
-            };
+        cand.is_server = is_server(self.rule, cand.clients, cand.strong, cand.originated);
         cand
     }
+}
+
+/// Section 5: a candidate with these answering clients, strong clients and originated ones is
+/// a server under `rule`.
+fn is_server(rule: &Rule, clients: u64, strong: u64, originated: u64) -> bool {
+    let min = rule.min_clients as u64;
+    clients >= 1
+        && if rule.tie.is_some() {
+            clients >= min
+        } else {
+            strong >= min || originated >= 1 || clients >= min.max(rule.symmetric_min_clients as u64)
+        }
 }
 
 #[cfg(test)]
