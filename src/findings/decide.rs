@@ -841,6 +841,46 @@ fn decide_host(host_id: u32, kept: &[(Key, Conv)], totals: &Totals, ctx: &Ctx) -
 mod tests {
     use super::*;
 
+    /// A busy web server's answered client conversations are counted, not kept; what it opened
+    /// and the probes it received are kept whole, and the totals count every conversation.
+    #[test]
+    fn a_decider_keeps_only_what_the_evidence_reads() {
+        let rules = FindingRules::builtin();
+        let addrs: Vec<IpAddr> = (0..2000u32).map(|i| IpAddr::from((0x0a00_0000 + i).to_be_bytes())).collect();
+        let local = vec![true; addrs.len()];
+        let services = crate::services::Services::builtin();
+        let tied = std::collections::HashSet::new();
+        let ctx =
+            Ctx { rules: &rules, addrs: &addrs, local: &local, local_given: false, services: &services, tied: &tied };
+        let half =
+            |packets: u64, bytes: u64, first: i64| Half { flows: 1, packets, bytes, first, last: first + 1_000_000 };
+        let mut convs = Vec::new();
+        // 1000 clients fetch from port 80 (answered, established)...
+        for peer in 1..1001u32 {
+            let c = Conv { out: half(8, 90_000, 2_000_000), inn: half(6, 600, 1_000_000), bits: 0 };
+            convs.push((Key::new(0, peer, 80, 40000, 6), c));
+        }
+        // ...10 peers probe port 23 once, unanswered...
+        for peer in 1001..1011u32 {
+            convs.push((Key::new(0, peer, 23, 50000, 6), Conv { inn: half(1, 44, 1_000_000), ..Conv::default() }));
+        }
+        // ...and the host opens 3 connections itself.
+        for peer in 1011..1014u32 {
+            let c = Conv { out: half(5, 500, 1_000_000), inn: half(5, 5000, 1_500_000), bits: 0 };
+            convs.push((Key::new(0, peer, 40001, 443, 6), c));
+        }
+        let mut d = Decider::new(&ctx);
+        for (k, c) in &convs {
+            assert!(d.push(*k, c).is_none());
+        }
+        assert_eq!(d.kept.len(), 13);
+        assert_eq!((d.totals.inbound, d.totals.flows_sent), (1010, 1003));
+        assert_eq!(d.totals.answered_ports, [(80, 6, false)]);
+        let (id, _, ports) = d.finish().unwrap();
+        assert_eq!((id, ports), (0, Vec::new()));
+        assert!(d.finish().is_none());
+    }
+
     /// A tie on every other rule (both ends sent, no flags or `side`, the same start, the same
     /// port) is broken by address, whichever address the scan happened to meet first.
     #[test]

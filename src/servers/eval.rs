@@ -1124,6 +1124,64 @@ fn is_server(rule: &Rule, clients: u64, strong: u64, originated: u64) -> bool {
 mod tests {
     use super::*;
 
+    /// The shard's conversations as the merge hands them over, in key order.
+    fn decide(
+        rules: &Rules,
+        mut convs: Vec<(ConvKey, Conv)>,
+        addrs: &[IpAddr],
+    ) -> (Vec<Candidate>, Vec<Symmetric>, u64) {
+        convs.sort_unstable_by_key(|e| e.0);
+        let mut d = ShardDecider::new(rules, addrs);
+        for (k, c) in convs {
+            d.push(k, c);
+        }
+        d.finish()
+    }
+
+    /// The streaming decision: an NTP server answering many symmetric (123<->123) peers is a
+    /// server and hands none of them to section 7, one answering a single peer is not and hands
+    /// its conversation over; FTP data counts only from the client holding a control session
+    /// with that FTP server (the tied rule is decided at the shard's end).
+    #[test]
+    fn a_shard_is_decided_as_its_conversations_stream_by() {
+        let rules = Rules::builtin();
+        let idx = |n: &str| rules.rules.iter().position(|r| r.name == n).unwrap() as u8;
+        let addrs: Vec<IpAddr> = (0..300u32).map(|i| IpAddr::from((0x0a00_0000 + i).to_be_bytes())).collect();
+        let conv = |bytes: u64, first: i64| Conv {
+            req_flows: 1,
+            req_packets: 3,
+            req_bytes: bytes,
+            rep_flows: 1,
+            rep_packets: 3,
+            rep_bytes: bytes,
+            first,
+            last: first + 1_000_000,
+            ..Conv::default()
+        };
+        let (ntp, ftp, data) = (idx("ntp"), idx("ftp"), idx("ftp-data-passive"));
+        let mut convs = Vec::new();
+        for peer in 100..150 {
+            convs.push((ConvKey::new(ntp, 17, 0, 123, peer, 123), conv(228, 0)));
+        }
+        convs.push((ConvKey::new(ntp, 17, 1, 123, 2, 123), conv(228, 0)));
+        // FTP server 3: control from client 4, passive data from 4 (tied) and from 5 (no control).
+        convs.push((ConvKey::new(ftp, 6, 3, 21, 4, 40000), conv(600, 10_000_000)));
+        convs.push((ConvKey::new(data, 6, 3, 50000, 4, 40001), conv(90_000, 20_000_000)));
+        convs.push((ConvKey::new(data, 6, 3, 50001, 5, 40002), conv(90_000, 20_000_000)));
+        let (servers, symmetric, decided) = decide(&rules, convs, &addrs);
+        let found: Vec<(usize, IpAddr, u16, u64)> =
+            servers.iter().map(|c| (c.rule, c.server, c.port, c.clients)).collect();
+        assert_eq!(
+            found,
+            [(ftp as usize, addrs[3], 21, 1), (ntp as usize, addrs[0], 123, 50), (data as usize, addrs[3], 50000, 1)]
+        );
+        // The lone NTP peer is decided and is no server; the data port without control has no
+        // client that counts, so it is no candidate.
+        assert_eq!(decided, 4);
+        assert_eq!(symmetric.len(), 1);
+        assert_eq!((symmetric[0].server, symmetric[0].client), (addrs[1], addrs[2]));
+    }
+
     /// The bounds kernels agree with the scalar definition on every combination of nulls,
     /// edges and large values (bytes per packet saturating).
     #[test]
