@@ -7,6 +7,9 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use ahash::AHashMap;
+
+use super::spill::Spill;
 use crate::error::Result;
 
 /// A sorted source: the next entry, or `None` at its end.
@@ -59,6 +62,32 @@ impl<'a, K: Ord + Copy, V> Merge<'a, K, V> {
         }
         Ok(Some((k, v)))
     }
+}
+
+/// The merge of one shard of a report: its workers' in-memory `maps` (each sorted here) and its
+/// part of every spill run (written sorted, `record` bytes each, read by `decode`), as one
+/// stream in key order.
+pub fn shard<'a, K, V>(
+    maps: Vec<AHashMap<K, V>>,
+    spill: &Spill,
+    shard: usize,
+    record: usize,
+    decode: fn(&[u8]) -> (K, V),
+) -> Result<Merge<'a, K, V>>
+where
+    K: Ord + Copy + Send + 'a,
+    V: Send + 'a,
+{
+    let mut sources: Vec<Source<'a, K, V>> = Vec::new();
+    for m in maps {
+        let mut v: Vec<(K, V)> = m.into_iter().collect();
+        v.sort_unstable_by_key(|e| e.0);
+        sources.push(from_vec(v));
+    }
+    for mut c in spill.cursors(shard, record)? {
+        sources.push(Box::new(move || Ok(c.next_record()?.map(decode))));
+    }
+    Merge::new(sources)
 }
 
 /// A source over a sorted vector.

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::aggregate::addrs::{AddrColumn, Interner};
 use crate::aggregate::memory::table_bytes;
-use crate::aggregate::merge::{self, Merge, Source};
+use crate::aggregate::merge;
 use crate::aggregate::spill::Fields;
 use crate::aggregate::{Columns, Memory, Spill, Worker};
 
@@ -340,16 +340,7 @@ impl Findings {
         maps: Vec<AHashMap<Key, Conv>>,
         mut f: impl FnMut(Key, &Conv),
     ) -> Result<u64> {
-        let mut sources: Vec<Source<'_, Key, Conv>> = Vec::new();
-        for m in maps {
-            let mut v: Vec<(Key, Conv)> = m.into_iter().collect();
-            v.sort_unstable_by_key(|e| e.0);
-            sources.push(merge::from_vec(v));
-        }
-        for mut c in self.spill.cursors(i, RECORD)? {
-            sources.push(Box::new(move || Ok(c.next_record()?.map(Conv::decode))));
-        }
-        let mut merged = Merge::new(sources)?;
+        let mut merged = merge::shard(maps, &self.spill, i, RECORD, Conv::decode)?;
         let mut n = 0u64;
         while let Some((k, c)) = merged.next(|a, b| a.merge(&b))? {
             n += 1;

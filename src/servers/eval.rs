@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use super::rules::{Bounds, PortRanges, Rule, Rules};
 pub use crate::aggregate::addrs::{addr_code, code_addr};
 use crate::aggregate::addrs::{AddrColumn, Interner};
-use crate::aggregate::merge::{self, Merge, Source};
+use crate::aggregate::merge;
 use crate::aggregate::spill::Fields;
 use crate::aggregate::{self, Columns, Memory, ScanOptions, Spill, Worker};
 use crate::error::{Error, Result};
@@ -721,16 +721,7 @@ impl<'a> Evaluator<'a> {
                 // A k-way merge of the workers' parts (sorted) and the spill runs (written
                 // sorted), streamed through the shard's decisions: a candidate's conversations
                 // are folded as they come, not held.
-                let mut sources: Vec<Source<'_, ConvKey, Conv>> = Vec::new();
-                for m in maps {
-                    let mut v: Vec<(ConvKey, Conv)> = m.into_iter().collect();
-                    v.sort_unstable_by_key(|e| e.0);
-                    sources.push(merge::from_vec(v));
-                }
-                for mut c in self.spill.cursors(i, CONV_RECORD)? {
-                    sources.push(Box::new(move || Ok(c.next_record()?.map(Conv::decode))));
-                }
-                let mut merged = Merge::new(sources)?;
+                let mut merged = merge::shard(maps, &self.spill, i, CONV_RECORD, Conv::decode)?;
                 let mut shard = ShardDecider::new(rules, &addrs);
                 let mut n = 0u64;
                 while let Some((k, c)) = merged.next(|a, b| a.merge(&b))? {
