@@ -65,13 +65,12 @@ impl<'a, K: Ord + Copy, V> Merge<'a, K, V> {
 }
 
 /// The merge of one shard of a report: its workers' in-memory `maps` (each sorted here) and its
-/// part of every spill run (written sorted, `record` bytes each, read by `decode`), as one
-/// stream in key order.
+/// part of every spill run (written sorted, each record read by `decode`), as one stream in
+/// key order.
 pub fn shard<'a, K, V>(
     maps: Vec<AHashMap<K, V>>,
     spill: &Spill,
     shard: usize,
-    record: usize,
     decode: fn(&[u8]) -> (K, V),
 ) -> Result<Merge<'a, K, V>>
 where
@@ -84,7 +83,7 @@ where
         v.sort_unstable_by_key(|e| e.0);
         sources.push(from_vec(v));
     }
-    for mut c in spill.cursors(shard, record)? {
+    for mut c in spill.cursors(shard)? {
         sources.push(Box::new(move || Ok(c.next_record()?.map(decode))));
     }
     Merge::new(sources)

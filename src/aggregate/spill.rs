@@ -5,8 +5,13 @@
 //! system's temporary folder) that is removed when the `Spill` is dropped, on success and on
 //! error alike, and on Ctrl-C or SIGTERM (it is registered with [`crate::interrupt`]). Each
 //! spill is one run file: the shards' records one after the other, with the offsets of the
-//! shards kept in memory. Records are fixed-width little-endian integers that the report
-//! encodes and decodes itself ([`Fields`]).
+//! shards kept in memory. A report encodes and decodes its records itself ([`Fields`]): `ports`
+//! writes fixed-width little-endian integers and reads a shard of a run whole
+//! ([`Spill::for_each_run`]); the servers and findings write each record behind its length
+//! byte ([`put_record`]), mostly as varints ([`put_varint`]), and stream it back record by record
+//! ([`Spill::cursors`]). Their conversations are mostly one flow each way with small counters,
+//! so a varint record is about a third of the fixed-width one: less to write, to copy and to
+//! keep on disk.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -144,18 +149,14 @@ impl Spill {
         self.ranges(shard).iter().map(|(_, from, to)| to - from).sum()
     }
 
-    /// A cursor over `shard` of each run that holds records of it (`record` bytes each).
-    pub fn cursors(&self, shard: usize, record: usize) -> Result<Vec<RunCursor>> {
-        let record = record.max(1);
+    /// A cursor over `shard` of each run that holds records of it (each written by
+    /// [`put_record`]).
+    pub fn cursors(&self, shard: usize) -> Result<Vec<RunCursor>> {
         self.ranges(shard)
             .into_iter()
             .map(|(path, at, end)| {
-                if !(end - at).is_multiple_of(record as u64) {
-                    let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "spill run ends inside a record");
-                    return Err(Error::io(&path, e));
-                }
                 let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-                Ok(RunCursor { file, path, at, end, record, buf: Vec::new(), pos: 0 })
+                Ok(RunCursor { file, path, at, end, buf: Vec::new(), pos: 0 })
             })
             .collect()
     }
@@ -173,18 +174,48 @@ impl Spill {
     }
 }
 
-/// Bytes a [`RunCursor`] reads at a time (rounded down to whole records).
+/// Bytes a [`RunCursor`] reads at a time.
 const CURSOR_BYTES: usize = 256 * 1024;
 
-/// One shard of one run, read a chunk of whole records at a time: a source of a streaming
-/// merge, which holds a chunk per run instead of the shard. [`Spill::cursors`] checks that the
-/// shard holds whole records, so every chunk does.
+/// Appends one record to `buf`: its length byte, then what `fill` writes (at most 255 bytes).
+#[inline]
+pub fn put_record(buf: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
+    let at = buf.len();
+    buf.push(0);
+    fill(buf);
+    let n = buf.len() - at - 1;
+    assert!(n <= u8::MAX as usize, "a spill record of {n} bytes");
+    buf[at] = n as u8;
+}
+
+/// Appends `v` as a LEB128 varint: 7 bits a byte, low first (1 byte below 128, 10 at most).
+#[inline]
+pub fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// Appends a time and a second one as the wrapping difference from it, zigzag-encoded: a span
+/// of a few seconds takes 3-4 bytes, and any pair of values (the `i64::MAX`/`i64::MIN` of "no
+/// time" included) reads back exactly ([`Fields::time_pair`]).
+#[inline]
+pub fn put_time_pair(buf: &mut Vec<u8>, first: i64, last: i64) {
+    buf.extend_from_slice(&first.to_le_bytes());
+    let d = last.wrapping_sub(first);
+    put_varint(buf, ((d << 1) ^ (d >> 63)) as u64);
+}
+
+/// One shard of one run, read a chunk at a time: a source of a streaming merge, which holds a
+/// chunk per run instead of the shard. Records are length-prefixed ([`put_record`]); one that
+/// straddles two chunks is carried over.
 pub struct RunCursor {
     file: File,
     path: PathBuf,
     at: u64,
     end: u64,
-    record: usize,
     buf: Vec<u8>,
     pos: usize,
 }
@@ -192,20 +223,32 @@ pub struct RunCursor {
 impl RunCursor {
     /// The next record, or `None` at the end of the shard.
     pub fn next_record(&mut self) -> Result<Option<&[u8]>> {
-        if self.pos + self.record > self.buf.len() {
+        loop {
+            if let Some(&n) = self.buf.get(self.pos) {
+                if self.pos + 1 + n as usize <= self.buf.len() {
+                    break;
+                }
+            }
             if self.at >= self.end {
+                if self.pos < self.buf.len() {
+                    let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "spill run ends inside a record");
+                    return Err(Error::io(&self.path, e));
+                }
                 return Ok(None);
             }
-            let chunk = (CURSOR_BYTES / self.record).max(1) * self.record;
-            let want = ((self.end - self.at) as usize).min(chunk);
-            self.buf.resize(want, 0);
-            self.file.read_exact_at(&mut self.buf, self.at).map_err(|e| Error::io(&self.path, e))?;
-            self.at += want as u64;
+            // Keep the unread part of the chunk, then read the next one after it.
+            self.buf.drain(..self.pos);
             self.pos = 0;
+            let kept = self.buf.len();
+            let want = ((self.end - self.at) as usize).min(CURSOR_BYTES);
+            self.buf.resize(kept + want, 0);
+            self.file.read_exact_at(&mut self.buf[kept..], self.at).map_err(|e| Error::io(&self.path, e))?;
+            self.at += want as u64;
         }
-        let rec = &self.buf[self.pos..self.pos + self.record];
-        self.pos += self.record;
-        Ok(Some(rec))
+        let start = self.pos + 1;
+        let n = self.buf[self.pos] as usize;
+        self.pos = start + n;
+        Ok(Some(&self.buf[start..start + n]))
     }
 }
 
@@ -228,6 +271,28 @@ impl Fields<'_> {
         let (head, rest) = self.0.split_at(16);
         self.0 = rest;
         u128::from_le_bytes(head.try_into().unwrap_or_default())
+    }
+    /// A varint written by [`put_varint`] (a truncated one reads as what it holds).
+    #[inline]
+    pub fn varint(&mut self) -> u64 {
+        let mut v = 0u64;
+        for (i, &b) in self.0.iter().enumerate() {
+            v |= ((b & 0x7f) as u64) << (7 * i as u32).min(63);
+            if b & 0x80 == 0 {
+                self.0 = &self.0[i + 1..];
+                return v;
+            }
+        }
+        self.0 = &[];
+        v
+    }
+    /// A pair written by [`put_time_pair`].
+    #[inline]
+    pub fn time_pair(&mut self) -> (i64, i64) {
+        let first = self.i64();
+        let z = self.varint();
+        let d = (z >> 1) as i64 ^ -((z & 1) as i64);
+        (first, first.wrapping_add(d))
     }
     #[inline]
     pub fn u32(&mut self) -> u32 {
@@ -281,26 +346,34 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         let memory = Memory { quiet: true, ..Memory::new(64 << 20, Some(parent.path().to_path_buf())) };
         let spill = Spill::new("test", 2, &memory);
-        // Shard 1 of the first run spans several cursor chunks, with a record size that does
-        // not divide the chunk.
-        let n = 3 * CURSOR_BYTES as u64 / 24 + 5;
-        let record = |v: u64| [v.to_le_bytes(), (v * 3).to_le_bytes(), (!v).to_le_bytes()].concat();
+        // Shard 1 of the first run spans several cursor chunks, with records of varying
+        // lengths (varints of 1 to 10 bytes), so that some straddle two chunks.
+        let n = 3 * CURSOR_BYTES as u64 / 12 + 5;
+        let record = |v: u64, buf: &mut Vec<u8>| {
+            put_record(buf, |b| {
+                put_varint(b, v);
+                put_varint(b, v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (v % 64));
+                b.extend_from_slice(&(!v).to_le_bytes());
+            })
+        };
         spill
             .write_run(|shard, buf| {
                 if shard == 1 {
-                    (0..n).for_each(|v| buf.extend_from_slice(&record(v)));
+                    (0..n).for_each(|v| record(v, buf));
                 }
             })
             .unwrap();
-        spill.write_run(|shard, buf| buf.extend_from_slice(&record(1000 + shard as u64))).unwrap();
+        spill.write_run(|shard, buf| record(1000 + shard as u64, buf)).unwrap();
         let read = |shard| -> Vec<Vec<u64>> {
             let mut out = Vec::new();
-            for mut c in spill.cursors(shard, 24).unwrap() {
+            for mut c in spill.cursors(shard).unwrap() {
                 let mut v = Vec::new();
                 while let Some(rec) = c.next_record().unwrap() {
                     let mut f = Fields(rec);
-                    let x = f.u64();
-                    assert_eq!((f.u64(), f.u64()), (x * 3, !x));
+                    let x = f.varint();
+                    assert_eq!(f.varint(), x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (x % 64));
+                    assert_eq!(f.u64(), !x);
+                    assert!(f.0.is_empty());
                     v.push(x);
                 }
                 out.push(v);
@@ -309,6 +382,45 @@ mod tests {
         };
         assert_eq!(read(0), [vec![1000]], "a run without records of the shard has no cursor");
         assert_eq!(read(1), [(0..n).collect::<Vec<_>>(), vec![1001]]);
+    }
+
+    #[test]
+    fn varints_and_time_pairs_read_back_exactly() {
+        let values = [0, 1, 127, 128, 300, 1 << 35, u64::MAX - 1, u64::MAX];
+        let times = [i64::MIN, i64::MIN + 1, -1, 0, 1, 1_700_000_000_000_000, i64::MAX - 1, i64::MAX];
+        let mut buf = Vec::new();
+        for v in values {
+            put_varint(&mut buf, v);
+        }
+        for a in times {
+            for b in times {
+                put_time_pair(&mut buf, a, b);
+            }
+        }
+        let mut f = Fields(&buf);
+        for v in values {
+            assert_eq!(f.varint(), v);
+        }
+        for a in times {
+            for b in times {
+                assert_eq!(f.time_pair(), (a, b));
+            }
+        }
+        assert!(f.0.is_empty());
+        let mut short = Vec::new();
+        put_time_pair(&mut short, 1_700_000_000_000_000, 1_700_000_002_500_000);
+        assert_eq!(short.len(), 8 + 4, "a 2.5 s span takes four bytes");
+    }
+
+    #[test]
+    fn a_run_ending_inside_a_record_is_an_error() {
+        let parent = tempfile::tempdir().unwrap();
+        let memory = Memory { quiet: true, ..Memory::new(64 << 20, Some(parent.path().to_path_buf())) };
+        let spill = Spill::new("test", 1, &memory);
+        spill.write_run(|_, buf| buf.extend_from_slice(&[5, 1, 2])).unwrap();
+        let mut c = spill.cursors(0).unwrap().pop().unwrap();
+        let e = c.next_record().unwrap_err().to_string();
+        assert!(e.contains("ends inside a record"), "{e}");
     }
 
     #[test]
