@@ -1,7 +1,7 @@
 //! The findings consumer of a scan: every flow is added, from the point of view of each of its
 //! two ends that can be a candidate, to a per-worker map of *host conversations*
 //! `(host, peer, host port, peer port, proto)` sharded by a hash of the host. Keys and values
-//! are plain integers (fixed size, so a shard can be written to a spill file as it is).
+//! are plain integers, written to a spill file as varint records ([`Conv::encode`]).
 //! It is a [`Worker`] of the shared scan ([`crate::aggregate`]): past the memory budget a worker
 //! writes its shards to a spill run, each sorted by key. [`Findings::for_each_conv`] merges
 //! shard `i` of every worker and of every run as a stream (a k-way merge of sorted sources),
@@ -137,8 +137,8 @@ pub struct Conv {
 const RECORD: usize = 16 + 2 * 5 * 8 + 2;
 
 impl Half {
-    /// One byte for a half that carried nothing (most conversations go one way only, or are
-    /// one flow each way); else the counters as varints and the times as a pair.
+    /// One byte for a half that carried nothing (many conversations were seen one way only);
+    /// else the counters as varints and the times as a pair.
     fn encode(&self, buf: &mut Vec<u8>) {
         if *self == Half::default() {
             buf.push(0);
