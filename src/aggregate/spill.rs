@@ -208,6 +208,19 @@ pub fn put_time_pair(buf: &mut Vec<u8>, first: i64, last: i64) {
     put_varint(buf, ((d << 1) ^ (d >> 63)) as u64);
 }
 
+/// The records of a buffer written by [`put_record`] (for tests of a report's encoding).
+#[cfg(test)]
+pub fn split_records(buf: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < buf.len() {
+        let n = buf[at] as usize;
+        out.push(&buf[at + 1..at + 1 + n]);
+        at += 1 + n;
+    }
+    out
+}
+
 /// One shard of one run, read a chunk at a time: a source of a streaming merge, which holds a
 /// chunk per run instead of the shard. Records are length-prefixed ([`put_record`]); one that
 /// straddles two chunks is carried over.

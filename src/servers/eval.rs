@@ -1150,13 +1150,9 @@ mod tests {
             c.encode(*k, &mut buf);
         }
         assert!(buf[0] < 40, "a one-flow conversation's record is {} bytes", buf[0]);
-        let mut at = 0;
-        for want in convs {
-            let n = buf[at] as usize;
-            assert_eq!(Conv::decode(&buf[at + 1..at + 1 + n]), want);
-            at += 1 + n;
-        }
-        assert_eq!(at, buf.len());
+        let read: Vec<(ConvKey, Conv)> =
+            crate::aggregate::spill::split_records(&buf).into_iter().map(Conv::decode).collect();
+        assert_eq!(read, convs);
     }
 
     /// The shard's conversations as the merge hands them over, in key order.
