@@ -144,11 +144,6 @@ impl Spill {
             .collect()
     }
 
-    /// Bytes of `shard` in all runs.
-    pub fn shard_bytes(&self, shard: usize) -> u64 {
-        self.ranges(shard).iter().map(|(_, from, to)| to - from).sum()
-    }
-
     /// A cursor over `shard` of each run that holds records of it (each written by
     /// [`put_record`]).
     pub fn cursors(&self, shard: usize) -> Result<Vec<RunCursor>> {

@@ -132,10 +132,6 @@ pub struct Conv {
     pub bits: u16,
 }
 
-/// Bytes of a conversation held in memory (the key, two halves of five 8-byte fields, the
-/// bits), to size a shard; its spill record is about a third of that ([`Conv::encode`]).
-const RECORD: usize = 16 + 2 * 5 * 8 + 2;
-
 impl Half {
     /// One byte for a half that carried nothing (many conversations were seen one way only);
     /// else the counters as varints and the times as a pair.
@@ -338,11 +334,6 @@ impl Findings {
     /// Every address by id.
     pub fn addrs(&self) -> Vec<IpAddr> {
         self.interner.addrs()
-    }
-
-    /// About how many bytes shard `i` holds: its workers' `maps` and its part of the runs.
-    pub fn shard_size(&self, i: usize, maps: &[AHashMap<Key, Conv>]) -> u64 {
-        maps.iter().map(|m| m.len() as u64).sum::<u64>() * RECORD as u64 + self.spill.shard_bytes(i)
     }
 
     /// Runs written to spill files, and their bytes.

@@ -1,6 +1,6 @@
 //! docs/findings.md sections 2-7: one host's conversations (sorted by peer) in, its tags out.
 //! Pure functions over the merged state: no I/O, no shared mutable state, so the shards are
-//! decided in parallel and a test can feed a host's conversations directly.
+//! decided in parallel and a test can feed a host's conversations to a [`Decider`] directly.
 //!
 //! A host's conversations stream through a [`Decider`]: each is oriented once, folded into the
 //! host's [`Totals`], and kept only if some section reads it whole (the host's own attempts,
@@ -422,6 +422,12 @@ fn is_probe(v: &View, ctx: &Ctx) -> bool {
         && init.bytes <= r.probe_max_bpp.saturating_mul(init.packets.max(1))
 }
 
+/// Section 6's IRC-like control channel: an established conversation the host opened to an
+/// IRC port.
+fn is_irc(v: &View, ctx: &Ctx) -> bool {
+    v.host_init && v.established && ctx.rules.compromise.irc_ports.contains(v.pport)
+}
+
 /// Section 6's bulk serving: answered, between high ports, the host sending much more.
 fn is_serving(v: &View, ctx: &Ctx) -> bool {
     let r = &ctx.rules.compromise;
@@ -590,8 +596,7 @@ pub fn compromise(
         used.extend(serve.iter().copied());
     }
     // IRC-like control channel.
-    let irc: Vec<&View> =
-        views.iter().filter(|v| v.host_init && v.established && r.irc_ports.contains(v.pport)).collect();
+    let irc: Vec<&View> = views.iter().filter(|v| is_irc(v, ctx)).collect();
     // The one named: the lowest peer address and port (not the first by id, which varies).
     if let Some(&v) = irc.iter().min_by_key(|v| (ctx.addrs[v.peer as usize], v.pport)) {
         let flows: u64 = irc.iter().map(|v| v.conv.out.flows).sum();
@@ -750,7 +755,7 @@ impl<'c, 'a> Decider<'c, 'a> {
             }
             let shaped = p2p_shaped(addr, &v, ctx);
             keep |= shaped || is_serving(&v, ctx);
-            keep |= v.host_init && v.established && ctx.rules.compromise.irc_ports.contains(v.pport);
+            keep |= is_irc(&v, ctx);
             if v.answered {
                 let p = &ctx.rules.p2p;
                 if t.tu_peer != Some(v.peer) {
@@ -800,17 +805,8 @@ impl<'c, 'a> Decider<'c, 'a> {
 }
 
 /// Every tag of one host but `server` (which comes from the servers evaluation), and the host's
-/// P2P-only ports. `convs` are the host's conversations, sorted by key.
-pub fn host(host_id: u32, convs: &[(Key, Conv)], ctx: &Ctx) -> (Vec<Finding>, Vec<(u16, u8)>) {
-    let mut d = Decider::new(ctx);
-    for (k, c) in convs {
-        debug_assert_eq!(k.host(), host_id);
-        d.push(*k, c);
-    }
-    d.finish().map(|(_, rows, ports)| (rows, ports)).unwrap_or_default()
-}
-
-/// [`host`] from the conversations a [`Decider`] kept and the totals it folded.
+/// P2P-only ports, from the conversations a [`Decider`] kept (sorted by key) and the totals it
+/// folded.
 fn decide_host(host_id: u32, kept: &[(Key, Conv)], totals: &Totals, ctx: &Ctx) -> (Vec<Finding>, Vec<(u16, u8)>) {
     let addr = ctx.addrs[host_id as usize];
     let views: Vec<View> = kept.iter().map(|(k, c)| orient(host_id, k, c, ctx.rules, ctx.addrs)).collect();

@@ -200,10 +200,13 @@ pub fn decide_all(
         services: &opts.services,
     };
     type Part = (Vec<Finding>, Vec<(IpAddr, u16, u8)>, u64);
-    // The largest shard last, by itself: by then the other shards' in-memory parts have been
-    // merged and freed.
+    // The shard with the most conversations in memory last, by itself: its merge holds them as
+    // sorted vectors (spill runs are read 256 KiB at a time), and by then the other shards'
+    // in-memory parts have been merged and freed.
     let mut shards: Vec<(usize, Vec<_>)> = partials.shards.into_iter().enumerate().collect();
-    shards.sort_by_cached_key(|(i, maps)| findings.shard_size(*i, maps));
+    shards.sort_by_cached_key(|(_, maps): &(usize, Vec<ahash::AHashMap<_, _>>)| {
+        maps.iter().map(|m| m.len()).sum::<usize>()
+    });
     let last = shards.split_off(shards.len().saturating_sub(1));
     let decide_shards = |shards: Vec<(usize, Vec<_>)>| {
         shards

@@ -997,13 +997,15 @@ fn candidate(
 }
 
 /// A candidate's evidence, folded over its conversations as they come (sorted by client, then
-/// client port): per-client flags, the sums, and the client ports (two bytes per answered
-/// conversation, for their distinct count).
+/// client port): per-client flags, the sums of its answered conversations (merged as the
+/// conversations themselves are), and the client ports (two bytes per answered conversation,
+/// for their distinct count).
 struct CandidateFold<'r> {
     /// The candidate bits of the key ([`ConvKey::candidate`]).
     key: u64,
     rule: &'r Rule,
     cand: Candidate,
+    sum: Conv,
     cports: Vec<u16>,
     /// The client being folded, and whether it had an answered conversation, a strong one, one
     /// it originated.
@@ -1039,6 +1041,7 @@ impl<'r> CandidateFold<'r> {
             key: k0.candidate(),
             rule,
             cand,
+            sum: Conv::default(),
             cports: Vec::new(),
             client: None,
             any: false,
@@ -1063,20 +1066,11 @@ impl<'r> CandidateFold<'r> {
         if !answered(c, self.rule) || !keep {
             return;
         }
-        let cand = &mut self.cand;
         self.any = true;
         self.strong |= k.cport() != k.port() || c.orig > 0;
         self.orig |= c.orig > 0;
         self.cports.push(k.cport());
-        cand.synack += c.synack;
-        cand.flows_in += c.req_flows;
-        cand.packets_in = cand.packets_in.wrapping_add(c.req_packets);
-        cand.bytes_in = cand.bytes_in.wrapping_add(c.req_bytes);
-        cand.flows_out += c.rep_flows;
-        cand.packets_out = cand.packets_out.wrapping_add(c.rep_packets);
-        cand.bytes_out = cand.bytes_out.wrapping_add(c.rep_bytes);
-        cand.first = opt_min(cand.first, c.first);
-        cand.last = opt_max(cand.last, c.last);
+        self.sum.merge(c);
     }
 
     /// Section 5's test on the counts so far (the client being folded included). Counts only
@@ -1093,7 +1087,19 @@ impl<'r> CandidateFold<'r> {
 
     fn finish(mut self) -> Candidate {
         self.end_client();
-        let mut cand = self.cand;
+        let s = self.sum;
+        let mut cand = Candidate {
+            synack: s.synack,
+            flows_in: s.req_flows,
+            packets_in: s.req_packets,
+            bytes_in: s.req_bytes,
+            flows_out: s.rep_flows,
+            packets_out: s.rep_packets,
+            bytes_out: s.rep_bytes,
+            first: (s.first != i64::MAX).then_some(s.first),
+            last: (s.last != i64::MIN).then_some(s.last),
+            ..self.cand
+        };
         self.cports.sort_unstable();
         self.cports.dedup();
         cand.client_ports = self.cports.len() as u64;
