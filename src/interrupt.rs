@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 /// What to remove: a file, or a folder with everything below it.
 #[derive(Debug)]
-enum Temp {
+pub enum Temp {
     File(PathBuf),
     Dir(PathBuf),
 }
@@ -32,14 +32,39 @@ fn register(t: Temp) -> Registered {
     Registered(id)
 }
 
-/// Registers a temporary file, removed if the process is interrupted.
-pub fn temp_file(path: PathBuf) -> Registered {
-    register(Temp::File(path))
-}
-
-/// Registers a temporary folder, removed with its contents if the process is interrupted.
+/// Registers a temporary folder that exists already, removed with its contents if the process
+/// is interrupted. A path made now should be made by [`create`].
 pub fn temp_dir(path: PathBuf) -> Registered {
     register(Temp::Dir(path))
+}
+
+/// A temporary path made by `tempfile`, which says what to remove.
+pub trait Temporary {
+    fn temp(&self) -> Temp;
+}
+
+impl Temporary for tempfile::NamedTempFile {
+    fn temp(&self) -> Temp {
+        Temp::File(self.path().to_path_buf())
+    }
+}
+
+impl Temporary for tempfile::TempDir {
+    fn temp(&self) -> Temp {
+        Temp::Dir(self.path().to_path_buf())
+    }
+}
+
+/// Creates a temporary path with `make` and registers it, holding the registry's lock across
+/// both. A signal that arrives meanwhile waits for the registration, then removes the path:
+/// there is no moment when the path exists unregistered (creating, then calling [`temp_dir`],
+/// leaves one). `make` must not register anything itself.
+pub fn create<T: Temporary, E>(make: impl FnOnce() -> Result<T, E>) -> Result<(T, Registered), E> {
+    let mut temps = TEMPS.lock().unwrap_or_else(|e| e.into_inner());
+    let made = make()?;
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    temps.push((id, made.temp()));
+    Ok((made, Registered(id)))
 }
 
 impl Drop for Registered {
@@ -94,8 +119,8 @@ mod tests {
         std::fs::write(&b, "b").unwrap();
         std::fs::create_dir_all(c.join("x")).unwrap();
         std::fs::write(c.join("x/f"), "f").unwrap();
-        let ra = temp_file(a.clone());
-        let rb = temp_file(b.clone());
+        let ra = register(Temp::File(a.clone()));
+        let rb = register(Temp::File(b.clone()));
         let rc = temp_dir(c.clone());
         drop(rb);
         // Other tests of this binary may hold registrations too; only ours are checked.
@@ -111,5 +136,19 @@ mod tests {
         drop(temps);
         assert!(!TEMPS.lock().unwrap().iter().any(|(_, t)| matches!(t, Temp::File(p) if *p == b)));
         drop((ra, rc));
+    }
+
+    #[test]
+    fn a_created_path_is_registered_until_dropped() {
+        let parent = tempfile::tempdir().unwrap();
+        let (dir, reg) = create(|| tempfile::Builder::new().prefix("x-").tempdir_in(parent.path())).unwrap();
+        let path = dir.path().to_path_buf();
+        let registered = |p: &PathBuf| TEMPS.lock().unwrap().iter().any(|(_, t)| matches!(t, Temp::Dir(q) if q == p));
+        assert!(path.is_dir() && registered(&path));
+        drop(reg);
+        assert!(!registered(&path));
+        // A failure registers nothing.
+        let missing = parent.path().join("missing");
+        assert!(create(|| tempfile::tempdir_in(&missing)).is_err());
     }
 }

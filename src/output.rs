@@ -67,8 +67,8 @@ impl AtomicFile {
             use std::os::unix::fs::PermissionsExt;
             builder.permissions(std::fs::Permissions::from_mode(0o644));
         }
-        let tmp = builder.tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
-        let registered = crate::interrupt::temp_file(tmp.path().to_path_buf());
+        let (tmp, registered) =
+            crate::interrupt::create(|| builder.tempfile_in(&dir)).map_err(|e| Error::io(&dir, e))?;
         Ok(AtomicFile { target: target.to_path_buf(), inner: Inner::Temp(tmp), _interrupt: Some(registered) })
     }
 

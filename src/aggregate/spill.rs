@@ -95,11 +95,10 @@ impl Spill {
         let path = {
             let mut inner = lock(&self.inner);
             if inner.dir.is_none() {
-                let dir = tempfile::Builder::new()
-                    .prefix("flowlens-spill-")
-                    .tempdir_in(&self.parent)
-                    .map_err(|e| self.full_disk(&self.parent, e))?;
-                let reg = interrupt::temp_dir(dir.path().to_path_buf());
+                // Made and registered at once: a Ctrl-C as the folder appears removes it.
+                let (dir, reg) =
+                    interrupt::create(|| tempfile::Builder::new().prefix("flowlens-spill-").tempdir_in(&self.parent))
+                        .map_err(|e| self.full_disk(&self.parent, e))?;
                 if !self.quiet {
                     eprintln!(
                         "flowlens: {}: the state passed the memory budget ({} MiB): spilling to {}",
