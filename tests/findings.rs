@@ -249,6 +249,58 @@ fn real_nmap_capture() {
     assert_eq!(tags(&rows), BTreeMap::from([("10.78.0.1".to_string(), set(&["scanner"]))]), "{rows:?}");
 }
 
+/// The host-lab capture (tests/data/findings/SOURCES): a hacked host, a P2P host and four traps
+/// (a NAT, an NTP client, a DNS resolver, their outside servers), as softflowd's unidirectional
+/// flows through nfdump and as Argus's bidirectional records in CTU-13's binetflow layout. Both
+/// exporters' flows of the same packets are read the same way.
+#[test]
+fn real_host_lab_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = BTreeMap::from([
+        ("10.78.1.10".to_string(), set(&["possible-compromise", "scanner"])),
+        ("10.78.1.20".to_string(), set(&["p2p"])),
+    ]);
+    for file in ["host-lab.nfdump.csv", "host-lab.binetflow"] {
+        let pq = convert(&dir, &repo(&format!("tests/data/findings/{file}")));
+        let rows = findings_csv(&pq, &["--local", "10.78.1.0/24"]);
+        assert_eq!(tags(&rows), labels, "{file}: {rows:?}");
+        let evidence = |tag: &str| rows.iter().find(|r| r["tag"] == tag).unwrap()["evidence"].clone();
+        let compromise = evidence("possible-compromise");
+        for signal in ["bulk_serving: peers=3 host_ports=3", "irc: 10.78.2.100:6667", "outbound_scan: horizontal"] {
+            assert!(compromise.contains(signal), "{file}: {compromise}");
+        }
+        assert!(evidence("p2p").contains("5 peers over both TCP and UDP"), "{file}: {}", evidence("p2p"));
+        // Every address a candidate: the same two hosts, and no threat tag on the traps or on
+        // the outside servers and peers.
+        let rows = findings_csv(&pq, &[]);
+        let got = tags(&rows);
+        for (host, t) in &got {
+            if let Some(want) = labels.get(host) {
+                assert_eq!(t, want, "{file}: {host}");
+            } else {
+                assert!(THREATS.iter().all(|threat| !t.contains(*threat)), "{file}: {host} {t:?}");
+            }
+        }
+        assert!(labels.keys().all(|h| got.contains_key(h)), "{file}: {got:?}");
+    }
+    // The P2P host's port is not a service: with --ambiguous its rows say why (the binetflow's
+    // `side` and flags make them servers at all; the unidirectional flows do not).
+    let pq = convert(&dir, &repo("tests/data/findings/host-lab.binetflow"));
+    let servers = |extra: &[&str]| -> Vec<BTreeMap<String, String>> {
+        let out = flowlens().arg("servers").arg(&pq).args(["--quiet", "--format", "csv"]).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        parse_csv(&String::from_utf8(out.stdout).unwrap())
+    };
+    let p2p_port = |r: &BTreeMap<String, String>| r["server"] == "10.78.1.20" && r["port"] == "51413";
+    assert!(!servers(&[]).iter().any(p2p_port));
+    let listed: Vec<_> = servers(&["--ambiguous"]).into_iter().filter(p2p_port).collect();
+    assert!(!listed.is_empty());
+    for r in listed {
+        assert_eq!(r["confidence"], "ambiguous", "{r:?}");
+        assert!(r["evidence"].contains("not a service: port of a p2p host"), "{r:?}");
+    }
+}
+
 /// The exporter fixtures of scripts/make-fixtures.sh: a connect scan of 14 closed ports, and
 /// benign services.
 #[test]

@@ -226,15 +226,27 @@ fn binetflow_totals_and_man_records() {
         let text = std::fs::read_to_string(data(&format!("{cap}.binetflow"))).unwrap();
         let man = text.lines().filter(|l| l.split(',').nth(2) == Some("man")).count();
         assert!(man >= 1, "{cap}: argus writes start/stop records");
-        // One row per record, totals exact; the man records add nothing.
+        // An originator row per record, and a responder row for each record whose destination
+        // sent bytes (TotBytes > SrcBytes); totals exact; the man records add nothing.
         let records = ra_records(cap);
+        let answered = text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                f[2] != "man" && f[12].parse::<i64>().unwrap() > f[13].parse::<i64>().unwrap()
+            })
+            .count() as u64;
+        assert!(answered > 0, "{cap}");
         assert_eq!(
             totals(&batches),
-            Totals { rows: records as u64, packets: rc["total_pkts"], bytes: rc["total_bytes"] }
+            Totals { rows: records as u64 + answered, packets: rc["total_pkts"], bytes: rc["total_bytes"] }
         );
         assert_eq!((text.lines().count() - 1 - man) as i64, records);
+        let sides = count_by(&batches, "side");
+        assert_eq!((sides["orig"], sides.get("resp").copied().unwrap_or(0)), (records as u64, answered), "{cap}");
         let labels = count_by(&batches, "Label");
-        assert_eq!(labels.values().sum::<u64>(), records as u64);
+        assert_eq!(labels.values().sum::<u64>(), records as u64 + answered);
         assert!(count_by(&batches, "Dir").contains_key("<->"));
     }
 }

@@ -6,9 +6,18 @@
 //! - Argus records are bidirectional. With the per-direction counters (`SrcPkts`, `DstPkts`,
 //!   `SrcBytes`, `DstBytes`) a record becomes an originator row and, when the destination sent
 //!   packets, a responder row (see `bidir.rs`), marked in the `side` column; `TotPkts`/`TotBytes`
-//!   are then their sums and are not kept. Without them a record is one row from `SrcAddr` to
-//!   `DstAddr` carrying the record's totals, so totals stay exact; `SrcBytes` and `Dir` stay as
-//!   extra columns.
+//!   are then their sums and are not kept.
+//! - With totals and the source's bytes only (`TotPkts`, `TotBytes`, `SrcBytes`: CTU-13's
+//!   layout) the bytes split exactly: the originator row carries `SrcBytes`, and a responder row
+//!   the rest when there is any. The packets do not: the responder's share of `TotPkts` is
+//!   *estimated* in proportion to its bytes, at least one packet each way and the two summing to
+//!   `TotPkts` exactly (a flow's rows still sum to the record's totals). Without the split an
+//!   answered connection would read as one-way, and every report would see it unanswered.
+//! - Without per-direction counters a record is one row from `SrcAddr` to `DstAddr` carrying the
+//!   record's totals, so totals stay exact; `Dir` stays as an extra column.
+//! - `State` as `ra -Z b` prints it for TCP (CTU-13's `S_RA`, `FSPA_FSPA`: the source's flags, an
+//!   underscore, the destination's) gives each row its TCP flags; other states (`CON`, `FIN`,
+//!   `RST`, ra's default) leave `flags` null.
 //! - Times: `StartTime` as ra prints it: time of day only by default (`05:07:21.005678`, which
 //!   needs `--date`), epoch seconds with `-u`, or a date and time (`RA_TIME_FORMAT`, CTU-13's
 //!   `2011/08/10 09:46:53.047277`). The end is `LastTime`, else `StartTime + Dur`.
@@ -16,8 +25,8 @@
 //!   the low: `0x0008` is echo request, `0x0303` port unreachable) or, for ICMPv6, the type in
 //!   decimal; `Dport` holds the echo id. They become `sport` 0 and `dport` type*256+code.
 //! - `man` records (Argus's own start/status/stop records) are not flows: counted and skipped.
-//! - `Flgs` holds Argus's record flags, not TCP flags, so `flags` is null; `Flgs`, `State`, `Dir`
-//!   and every other column are kept as extra columns. A protocol that is not an IP protocol
+//! - `Flgs` holds Argus's record flags, not TCP flags; `Flgs`, `State`, `Dir` and every other
+//!   column are kept as extra columns. A protocol that is not an IP protocol
 //!   (`arp`, `llc`) leaves `proto` null, with its name in `proto_name`.
 //! - Layer-2 records (`llc`, and other non-IP protocols) carry MAC addresses where the IP
 //!   addresses go (`00:00:00:00:00:00`): they are traffic, so they become rows with null
@@ -28,7 +37,7 @@ use super::batch::{BatchBuilder, Flow};
 use super::bidir::{self, err, split_trimmed};
 use super::delimited::{trim_bytes, Scratch};
 use super::fields::{
-    is_mac, parse_count, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, show, IpText, TimeContext,
+    is_mac, parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, show, IpText, TimeContext,
 };
 use super::{FieldError, LineParser, Outcome};
 
@@ -110,7 +119,19 @@ struct Map {
     dst_pkts: Option<usize>,
     src_bytes: Option<usize>,
     dst_bytes: Option<usize>,
+    state: Option<usize>,
     extra_pos: Vec<usize>,
+}
+
+/// How a record's counters become rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Split {
+    /// One row with the record's totals.
+    Totals,
+    /// Per-direction packets and bytes: an originator row and a responder row.
+    Counters,
+    /// Totals and the source's bytes: the bytes split exactly, the packets estimated.
+    SrcBytes,
 }
 
 /// A parser for one ra header (also used for CTU-13 binetflow).
@@ -122,8 +143,7 @@ pub struct Argus {
     map: Map,
     /// `side`, then `proto_name`, then the input's other columns.
     extras: Vec<String>,
-    /// Per-direction counters present: records become two rows.
-    bidir: bool,
+    split: Split,
     time: TimeContext,
 }
 
@@ -161,8 +181,16 @@ impl Argus {
         }
         map.sip = sip.ok_or("Argus header without SrcAddr")?;
         map.dip = dip.ok_or("Argus header without DstAddr")?;
-        let bidir =
-            map.src_pkts.is_some() && map.dst_pkts.is_some() && map.src_bytes.is_some() && map.dst_bytes.is_some();
+        map.state = names.iter().position(|n| n == "State");
+        let split = if map.src_pkts.is_some() && map.dst_pkts.is_some() && map.src_bytes.is_some() && map.dst_bytes.is_some()
+        {
+            Split::Counters
+        } else if map.tot_pkts.is_some() && map.tot_bytes.is_some() && map.src_bytes.is_some() {
+            Split::SrcBytes
+        } else {
+            Split::Totals
+        };
+        let bidir = split != Split::Totals;
         let mut extras = Vec::new();
         if bidir {
             extras.push(bidir::SIDE.to_string());
@@ -171,11 +199,12 @@ impl Argus {
         extras.push(SMAC.to_string());
         extras.push(DMAC.to_string());
         // Columns that become the rows' own counters are not repeated as extras; in totals mode
-        // the per-direction columns that are present (binetflow's SrcBytes) are kept.
+        // the per-direction columns that are present are kept.
         for (i, r) in roles.iter().enumerate() {
             let kept = match r {
                 Role::Extra => !names[i].is_empty(),
-                Role::SrcPkts | Role::DstPkts | Role::SrcBytes | Role::DstBytes => !bidir,
+                Role::SrcPkts | Role::DstPkts | Role::DstBytes => !bidir,
+                Role::SrcBytes => split == Split::Totals,
                 Role::TotPkts | Role::TotBytes => false,
                 _ => false,
             };
@@ -188,7 +217,7 @@ impl Argus {
                 extras.push(name);
             }
         }
-        Ok(Argus { format, sep, names, header: header.to_vec(), map, extras, bidir, time })
+        Ok(Argus { format, sep, names, header: header.to_vec(), map, extras, split, time })
     }
 
     fn name(&self, i: usize) -> &str {
@@ -265,22 +294,75 @@ impl Argus {
                 return Err(err(self.name(m.etime.or(m.duration).unwrap_or(m.sip)), "flow ends before it starts"));
             }
         }
-        let (packets, bytes, reverse) = if self.bidir {
-            let (sp, dp) = (self.count(m.src_pkts, f)?, self.count(m.dst_pkts, f)?);
-            let (sb, db) = (self.count(m.src_bytes, f)?, self.count(m.dst_bytes, f)?);
-            let reverse = (dp.unwrap_or(0) > 0 || db.unwrap_or(0) > 0).then_some((dp, db));
-            (sp, sb, reverse)
-        } else {
-            (self.count(m.tot_pkts, f)?, self.count(m.tot_bytes, f)?, None)
+        let (packets, bytes, reverse) = match self.split {
+            Split::Counters => {
+                let (sp, dp) = (self.count(m.src_pkts, f)?, self.count(m.dst_pkts, f)?);
+                let (sb, db) = (self.count(m.src_bytes, f)?, self.count(m.dst_bytes, f)?);
+                let reverse = (dp.unwrap_or(0) > 0 || db.unwrap_or(0) > 0).then_some((dp, db));
+                (sp, sb, reverse)
+            }
+            Split::SrcBytes => {
+                let (tp, tb) = (self.count(m.tot_pkts, f)?, self.count(m.tot_bytes, f)?);
+                let sb = self.count(m.src_bytes, f)?;
+                match (tb, sb) {
+                    (Some(tb), Some(sb)) if sb > tb => {
+                        let at = m.src_bytes.unwrap_or(0);
+                        return Err(err(self.name(at), format!("SrcBytes {sb} is more than TotBytes {tb}")));
+                    }
+                    (Some(tb), Some(sb)) if tb > sb => {
+                        let (sp, dp) = match tp {
+                            Some(tp) => {
+                                let (sp, dp) = split_packets(tp, sb, tb - sb);
+                                (Some(sp), Some(dp))
+                            }
+                            None => (None, None),
+                        };
+                        (sp, Some(sb), Some((dp, Some(tb - sb))))
+                    }
+                    _ => (tp, tb, None),
+                }
+            }
+            Split::Totals => (self.count(m.tot_pkts, f)?, self.count(m.tot_bytes, f)?, None),
         };
-        let flow = Flow { stime, etime, sip, dip, sport, dport, proto, packets, bytes, flags: None };
-        Ok(Some(Record { flow, reverse, proto_name, macs: (smac, dmac) }))
+        let flags = if proto == Some(6) { m.state.and_then(|i| flag_state(f[i])) } else { None };
+        let flow = Flow { stime, etime, sip, dip, sport, dport, proto, packets, bytes, flags: flags.map(|f| f.0) };
+        Ok(Some(Record { flow, reverse, reverse_flags: flags.map(|f| f.1), proto_name, macs: (smac, dmac) }))
     }
+}
+
+/// The packets of a record that carries only its total and each side's bytes, split between
+/// the source and the destination in proportion to their bytes: an estimate, with at least one
+/// packet on each side that sent bytes, summing to `total`.
+fn split_packets(total: i64, src_bytes: i64, dst_bytes: i64) -> (i64, i64) {
+    let bytes = (src_bytes + dst_bytes).max(1) as i128;
+    let share = ((total as i128 * dst_bytes as i128 + bytes / 2) / bytes) as i64;
+    let dst = if src_bytes == 0 {
+        total
+    } else if total < 2 {
+        0
+    } else {
+        share.clamp(1, total - 1)
+    };
+    (total - dst, dst)
+}
+
+/// TCP flags from a `State` as `ra -Z b` prints it: the source's flag letters, `_`, the
+/// destination's (`S_RA`, `FSPA_FSPA`, `S_`). Other states (`CON`, `FIN`, `RST`) are not flags.
+fn flag_state(v: &[u8]) -> Option<(u8, u8)> {
+    let at = v.iter().position(|&c| c == b'_')?;
+    let (src, dst) = (&v[..at], &v[at + 1..]);
+    let letters = |s: &[u8]| s.iter().all(|c| super::fields::FLAG_LETTERS.contains(c));
+    if !letters(src) || !letters(dst) || src.len() + dst.len() == 0 {
+        return None;
+    }
+    Some((parse_flags(src).ok()?, parse_flags(dst).ok()?))
 }
 
 struct Record<'a> {
     flow: Flow<'a>,
     reverse: Option<(Option<i64>, Option<i64>)>,
+    /// The destination's TCP flags, from a `-Z b` state.
+    reverse_flags: Option<u8>,
     proto_name: Option<&'a [u8]>,
     /// Source and destination MAC addresses of a layer-2 record.
     macs: (Option<&'a [u8]>, Option<&'a [u8]>),
@@ -331,10 +413,11 @@ impl LineParser for Argus {
         }
         let proto_name = rec.proto_name;
         let extras = &values[..self.map.extra_pos.len()];
-        let base = usize::from(self.bidir);
+        let bidir = self.split != Split::Totals;
+        let base = usize::from(bidir);
         let push = |out: &mut BatchBuilder, f: &Flow, side: &str, (smac, dmac): (Option<&[u8]>, Option<&[u8]>)| {
             out.push(f);
-            if self.bidir {
+            if bidir {
                 out.extra(0, Some(side.as_bytes()));
             }
             out.extra(base, proto_name);
@@ -347,7 +430,8 @@ impl LineParser for Argus {
         push(out, &rec.flow, bidir::ORIG, rec.macs);
         match rec.reverse {
             Some((p, b)) => {
-                push(out, &bidir::responder(&rec.flow, p, b), bidir::RESP, (rec.macs.1, rec.macs.0));
+                let resp = Flow { flags: rec.reverse_flags, ..bidir::responder(&rec.flow, p, b) };
+                push(out, &resp, bidir::RESP, (rec.macs.1, rec.macs.0));
                 Ok(Outcome::Rows(2))
             }
             None => Ok(Outcome::Rows(1)),
@@ -455,5 +539,15 @@ mod tests {
             assert_eq!(r[0].as_ref().unwrap_err().column, col, "{line}");
             assert_eq!(b.num_rows(), 0);
         }
+    }
+
+    #[test]
+    fn packets_split_in_proportion_to_bytes() {
+        let split = split_packets;
+        assert_eq!(split(12, 413, 462), (6, 6));
+        assert_eq!(split(32, 1099, 201_268), (1, 31), "at least one packet each way");
+        assert_eq!(split(2, 60, 54), (1, 1));
+        assert_eq!(split(3, 0, 180), (0, 3), "a source that sent no bytes keeps no packet");
+        assert_eq!(split(1, 60, 54), (1, 0));
     }
 }

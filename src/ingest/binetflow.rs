@@ -3,12 +3,17 @@
 //! TotPkts,TotBytes,SrcBytes` and a date in the time format (`2011/08/10 09:46:53.047277`), plus
 //! the labeller's `Label` column. The record parsing is Argus's (`argus.rs`); what is particular:
 //!
-//! - Counters are totals (`TotPkts`, `TotBytes`) with only the source's bytes (`SrcBytes`): no
-//!   per-direction packets, so a record stays **one row** from `SrcAddr` to `DstAddr` carrying
-//!   the record's totals (totals stay exact); `SrcBytes` and `Dir` (`  ->`, ` <->`, `  ?>`, `who`)
-//!   are kept as extra columns, so the byte split can still be recovered.
-//! - ICMP ports in hex (`0x0008`), empty ports (null), `man` records counted and skipped, and the
-//!   `Label` kept as an extra column. Flags are null: the files carry none.
+//! - Counters are totals (`TotPkts`, `TotBytes`) with only the source's bytes (`SrcBytes`). A
+//!   record whose destination sent bytes becomes two rows, as every bidirectional format does:
+//!   the originator's (`SrcBytes`) and the responder's (`TotBytes - SrcBytes`), marked in `side`.
+//!   The bytes split exactly; the packets are **estimated** in proportion to the bytes (at least
+//!   one each way, summing to `TotPkts`), since the files do not say. A record the destination
+//!   never answered stays one row. Kept as one row, an answered connection would read as a
+//!   one-way attempt, and the findings would call every busy client a scanner.
+//! - `State` as these files print it (`ra -Z b`: `S_RA`, `FSPA_FSPA`) gives TCP rows their flags,
+//!   the source's before the `_`, the destination's after.
+//! - ICMP ports in hex (`0x0008`), empty ports (null), `man` records counted and skipped; `Dir`
+//!   (`  ->`, ` <->`, `  ?>`, `who`) and the `Label` kept as extra columns.
 
 use super::argus::{looks_like, Argus};
 use super::delimited::trim_bytes;
@@ -46,27 +51,42 @@ mod tests {
             "2011/08/10 09:47:03.340125,0.000000,arp,147.32.84.165,,  who,147.32.80.1,,INT,,,1,60,60,flow=Background",
             "2011/08/10 09:46:59.607825,0.000000,man,0,0,,0,0,STA,,,0,0,0,flow=Background",
             "2011/08/10 09:47:02.1,0.5,tcp,147.32.84.165,1025,  ?>,147.32.96.69,80,FSA_A,0,0,3,180,120,flow=Background-TCP-Attempt",
+            "2011/08/10 09:47:04.2,2.9,tcp,147.32.84.165,1026,   ->,147.32.96.70,445,S_,0,,3,186,186,flow=From-Botnet-V42-TCP-Attempt",
         ];
         let (r, b) = crate::ingest::parse_lines(&p, &lines);
         let r: Vec<Outcome> = r.into_iter().map(Result::unwrap).collect();
         assert_eq!(r[4], Outcome::Skipped, "man records are not flows");
-        assert_eq!(r.iter().filter(|o| **o == Outcome::Rows(1)).count(), 5);
+        // Answered records are two rows (originator, responder); the ARP request and the
+        // unanswered SYNs one.
+        let rows: Vec<usize> = r.iter().map(|o| if let Outcome::Rows(n) = o { *n } else { 0 }).collect();
+        assert_eq!(rows, [2, 2, 1, 1, 0, 2, 1]);
         let packets = b.column_by_name("packets").unwrap().as_primitive::<Int64Type>();
         let bytes = b.column_by_name("bytes").unwrap().as_primitive::<Int64Type>();
-        assert_eq!(packets.iter().flatten().sum::<i64>(), 12 + 2 + 1 + 1 + 3);
-        assert_eq!(bytes.iter().flatten().sum::<i64>(), 875 + 135 + 98 + 60 + 180);
+        assert_eq!(packets.iter().flatten().sum::<i64>(), 12 + 2 + 1 + 1 + 3 + 3, "TotPkts conserved");
+        assert_eq!(bytes.iter().flatten().sum::<i64>(), 875 + 135 + 98 + 60 + 180 + 186, "TotBytes conserved");
+        // 875 bytes, 413 from the source: the responder's 462 bytes, and 6 of the 12 packets
+        // (estimated in proportion to the bytes).
+        assert_eq!((bytes.value(0), bytes.value(1)), (413, 462));
+        assert_eq!((packets.value(0), packets.value(1)), (6, 6));
+        let side = b.column_by_name("side").unwrap().as_string::<i32>();
+        assert_eq!((side.value(0), side.value(1), side.value(4)), ("orig", "resp", "orig"));
+        let (sip, dip) = (b.column_by_name("sip").unwrap(), b.column_by_name("dip").unwrap());
+        let (sip, dip) = (sip.as_string::<i32>(), dip.as_string::<i32>());
+        assert_eq!((sip.value(0), dip.value(1)), ("212.50.71.179", "212.50.71.179"), "the responder row runs back");
         let dport = b.column_by_name("dport").unwrap().as_primitive::<UInt16Type>();
-        assert_eq!(dport.value(2), 8 << 8, "0x0008 is echo request");
+        assert_eq!(dport.value(4), 8 << 8, "0x0008 is echo request");
         let stime = b.column_by_name("stime").unwrap().as_primitive::<TimestampMicrosecondType>();
         let etime = b.column_by_name("etime").unwrap().as_primitive::<TimestampMicrosecondType>();
         assert_eq!(etime.value(0) - stime.value(0), 3_550_182_373);
         let label = b.column_by_name("Label").unwrap().as_string::<i32>();
-        assert_eq!(label.value(2), "flow=From-Botnet-V42-ICMP");
-        let src_bytes = b.column_by_name("SrcBytes").unwrap().as_string::<i32>();
-        assert_eq!(src_bytes.value(0), "413");
+        assert_eq!(label.value(4), "flow=From-Botnet-V42-ICMP");
+        assert!(b.column_by_name("SrcBytes").is_none(), "SrcBytes is the originator row's bytes");
         let dir = b.column_by_name("Dir").unwrap().as_string::<i32>();
-        assert_eq!((dir.value(3), dir.value(4)), ("who", "?>"));
-        assert!(b.column_by_name("flags").unwrap().is_null(0));
-        assert!(b.column_by_name("dTos").unwrap().is_null(2), "empty field → null");
+        assert_eq!((dir.value(5), dir.value(6)), ("who", "?>"));
+        // Flags from the `-Z b` states: FSA_A gives FSA one way and A back; S_ a lone SYN.
+        let flags = b.column_by_name("flags").unwrap().as_string::<i32>();
+        assert!(flags.is_null(0), "CON is not a flag state");
+        assert_eq!((flags.value(6), flags.value(7), flags.value(8)), ("FSA", "A", "S"));
+        assert!(b.column_by_name("dTos").unwrap().is_null(4), "empty field → null");
     }
 }
