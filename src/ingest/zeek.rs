@@ -4,7 +4,10 @@
 //!   `#unset_field`, `#path`, `#open`, `#fields`, `#types`, then one connection per line, and a
 //!   `#close` trailer. `-` (the unset field) and `(empty)` become null. Comment lines, a repeated
 //!   header (concatenated logs) and `#close` are skipped; a later `#fields` line naming other
-//!   columns is refused, since one input has one set of columns.
+//!   columns is refused, since one input has one set of columns. Stratosphere's IoT-23 labelled
+//!   logs (`conn.log.labeled`) part their last three columns with three spaces instead of a tab,
+//!   in `#fields` (`tunnel_parents   label   detailed-label`) and in every line: such a field is
+//!   read as the columns it names.
 //! - **JSON lines** (`LogAscii::use_json=T`): one object per line, keys as in TSV (`id.orig_h`;
 //!   nested `"id": {…}` objects are read as the same dotted names), `ts` as epoch seconds or
 //!   ISO 8601. Extra columns are Zeek's default conn.log fields plus the keys seen in the first
@@ -105,6 +108,9 @@ struct Map_ {
     ip_proto: Option<usize>,
 }
 
+/// What parts the columns of a composite `#fields` name and its values (IoT-23's labelled logs).
+const COMPOSITE: &str = "   ";
+
 /// A parser for one Zeek log.
 pub struct Zeek {
     layout: Layout,
@@ -112,6 +118,10 @@ pub struct Zeek {
     fields: Vec<String>,
     /// TSV: the `#fields` line, to skip repeats and refuse a different one.
     fields_line: Vec<u8>,
+    /// TSV: a field of `#fields` that names several columns parted by three spaces (IoT-23's
+    /// `tunnel_parents   label   detailed-label`): its position among the separated fields, and
+    /// how many columns it holds. Its values are parted the same way.
+    composite: Option<(usize, usize)>,
     unset: Vec<u8>,
     empty: Vec<u8>,
     map: Map_,
@@ -215,8 +225,18 @@ impl Zeek {
             }
         }
         let fields_line = fields_line.ok_or("a Zeek log without a #fields line in its header")?;
-        let fields: Vec<String> =
-            fields_line.split(|&c| c == sep).skip(1).map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        let mut fields: Vec<String> = Vec::new();
+        let mut composite = None;
+        for (i, f) in fields_line.split(|&c| c == sep).skip(1).enumerate() {
+            let f = String::from_utf8_lossy(f).into_owned();
+            let names: Vec<&str> = f.split(COMPOSITE).map(str::trim).collect();
+            if names.len() > 1 && composite.is_none() && names.iter().all(|n| !n.is_empty() && !n.contains(' ')) {
+                composite = Some((i, names.len()));
+                fields.extend(names.iter().map(|n| n.to_string()));
+            } else {
+                fields.push(f);
+            }
+        }
         let pos = |n: &str| fields.iter().position(|f| f == n);
         let need = |n: &str| pos(n).ok_or_else(|| format!("Zeek #fields has no '{n}'; is this a conn.log?"));
         let map = Map_ {
@@ -241,7 +261,18 @@ impl Zeek {
                 extras.push(extra_name(f)?);
             }
         }
-        Ok(Zeek { layout: Layout::Tsv { sep }, fields, fields_line, unset, empty, map, extra_pos, extras, time })
+        Ok(Zeek {
+            layout: Layout::Tsv { sep },
+            fields,
+            fields_line,
+            composite,
+            unset,
+            empty,
+            map,
+            extra_pos,
+            extras,
+            time,
+        })
     }
 
     fn json(keys: impl Iterator<Item = String>, time: TimeContext) -> Zeek {
@@ -257,6 +288,7 @@ impl Zeek {
             layout: Layout::Json,
             fields: names,
             fields_line: Vec::new(),
+            composite: None,
             unset: Vec::new(),
             empty: Vec::new(),
             map: Map_::default(),
@@ -350,6 +382,25 @@ impl Zeek {
             start = p + 1;
         }
         ranges.push((start, line.len()));
+        if let Some((at, parts)) = self.composite {
+            if let Some(&(s, e)) = ranges.get(at) {
+                let value = &line[s..e];
+                let cuts: Vec<usize> = memchr::memmem::find_iter(value, COMPOSITE.as_bytes()).collect();
+                if cuts.len() + 1 != parts {
+                    return Err(err(
+                        &self.fields[at],
+                        format!("'{}' is not {parts} values parted by three spaces, as its #fields name is", show(value)),
+                    ));
+                }
+                let mut sub = Vec::with_capacity(parts);
+                let mut from = 0;
+                for c in cuts.into_iter().chain([value.len()]) {
+                    sub.push((s + from, s + c));
+                    from = c + COMPOSITE.len();
+                }
+                ranges.splice(at..at + 1, sub);
+            }
+        }
         let n = self.fields.len();
         if ranges.len() != n || n > 128 {
             return Err(err("line", format!("{} fields where #fields has {n}", ranges.len())));
@@ -627,5 +678,31 @@ mod tests {
         assert!(detect(b"sip,dip\n", &t).is_none());
         assert_eq!(unescape(b"\\x09"), b"\t");
         assert_eq!(unescape(b"\\x2"), b"\\x2");
+    }
+
+    /// IoT-23's `conn.log.labeled`: the last three columns parted by three spaces, in `#fields`
+    /// and in the lines (the layout of the Stratosphere files).
+    #[test]
+    fn iot23_labelled_columns_are_parted() {
+        let log = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n\
+#open\t2018-05-09-15-30-31\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents   label   detailed-label\n\
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]   string   string\n";
+        let p = detect(log.as_bytes(), &TimeContext::default()).unwrap().unwrap();
+        let lines = [
+            "1525879831.015811\tCUmrqr4svHuSXJy5z7\t192.168.100.103\t51524\t65.127.233.163\t23\ttcp\t-\t2.999051\t0\t0\tS0\t-\t-\t0\tS\t3\t180\t0\t0\t(empty)   Malicious   PartOfAHorizontalPortScan",
+            "1525879832.025055\tC2\t192.168.100.103\t56305\t63.150.16.171\t80\ttcp\thttp\t0.1\t10\t20\tSF\t-\t-\t0\tShADadFf\t5\t300\t4\t900\t-   Benign   -",
+            "1525879833.0\tC3\t192.168.100.103\t56306\t63.150.16.171\t80\ttcp\t-\t-\t-\t-\tS0\t-\t-\t0\tS\t1\t60\t0\t0\t-   Benign",
+        ];
+        let (r, b) = crate::ingest::parse_lines(&p, &lines);
+        assert!(matches!(r[0], Ok(Outcome::Rows(1))), "{:?}", r[0]);
+        assert!(matches!(r[1], Ok(Outcome::Rows(2))), "{:?}", r[1]);
+        assert_eq!(r[2].as_ref().unwrap_err().column, "tunnel_parents", "two values where three are named");
+        let col = |n: &str| b.column_by_name(n).unwrap_or_else(|| panic!("no column {n}")).as_string::<i32>().clone();
+        let (label, detailed, tunnel) = (col("label"), col("detailed-label"), col("tunnel_parents"));
+        assert_eq!((label.value(0), detailed.value(0)), ("Malicious", "PartOfAHorizontalPortScan"));
+        assert!(tunnel.is_null(0) && tunnel.is_null(1), "(empty) and - are null");
+        assert_eq!((label.value(1), label.value(2)), ("Benign", "Benign"), "repeated on the responder row");
+        assert!(detailed.is_null(1));
     }
 }
