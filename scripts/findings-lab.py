@@ -12,6 +12,8 @@ make real traffic between two network namespaces (each bound to the address it i
     findings-lab.py web-fetch SRC A.B.C.X-Y PORT N    N HTTP GETs of / spread over the addresses, new socket each
     findings-lab.py ntp-server ADDR                   answers 48-byte NTP requests on 123
     findings-lab.py ntp-client SRC A.B.C.X-Y N        N requests from port 123 to each server's 123
+    findings-lab.py lan-noise SRC                     what a desktop says to its LAN: SSDP, mDNS, LLMNR,
+                                                      NetBIOS and DHCP to multicast and broadcast addresses
 """
 
 import os
@@ -159,7 +161,32 @@ def ntp_client(src, spec, n):
         time.sleep(0.2)
 
 
+def lan_noise(src):
+    """Datagrams to groups and broadcasts that nothing answers as a conversation."""
+
+    def send(dst, port, payload, sport=0, bind=None):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        u.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        u.bind((bind or src, sport))
+        for _ in range(3):
+            u.sendto(payload, (dst, port))
+            time.sleep(0.1)
+        u.close()
+
+    send("239.255.255.250", 1900, b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
+         b"MAN: \"ssdp:discover\"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n")
+    send("224.0.0.251", 5353, b"\x00\x00\x00\x00\x00\x01" + bytes(6) + b"\x05_http\x04_tcp\x05local\x00\x00\x0c\x00\x01",
+         sport=5353)
+    send("224.0.0.252", 5355, b"\x12\x34\x00\x00\x00\x01" + bytes(6) + b"\x04wpad\x00\x00\x01\x00\x01")
+    send("10.78.255.255", 137, b"\x12\x35\x01\x10\x00\x01" + bytes(6) + b"\x20" + b"FHEPFCELEHFCEPFFFACACACACACACAAA"
+         + b"\x00\x00\x20\x00\x01", sport=137)
+    send("255.255.255.255", 67, b"\x01\x01\x06\x00" + bytes(232) + b"\x63\x82\x53\x63\x35\x01\x01\xff",
+         sport=68, bind="0.0.0.0")
+
+
 COMMANDS = {
+    "lan-noise": lan_noise,
     "irc-server": irc_server,
     "irc-client": irc_client,
     "bulk-server": bulk_server,

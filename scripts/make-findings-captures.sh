@@ -19,6 +19,8 @@
 #   10.78.1.30 a NAT: 150 HTTP fetches to 10 outside web servers, from many source ports
 #   10.78.1.31 an NTP client on 123<->123 with 4 servers
 #   10.78.1.32 a DNS resolver asking 8 outside name servers
+#   10.78.1.33 a desktop: one web fetch, and LAN chatter (SSDP, mDNS, LLMNR, NetBIOS, DHCP) to
+#              multicast and broadcast addresses, as every site host here sends SSDP
 # Captured with tcpdump on B's side (snaplen 128), turned into flows by softflowd (IPFIX) →
 # nfcapd → `nfdump -o csv`; host-lab also by argus → ra in the CTU-13 binetflow layout.
 # Needs root and Debian packages nmap nfdump softflowd tcpdump dnsmasq curl dnsutils python3
@@ -154,9 +156,12 @@ PY
 
 host_lab() {
     local a_addrs="" b_addrs="" i
-    for i in 10 20 30 31 32; do a_addrs+=" 10.78.1.$i/16"; done
+    for i in 10 20 30 31 32 33; do a_addrs+=" 10.78.1.$i/16"; done
     for i in 100 $(seq 101 112) $(seq 50 57) $(seq 60 63) $(seq 70 79); do b_addrs+=" 10.78.2.$i/16"; done
     namespaces "$a_addrs" "${b_addrs# }"
+    # Groups and the limited broadcast leave A on the veth (seen by B's capture, answered by none).
+    ip -n "$A" route add 224.0.0.0/4 dev flfd0
+    ip -n "$A" route add default dev flfd0
     cp scripts/findings-lab.py "$WORK/lab.py"
     # Outside: the IRC server, 8 name servers, 4 NTP servers, web servers on every address.
     bgB python3 "$WORK/lab.py" irc-server 10.78.2.100 6667
@@ -192,6 +197,12 @@ host_lab() {
         for q in 1 2 3 4 5 6 7 8 9 10; do
             inA dig +short +tries=1 -b 10.78.1.32 @10.78.2.$i "r$q.example.test" >/dev/null
         done
+    done
+    inA python3 "$WORK/lab.py" web-fetch 10.78.1.33 10.78.2.70-70 80 1
+    inA python3 "$WORK/lab.py" lan-noise 10.78.1.33
+    for i in 10 20 30 31 32; do
+        inA python3 -c "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('10.78.1.$i', 0)); \
+s.sendto(b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nST: ssdp:all\r\n\r\n', ('239.255.255.250', 1900))"
     done
     wait "$irc"
     capture_end host-lab ctu

@@ -249,8 +249,9 @@ fn real_nmap_capture() {
     assert_eq!(tags(&rows), BTreeMap::from([("10.78.0.1".to_string(), set(&["scanner"]))]), "{rows:?}");
 }
 
-/// The host-lab capture (tests/data/findings/SOURCES): a hacked host, a P2P host and four traps
-/// (a NAT, an NTP client, a DNS resolver, their outside servers), as softflowd's unidirectional
+/// The host-lab capture (tests/data/findings/SOURCES): a hacked host, a P2P host and five traps
+/// (a NAT, an NTP client, a DNS resolver, a desktop's LAN chatter to multicast and broadcast
+/// addresses, the outside servers), as softflowd's unidirectional
 /// flows through nfdump and as Argus's bidirectional records in CTU-13's binetflow layout. Both
 /// exporters' flows of the same packets are read the same way.
 #[test]
@@ -282,6 +283,10 @@ fn real_host_lab_capture() {
             }
         }
         assert!(labels.keys().all(|h| got.contains_key(h)), "{file}: {got:?}");
+        // The SSDP group every site host searched, mDNS, LLMNR and the DHCP broadcast: no host.
+        for group in ["239.255.255.250", "224.0.0.251", "224.0.0.252", "255.255.255.255", "0.0.0.0"] {
+            assert!(!got.contains_key(group), "{file}: {group} {:?}", got[group]);
+        }
     }
     // The P2P host's port is not a service: with --ambiguous its rows say why (the binetflow's
     // `side` and flags make them servers at all; the unidirectional flows do not).

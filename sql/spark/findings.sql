@@ -473,15 +473,17 @@ all_address_keys AS (
            END AS hex
     FROM all_ip_full
 ),
--- Every address with its key and whether it is a candidate for every tag (inside a --local
--- network, or every address without one).
+-- Every address with its key, whether it is a candidate for every tag (inside a --local
+-- network, or every address without one), and whether it is unicast.
 host_flags AS (
     SELECT * FROM (
-        SELECT ip, v6, hex, true AS local FROM all_address_keys
+        SELECT ip, v6, hex, true AS local, CASE WHEN v6 THEN NOT (hex LIKE 'ff%' OR hex = '00000000000000000000000000000000')
+                    ELSE NOT (hex BETWEEN 'e0000000' AND 'efffffff' OR hex IN ('ffffffff', '00000000')) END AS unicast FROM all_address_keys
     ) once WHERE rand() >= 0
 ),
--- The flows read (with --local, those with a local end), ICMP as one conversation per echo
--- exchange (both ports 0) and errors marked: they answer something else.
+-- The flows read: both ends unicast (multicast, broadcast and unspecified addresses answer no
+-- conversation) and, with --local, a local end; ICMP as one conversation per echo exchange (both
+-- ports 0) and errors marked: they answer something else.
 fl AS (
     SELECT b.sip, b.dip, b.proto, b.packets, b.bytes, b.start_us, b.end_us,
            CASE WHEN b.proto IN (1, 58) THEN 0 ELSE b.sport END AS sport,
@@ -492,6 +494,9 @@ fl AS (
            coalesce(b.side = 'resp', false) AS resp,
            b.proto = 6 AND coalesce(b.flags LIKE '%S%' AND b.flags NOT LIKE '%A%', false) AS syn
     FROM fb b
+    JOIN host_flags s ON s.ip = b.sip
+    JOIN host_flags t ON t.ip = b.dip
+    WHERE s.unicast AND t.unicast
 ),
 -- 2. Host conversations (host, peer, host port, peer port, proto): each flow from both ends,
 -- what the host sent (out) and received (in), and the evidence bits per direction.

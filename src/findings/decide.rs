@@ -23,11 +23,23 @@ pub struct Ctx<'a> {
     pub local: &'a [bool],
     /// `--local` was given.
     pub local_given: bool,
+    /// Per address id: a unicast address. Flows to or from a multicast, broadcast or unspecified
+    /// address (SSDP, mDNS, NetBIOS, DHCP) are read by no section: nothing answers them as a
+    /// conversation, so they are not attempts, and such an address is no host.
+    pub unicast: &'a [bool],
     /// Port names for the evidence.
     pub services: &'a crate::services::Services,
     /// `(server, port, proto)` that the servers evaluation ties to a control channel (FTP
     /// data, PPTP's GRE): proven services, never P2P-shaped.
     pub tied: &'a std::collections::HashSet<(IpAddr, u16, u8)>,
+}
+
+/// Not a multicast, broadcast or unspecified address (see [`Ctx::unicast`]).
+pub fn is_unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => !(v.is_multicast() || v.is_broadcast() || v.is_unspecified()),
+        IpAddr::V6(v) => !(v.is_multicast() || v.is_unspecified()),
+    }
 }
 
 /// One conversation from the host's point of view, oriented.
@@ -734,6 +746,9 @@ impl<'c, 'a> Decider<'c, 'a> {
     /// returned.
     pub fn push(&mut self, k: Key, c: &Conv) -> Option<Decided> {
         let id = k.host();
+        if !self.ctx.unicast[id as usize] || !self.ctx.unicast[k.peer() as usize] {
+            return None;
+        }
         let done = if self.host != Some(id) {
             let done = self.finish();
             self.host = Some(id);
@@ -847,7 +862,7 @@ mod tests {
         let services = crate::services::Services::builtin();
         let tied = std::collections::HashSet::new();
         let ctx =
-            Ctx { rules: &rules, addrs: &addrs, local: &local, local_given: false, services: &services, tied: &tied };
+            Ctx { rules: &rules, addrs: &addrs, local: &local, local_given: false, unicast: &local, services: &services, tied: &tied };
         let half =
             |packets: u64, bytes: u64, first: i64| Half { flows: 1, packets, bytes, first, last: first + 1_000_000 };
         let mut convs = Vec::new();

@@ -184,6 +184,7 @@ pub fn decide_all(
 ) -> Result<Report> {
     let addrs = findings.addrs();
     let local: Vec<bool> = addrs.iter().map(|a| filter.contains(*a)).collect();
+    let unicast: Vec<bool> = addrs.iter().map(|a| decide::is_unicast(*a)).collect();
     let tied_rules: Vec<&str> =
         opts.servers.rules.rules.iter().filter(|r| r.tie.is_some()).map(|r| r.name.as_str()).collect();
     let tied: std::collections::HashSet<(IpAddr, u16, u8)> = servers
@@ -197,6 +198,7 @@ pub fn decide_all(
         addrs: &addrs,
         local: &local,
         local_given: !filter.is_everything(),
+        unicast: &unicast,
         services: &opts.services,
     };
     type Part = (Vec<Finding>, Vec<(IpAddr, u16, u8)>, u64);

@@ -266,20 +266,30 @@ impl Q<'_> {
         let local_given = !o.local.is_empty();
         let keys = super::address_keys_named(d, "(SELECT sip AS ip FROM fb UNION SELECT dip FROM fb) u", "all_");
         // With --local, the servers part of the query has written the `nets` table already.
+        // Multicast (224.0.0.0/4, ff00::/8), broadcast and unspecified addresses by their keys.
+        let unicast = format!(
+            "CASE WHEN v6 THEN NOT (hex LIKE 'ff%' OR hex = '{z6}')
+                ELSE NOT (hex BETWEEN 'e0000000' AND 'efffffff' OR hex IN ('ffffffff', '00000000')) END AS unicast",
+            z6 = "0".repeat(32)
+        );
         let host_flags = if local_given {
-            "    SELECT a.ip, a.v6, a.hex,
-           max(CASE WHEN n.v6 = a.v6 AND a.hex BETWEEN n.lo AND n.hi THEN 1 ELSE 0 END) = 1 AS local
-    FROM all_address_keys a CROSS JOIN nets n
-    GROUP BY a.ip, a.v6, a.hex
+            format!(
+                "    SELECT ip, v6, hex, local, {unicast}
+    FROM (
+        SELECT a.ip, a.v6, a.hex,
+               max(CASE WHEN n.v6 = a.v6 AND a.hex BETWEEN n.lo AND n.hi THEN 1 ELSE 0 END) = 1 AS local
+        FROM all_address_keys a CROSS JOIN nets n
+        GROUP BY a.ip, a.v6, a.hex
+    ) l
 "
+            )
         } else {
-            "    SELECT ip, v6, hex, true AS local FROM all_address_keys\n"
+            format!("    SELECT ip, v6, hex, true AS local, {unicast} FROM all_address_keys\n")
         };
-        let with_local_end = if local_given {
-            "    JOIN host_flags s ON s.ip = b.sip\n    JOIN host_flags t ON t.ip = b.dip\n    WHERE s.local OR t.local\n"
-        } else {
-            ""
-        };
+        let with_local_end = format!(
+            "    JOIN host_flags s ON s.ip = b.sip\n    JOIN host_flags t ON t.ip = b.dip\n    WHERE s.unicast AND t.unicast{}\n",
+            if local_given { " AND (s.local OR t.local)" } else { "" }
+        );
         let ty = d.div("b.dport", "256");
         let echo_req = format!("((b.proto = 1 AND {ty} = 8) OR (b.proto = 58 AND {ty} = 128))");
         let echo_rep = format!("((b.proto = 1 AND {ty} = 0) OR (b.proto = 58 AND {ty} = 129))");
@@ -355,12 +365,13 @@ fb AS (
     FROM flows
     WHERE sip IS NOT NULL AND dip IS NOT NULL
 ),
-{keys}-- Every address with its key and whether it is a candidate for every tag (inside a --local
--- network, or every address without one).
+{keys}-- Every address with its key, whether it is a candidate for every tag (inside a --local
+-- network, or every address without one), and whether it is unicast.
 host_flags AS {m}(
 {host_flags_once}),
--- The flows read (with --local, those with a local end), ICMP as one conversation per echo
--- exchange (both ports 0) and errors marked: they answer something else.
+-- The flows read: both ends unicast (multicast, broadcast and unspecified addresses answer no
+-- conversation) and, with --local, a local end; ICMP as one conversation per echo exchange (both
+-- ports 0) and errors marked: they answer something else.
 fl AS (
     SELECT b.sip, b.dip, b.proto, b.packets, b.bytes, b.start_us, b.end_us,
            CASE WHEN b.proto IN (1, 58) THEN 0 ELSE b.sport END AS sport,
@@ -903,7 +914,7 @@ FROM tagged t
 JOIN host_flags k ON k.ip = t.host
 ORDER BY k.v6, k.hex, t.tag_order;
 ",
-            host_flags_once = d.once(host_flags),
+            host_flags_once = d.once(&host_flags),
             views_once = d.once(&views_body),
             att_once = d.once("    SELECT * FROM views WHERE host_init AND NOT icmp_error\n"),
             srv_rows_once = d.once("    SELECT * FROM server_rows\n"),
