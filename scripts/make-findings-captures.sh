@@ -3,7 +3,7 @@
 # namespaces on a veth pair (nothing leaves this machine). What happens, and the labels, are in
 # SOURCES. 10.79.0.0/24 is routed from A to B and dropped there: a dark network.
 #
-#   scripts/make-findings-captures.sh [nmap-lab|host-lab|all]      (default: all)
+#   scripts/make-findings-captures.sh [nmap-lab|host-lab|scan-lab|all]      (default: all)
 #
 # nmap-lab (A: 10.78.0.1, .5, .6; B: 10.78.0.2):
 #   nmap -sS  10.78.0.1 → 10.79.0.0/26 ports 139,445      horizontal scan of a dark network
@@ -21,6 +21,11 @@
 #   10.78.1.32 a DNS resolver asking 8 outside name servers
 #   10.78.1.33 a desktop: one web fetch, and LAN chatter (SSDP, mDNS, LLMNR, NetBIOS, DHCP) to
 #              multicast and broadcast addresses, as every site host here sends SSDP
+# scan-lab (A: 10.78.5.1, .3, .4, .5; B: 10.78.5.2 with python http.server on 8000 and dnsmasq):
+#   10.78.5.1 nmap -sn 10.79.0.0/26 (a ping sweep: ICMP echo and timestamp, SYN 443, ACK 80)
+#   10.78.5.3 nmap -sU --top-ports 50 10.78.5.2 (closed ports answer ICMP port unreachable)
+#   10.78.5.4 nmap -sT -p 1-200 10.78.5.2 (connect scan; closed ports answer with resets)
+#   10.78.5.5 10 downloads from 10.78.5.2:8000 and 10 DNS queries
 # Captured with tcpdump on B's side (snaplen 128), turned into flows by softflowd (IPFIX) →
 # nfcapd → `nfdump -o csv`; host-lab also by argus → ra in the CTU-13 binetflow layout.
 # Needs root and Debian packages nmap nfdump softflowd tcpdump dnsmasq curl dnsutils python3
@@ -208,11 +213,30 @@ s.sendto(b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:disc
     capture_end host-lab ctu
 }
 
+scan_lab() {
+    # .4 first: the primary address, which the connect scan (-sT, no -S) leaves from.
+    namespaces "10.78.5.4/24 10.78.5.1/24 10.78.5.3/24 10.78.5.5/24" "10.78.5.2/24"
+    head -c 500000 /dev/urandom > "$WORK/blob.bin"
+    (cd "$WORK" && exec ip netns exec "$B" python3 -m http.server 8000 --bind 10.78.5.2 >/dev/null 2>&1) &
+    PIDS+=($!)
+    bgB dnsmasq --no-daemon --no-resolv --no-hosts --listen-address=10.78.5.2 --bind-interfaces \
+        --address=/example.test/10.78.5.2 --port 53
+    sleep 1
+    capture_start scan-lab
+    for i in $(seq 10); do inA curl -s --interface 10.78.5.5 -o /dev/null http://10.78.5.2:8000/blob.bin; done
+    for i in $(seq 10); do inA dig +short +tries=1 -b 10.78.5.5 @10.78.5.2 "h$i.example.test" >/dev/null; done
+    inA nmap -n -sn -S 10.78.5.1 -e flfd0 --max-retries 0 10.79.0.0/26 >/dev/null
+    inA nmap -n -Pn -sU -S 10.78.5.3 -e flfd0 --top-ports 50 --max-retries 1 10.78.5.2 >/dev/null
+    inA nmap -n -Pn -sT -p 1-200 10.78.5.2 >/dev/null
+    capture_end scan-lab ctu
+}
+
 case "$WHICH" in
     nmap-lab) nmap_lab ;;
     host-lab) host_lab ;;
-    all) nmap_lab; host_lab ;;
-    *) echo "usage: $0 [nmap-lab|host-lab|all]" >&2; exit 2 ;;
+    scan-lab) scan_lab ;;
+    all) nmap_lab; host_lab; scan_lab ;;
+    *) echo "usage: $0 [nmap-lab|host-lab|scan-lab|all]" >&2; exit 2 ;;
 esac
 {
     echo "nmap: $(nmap --version | head -1)"

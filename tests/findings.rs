@@ -306,6 +306,36 @@ fn real_host_lab_capture() {
     }
 }
 
+/// The scan-lab capture (tests/data/findings/SOURCES): a ping sweep of a dark network, a UDP
+/// scan and a connect scan of a live host, and a benign client, through both exporters.
+#[test]
+fn real_scan_lab_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = BTreeMap::from([
+        ("10.78.5.1".to_string(), set(&["scanner"])),
+        ("10.78.5.2".to_string(), set(&["scan-target"])),
+        ("10.78.5.3".to_string(), set(&["scanner"])),
+        ("10.78.5.4".to_string(), set(&["scanner"])),
+    ]);
+    for file in ["scan-lab.nfdump.csv", "scan-lab.binetflow"] {
+        let pq = convert(&dir, &repo(&format!("tests/data/findings/{file}")));
+        let rows = findings_csv(&pq, &[]);
+        assert_eq!(tags(&rows), labels, "{file}: {rows:?}");
+        let kind = |host: &str| {
+            let r = rows.iter().find(|r| r["host"] == host && r["tag"] == "scanner").unwrap();
+            r["evidence"].split(';').next().unwrap().to_string()
+        };
+        assert_eq!(
+            (kind("10.78.5.1"), kind("10.78.5.3"), kind("10.78.5.4")),
+            ("kind=horizontal".into(), "kind=vertical".into(), "kind=vertical".into()),
+            "{file}"
+        );
+        // With the scanned network as the site: the outside scanners of it, nothing else.
+        let rows = findings_csv(&pq, &["--local", "10.79.0.0/24"]);
+        assert_eq!(tags(&rows), BTreeMap::from([("10.78.5.1".to_string(), set(&["scanner"]))]), "{file}");
+    }
+}
+
 /// The exporter fixtures of scripts/make-fixtures.sh: a connect scan of 14 closed ports, and
 /// benign services.
 #[test]

@@ -30,7 +30,8 @@ CAPTURES = sorted(
     [p for p in FORMATS.glob("*") if p.name.endswith(("-dir.csv", ".binetflow")) or p.name.startswith("nfdump")]
     + [p for p in (FORMATS / "zeek").glob("*conn*") if p.suffix != ".totals"]
     + [ROOT / "tests" / "data" / "findings" / f for f in ("nmap-lab.nfdump.csv", "host-lab.nfdump.csv",
-                                                          "host-lab.binetflow")])
+                                                          "host-lab.binetflow", "scan-lab.nfdump.csv",
+                                                          "scan-lab.binetflow")])
 
 
 def flowlens(*args):
