@@ -123,13 +123,18 @@ capture_end() {
     fi
 }
 
+# B serves blob.bin ($2 random bytes) over HTTP on $1:8000, and DNS (dnsmasq) on $1:53.
+web_and_dns() {
+    head -c "$2" /dev/urandom > "$WORK/blob.bin"
+    (cd "$WORK" && exec ip netns exec "$B" python3 -m http.server 8000 --bind "$1" >/dev/null 2>&1) &
+    PIDS+=($!)
+    bgB dnsmasq --no-daemon --no-resolv --no-hosts --listen-address="$1" --bind-interfaces \
+        --address=/example.test/"$1" --port 53
+}
+
 nmap_lab() {
     namespaces "10.78.0.1/24 10.78.0.5/24 10.78.0.6/24" "10.78.0.2/24"
-    head -c 2000000 /dev/urandom > "$WORK/blob.bin"
-    (cd "$WORK" && exec ip netns exec "$B" python3 -m http.server 8000 --bind 10.78.0.2 >/dev/null 2>&1) &
-    PIDS+=($!)
-    bgB dnsmasq --no-daemon --no-resolv --no-hosts --listen-address=10.78.0.2 --bind-interfaces \
-        --address=/example.test/10.78.0.2 --port 53
+    web_and_dns 10.78.0.2 2000000
     cat > "$WORK/sink.py" <<'PY'
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -216,11 +221,7 @@ s.sendto(b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:disc
 scan_lab() {
     # .4 first: the primary address, which the connect scan (-sT, no -S) leaves from.
     namespaces "10.78.5.4/24 10.78.5.1/24 10.78.5.3/24 10.78.5.5/24" "10.78.5.2/24"
-    head -c 500000 /dev/urandom > "$WORK/blob.bin"
-    (cd "$WORK" && exec ip netns exec "$B" python3 -m http.server 8000 --bind 10.78.5.2 >/dev/null 2>&1) &
-    PIDS+=($!)
-    bgB dnsmasq --no-daemon --no-resolv --no-hosts --listen-address=10.78.5.2 --bind-interfaces \
-        --address=/example.test/10.78.5.2 --port 53
+    web_and_dns 10.78.5.2 500000
     sleep 1
     capture_start scan-lab
     for i in $(seq 10); do inA curl -s --interface 10.78.5.5 -o /dev/null http://10.78.5.2:8000/blob.bin; done
