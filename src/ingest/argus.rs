@@ -9,8 +9,9 @@
 //!   are then their sums and are not kept.
 //! - With totals and the source's bytes only (`TotPkts`, `TotBytes`, `SrcBytes`: CTU-13's
 //!   layout) the bytes split exactly: the originator row carries `SrcBytes`, and a responder row
-//!   the rest when there is any. The packets do not: the responder's share of `TotPkts` is
-//!   *estimated* in proportion to its bytes, at least one packet each way and the two summing to
+//!   the rest when there is any. The packets do not: `TotPkts` is split by an *estimate*
+//!   ([`split_packets`]: the quieter side's packets as if without payload, bounded by its share
+//!   in proportion to the bytes and by half), at least one packet each way and the two summing to
 //!   `TotPkts` exactly (a flow's rows still sum to the record's totals). Without the split an
 //!   answered connection would read as one-way, and every report would see it unanswered.
 //! - Without per-direction counters a record is one row from `SrcAddr` to `DstAddr` carrying the
@@ -330,20 +331,32 @@ impl Argus {
     }
 }
 
-/// The packets of a record that carries only its total and each side's bytes, split between
-/// the source and the destination in proportion to their bytes: an estimate, with at least one
-/// packet on each side that sent bytes, summing to `total`.
+/// Bytes of a packet without payload as Argus counts them (Ethernet, IP, and TCP with
+/// timestamps): the size the quieter side's packets are taken to have.
+const BARE_PACKET: i64 = 66;
+
+/// The packets of a record that carries only its total and each side's bytes, split between the
+/// source and the destination: an estimate, summing to `total`, at least one packet on each side
+/// that sent bytes. The side that sent fewer bytes gets as many packets as its bytes make at
+/// [`BARE_PACKET`] bytes each (a download's acknowledgements), but no fewer than its share in
+/// proportion to the bytes and no more than half (one acknowledgement per data packet at most).
 fn split_packets(total: i64, src_bytes: i64, dst_bytes: i64) -> (i64, i64) {
-    let bytes = (src_bytes + dst_bytes).max(1) as i128;
-    let share = ((total as i128 * dst_bytes as i128 + bytes / 2) / bytes) as i64;
-    let dst = if src_bytes == 0 {
-        total
-    } else if total < 2 {
-        0
+    if src_bytes == 0 {
+        return (0, total);
+    }
+    if total < 2 {
+        return (total, 0);
+    }
+    let (small, large) = (src_bytes.min(dst_bytes), src_bytes.max(dst_bytes));
+    let round = |n: i128, d: i128| ((n + d / 2) / d.max(1)) as i64;
+    let share = round(total as i128 * small as i128, small as i128 + large as i128);
+    let bare = round(small as i128, BARE_PACKET as i128);
+    let quiet = bare.max(share).min((total / 2).max(share)).clamp(1, total - 1);
+    if src_bytes <= dst_bytes {
+        (quiet, total - quiet)
     } else {
-        share.clamp(1, total - 1)
-    };
-    (total - dst, dst)
+        (total - quiet, quiet)
+    }
 }
 
 /// TCP flags from a `State` as `ra -Z b` prints it: the source's flag letters, `_`, the
@@ -542,12 +555,25 @@ mod tests {
     }
 
     #[test]
-    fn packets_split_in_proportion_to_bytes() {
+    fn packets_split_between_the_sides() {
         let split = split_packets;
+        // Balanced: about half each.
         assert_eq!(split(12, 413, 462), (6, 6));
-        assert_eq!(split(32, 1099, 201_268), (1, 31), "at least one packet each way");
+        assert_eq!(split(100, 10_000, 11_000), (50, 50));
+        // A download (host-lab: nfdump saw 120 acknowledgements and 212 data packets): the
+        // quiet side at 66 bytes a packet, the rest to the sender.
+        assert_eq!(split(332, 7_932, 12_596_912), (120, 212));
+        assert_eq!(split(332, 12_596_912, 7_932), (212, 120), "either way round");
+        // Never more than half to the quiet side, never less than one.
+        assert_eq!(split(32, 1_099, 201_268), (16, 16));
+        assert_eq!(split(40, 10, 1_000_000), (1, 39));
         assert_eq!(split(2, 60, 54), (1, 1));
         assert_eq!(split(3, 0, 180), (0, 3), "a source that sent no bytes keeps no packet");
         assert_eq!(split(1, 60, 54), (1, 0));
+        for (t, s, d) in [(2, 1, 1), (3, 50, 50), (7, 1, 999), (1000, 123_456, 654_321)] {
+            let (a, b) = split(t, s, d);
+            assert_eq!(a + b, t);
+            assert!(a >= 1 && b >= 1, "{t} {s} {d}: {a} {b}");
+        }
     }
 }

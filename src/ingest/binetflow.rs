@@ -6,8 +6,9 @@
 //! - Counters are totals (`TotPkts`, `TotBytes`) with only the source's bytes (`SrcBytes`). A
 //!   record whose destination sent bytes becomes two rows, as every bidirectional format does:
 //!   the originator's (`SrcBytes`) and the responder's (`TotBytes - SrcBytes`), marked in `side`.
-//!   The bytes split exactly; the packets are **estimated** in proportion to the bytes (at least
-//!   one each way, summing to `TotPkts`), since the files do not say. A record the destination
+//!   The bytes split exactly; the packets are **estimated** (the quieter side's as if they carried
+//!   no payload, bounded by its share in proportion to the bytes and by half; at least one each
+//!   way, summing to `TotPkts`), since the files do not say. A record the destination
 //!   never answered stays one row. Kept as one row, an answered connection would read as a
 //!   one-way attempt, and the findings would call every busy client a scanner.
 //! - `State` as these files print it (`ra -Z b`: `S_RA`, `FSPA_FSPA`) gives TCP rows their flags,
@@ -65,7 +66,7 @@ mod tests {
         assert_eq!(packets.iter().flatten().sum::<i64>(), 12 + 2 + 1 + 1 + 3 + 3, "TotPkts conserved");
         assert_eq!(bytes.iter().flatten().sum::<i64>(), 875 + 135 + 98 + 60 + 180 + 186, "TotBytes conserved");
         // 875 bytes, 413 from the source: the responder's 462 bytes, and 6 of the 12 packets
-        // (estimated in proportion to the bytes).
+        // (estimated).
         assert_eq!((bytes.value(0), bytes.value(1)), (413, 462));
         assert_eq!((packets.value(0), packets.value(1)), (6, 6));
         let side = b.column_by_name("side").unwrap().as_string::<i32>();

@@ -1123,11 +1123,15 @@ mod tests {
     fn local_networks_decide_the_candidates() {
         let builtin = include_str!("../../data/findings.toml");
         let plain = compile_with(builtin, &[]);
-        assert!(plain.contains("true AS local FROM all_address_keys"));
+        assert!(plain.contains("true AS local, CASE WHEN v6"));
+        // Multicast, broadcast and unspecified ends are dropped with and without networks.
+        assert!(plain.contains("hex BETWEEN 'e0000000' AND 'efffffff'"));
+        assert!(plain.contains("WHERE s.unicast AND t.unicast\n"));
         let local = compile_with(builtin, &["10.0.0.0/16", "2001:db8::/32"]);
         let squashed = local.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(squashed.contains("(false, '0a000000', '0a00ffff'),"), "the networks' table");
-        assert!(local.contains("WHERE s.local OR t.local") && local.contains("AND NOT peer_local"));
+        assert!(local.contains("WHERE s.unicast AND t.unicast AND (s.local OR t.local)"));
+        assert!(local.contains("AND NOT peer_local"));
         assert!(local.contains("' outside source'"));
     }
 }
