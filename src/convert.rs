@@ -299,10 +299,9 @@ impl Sink {
                     )));
                 }
                 std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-                let (staging, _interrupt) = crate::interrupt::create(|| {
-                    tempfile::Builder::new().prefix(".flowlens-convert-").tempdir_in(&out)
-                })
-                .map_err(|e| Error::io(&out, e))?;
+                let (staging, _interrupt) =
+                    crate::interrupt::create(|| tempfile::Builder::new().prefix(".flowlens-convert-").tempdir_in(&out))
+                        .map_err(|e| Error::io(&out, e))?;
                 let part = opts.part.as_deref().map(part_file_name).transpose()?;
                 Ok(Sink::Days(DaySink {
                     out,

@@ -861,8 +861,15 @@ mod tests {
         let local = vec![true; addrs.len()];
         let services = crate::services::Services::builtin();
         let tied = std::collections::HashSet::new();
-        let ctx =
-            Ctx { rules: &rules, addrs: &addrs, local: &local, local_given: false, unicast: &local, services: &services, tied: &tied };
+        let ctx = Ctx {
+            rules: &rules,
+            addrs: &addrs,
+            local: &local,
+            local_given: false,
+            unicast: &local,
+            services: &services,
+            tied: &tied,
+        };
         let half =
             |packets: u64, bytes: u64, first: i64| Half { flows: 1, packets, bytes, first, last: first + 1_000_000 };
         let mut convs = Vec::new();

@@ -38,7 +38,8 @@ use super::batch::{BatchBuilder, Flow};
 use super::bidir::{self, err, split_trimmed};
 use super::delimited::{trim_bytes, Scratch};
 use super::fields::{
-    is_mac, parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, show, IpText, TimeContext,
+    is_mac, parse_count, parse_flags, parse_ip, parse_port, parse_proto, parse_seconds, parse_stamp, show, IpText,
+    TimeContext,
 };
 use super::{FieldError, LineParser, Outcome};
 
@@ -183,14 +184,14 @@ impl Argus {
         map.sip = sip.ok_or("Argus header without SrcAddr")?;
         map.dip = dip.ok_or("Argus header without DstAddr")?;
         map.state = names.iter().position(|n| n == "State");
-        let split = if map.src_pkts.is_some() && map.dst_pkts.is_some() && map.src_bytes.is_some() && map.dst_bytes.is_some()
-        {
-            Split::Counters
-        } else if map.tot_pkts.is_some() && map.tot_bytes.is_some() && map.src_bytes.is_some() {
-            Split::SrcBytes
-        } else {
-            Split::Totals
-        };
+        let split =
+            if map.src_pkts.is_some() && map.dst_pkts.is_some() && map.src_bytes.is_some() && map.dst_bytes.is_some() {
+                Split::Counters
+            } else if map.tot_pkts.is_some() && map.tot_bytes.is_some() && map.src_bytes.is_some() {
+                Split::SrcBytes
+            } else {
+                Split::Totals
+            };
         let bidir = split != Split::Totals;
         let mut extras = Vec::new();
         if bidir {

@@ -389,7 +389,10 @@ impl Zeek {
                 if cuts.len() + 1 != parts {
                     return Err(err(
                         &self.fields[at],
-                        format!("'{}' is not {parts} values parted by three spaces, as its #fields name is", show(value)),
+                        format!(
+                            "'{}' is not {parts} values parted by three spaces, as its #fields name is",
+                            show(value)
+                        ),
                     ));
                 }
                 let mut sub = Vec::with_capacity(parts);
