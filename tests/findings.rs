@@ -336,6 +336,15 @@ fn real_scan_lab_capture() {
     }
 }
 
+/// ICMP requests whose reply has a type of its own (IPv6 neighbour solicitation/advertisement,
+/// IPv4 timestamp) are answered conversations, not probes nor scans (tests/data/findings/SOURCES).
+#[test]
+fn icmp_requests_answered_by_other_types_are_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pq = convert(&dir, &repo("tests/data/findings/icmp-pairs.csv"));
+    assert_eq!(findings_csv(&pq, &[]), Vec::<BTreeMap<String, String>>::new());
+}
+
 /// The exporter fixtures of scripts/make-fixtures.sh: a connect scan of 14 closed ports, and
 /// benign services.
 #[test]

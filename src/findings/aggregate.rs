@@ -114,7 +114,7 @@ pub mod bits {
     /// The input's `side` said the sender answered.
     pub const OUT_RESP: u16 = 16;
     pub const IN_RESP: u16 = 32;
-    /// An ICMP echo request.
+    /// An ICMP echo request (or another request with a reply of its own: [`super::icmp_pair`]).
     pub const OUT_ECHO: u16 = 64;
     pub const IN_ECHO: u16 = 128;
     /// An ICMP error (unreachable, time exceeded…): an answer to something else, never an attempt.
@@ -431,6 +431,14 @@ impl Findings {
                     if echo_req {
                         bits_s |= bits::OUT_ECHO;
                     }
+                } else if let Some((request, asks)) = icmp_pair(p, ty) {
+                    // The other requests and their replies: one conversation on the request's
+                    // type, both ways (an IPv6 neighbour solicitation and its advertisement).
+                    sp = u16::from(request) << 8;
+                    dp = sp;
+                    if asks {
+                        bits_s |= bits::OUT_ECHO;
+                    }
                 } else {
                     sp = 0;
                     if error {
@@ -474,6 +482,17 @@ impl Findings {
             e.bits |= swap(bits_s);
         }
         Ok(())
+    }
+}
+
+/// ICMP requests answered by a reply of their own, besides echo: v4 timestamp (13/14),
+/// information (15/16) and address mask (17/18); v6 neighbour solicitation and advertisement
+/// (135/136) and node information (139/140). `(request type, is the request)`.
+pub fn icmp_pair(proto: u8, ty: u8) -> Option<(u8, bool)> {
+    match (proto, ty) {
+        (1, 13 | 15 | 17) | (58, 135 | 139) => Some((ty, true)),
+        (1, 14 | 16 | 18) | (58, 136 | 140) => Some((ty - 1, false)),
+        _ => None,
     }
 }
 
@@ -541,6 +560,17 @@ mod tests {
         let read: Vec<(Key, Conv)> =
             crate::aggregate::spill::split_records(&buf).into_iter().map(Conv::decode).collect();
         assert_eq!(read, convs);
+    }
+
+    #[test]
+    fn icmp_requests_pair_with_their_replies() {
+        assert_eq!((icmp_pair(58, 135), icmp_pair(58, 136)), (Some((135, true)), Some((135, false))));
+        assert_eq!((icmp_pair(1, 13), icmp_pair(1, 14)), (Some((13, true)), Some((13, false))));
+        assert_eq!((icmp_pair(1, 18), icmp_pair(58, 140)), (Some((17, false)), Some((139, false))));
+        // Echo has its own path; errors and unpaired types are none.
+        for (p, t) in [(1, 8), (1, 0), (1, 3), (58, 128), (58, 1), (58, 133), (1, 135), (58, 13)] {
+            assert_eq!(icmp_pair(p, t), None, "{p} {t}");
+        }
     }
 
     #[test]

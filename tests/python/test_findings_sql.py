@@ -31,7 +31,7 @@ CAPTURES = sorted(
     + [p for p in (FORMATS / "zeek").glob("*conn*") if p.suffix != ".totals"]
     + [ROOT / "tests" / "data" / "findings" / f for f in ("nmap-lab.nfdump.csv", "host-lab.nfdump.csv",
                                                           "host-lab.binetflow", "scan-lab.nfdump.csv",
-                                                          "scan-lab.binetflow")])
+                                                          "scan-lab.binetflow", "icmp-pairs.csv")])
 
 
 def flowlens(*args):
