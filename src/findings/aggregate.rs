@@ -485,15 +485,14 @@ impl Findings {
     }
 }
 
-/// ICMP requests answered by a reply of their own, besides echo: v4 timestamp (13/14),
-/// information (15/16) and address mask (17/18); v6 neighbour solicitation and advertisement
-/// (135/136) and node information (139/140). `(request type, is the request)`.
+/// ICMP requests answered by a reply of their own, besides echo, as `(proto, request type,
+/// reply type)`: v4 timestamp, information and address mask; v6 neighbour solicitation and
+/// advertisement, and node information. The SQL reports read the same table.
+pub const ICMP_PAIRS: [(u8, u8, u8); 5] = [(1, 13, 14), (1, 15, 16), (1, 17, 18), (58, 135, 136), (58, 139, 140)];
+
+/// The pair of [`ICMP_PAIRS`] that type `ty` belongs to: `(request type, is the request)`.
 pub fn icmp_pair(proto: u8, ty: u8) -> Option<(u8, bool)> {
-    match (proto, ty) {
-        (1, 13 | 15 | 17) | (58, 135 | 139) => Some((ty, true)),
-        (1, 14 | 16 | 18) | (58, 136 | 140) => Some((ty - 1, false)),
-        _ => None,
-    }
+    ICMP_PAIRS.iter().find(|&&(p, q, r)| p == proto && (ty == q || ty == r)).map(|&(_, q, _)| (q, ty == q))
 }
 
 /// The bits as the other end sees them.

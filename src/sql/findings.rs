@@ -293,14 +293,21 @@ impl Q<'_> {
         let ty = d.div("b.dport", "256");
         let echo_req = format!("((b.proto = 1 AND {ty} = 8) OR (b.proto = 58 AND {ty} = 128))");
         let echo_rep = format!("((b.proto = 1 AND {ty} = 0) OR (b.proto = 58 AND {ty} = 129))");
-        // The other request/reply pairs (aggregate.rs `icmp_pair`): one conversation on the
-        // request's type*256, both ports.
+        // The other request/reply pairs (aggregate.rs `ICMP_PAIRS`): one conversation on the
+        // request's type*256, both ports; null for any other flow.
+        let pairs = &crate::findings::aggregate::ICMP_PAIRS;
         let pair = format!(
-            "CASE WHEN b.proto = 1 AND {ty} IN (13, 14) THEN 3328 WHEN b.proto = 1 AND {ty} IN (15, 16) THEN 3840 \
-             WHEN b.proto = 1 AND {ty} IN (17, 18) THEN 4352 WHEN b.proto = 58 AND {ty} IN (135, 136) THEN 34560 \
-             WHEN b.proto = 58 AND {ty} IN (139, 140) THEN 35584 END"
+            "CASE {} END",
+            pairs
+                .iter()
+                .map(|(p, q, r)| format!("WHEN b.proto = {p} AND {ty} IN ({q}, {r}) THEN {}", u16::from(*q) << 8))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
-        let pair_req = format!("((b.proto = 1 AND {ty} IN (13, 15, 17)) OR (b.proto = 58 AND {ty} IN (135, 139)))");
+        let pair_req = format!(
+            "({})",
+            pairs.iter().map(|(p, q, _)| format!("(b.proto = {p} AND {ty} = {q})")).collect::<Vec<_>>().join(" OR ")
+        );
         let icmp_error =
             format!("((b.proto = 1 AND {ty} IN (3, 4, 5, 11, 12)) OR (b.proto = 58 AND {ty} BETWEEN 1 AND 4))");
         let sum = |e: &str| bigint(&format!("sum({e})"));
@@ -382,8 +389,8 @@ host_flags AS {m}(
 -- ports 0) and errors marked: they answer something else.
 fl AS (
     SELECT b.sip, b.dip, b.proto, b.packets, b.bytes, b.start_us, b.end_us,
-           CASE WHEN {pair} IS NOT NULL THEN {pair} WHEN b.proto IN (1, 58) THEN 0 ELSE b.sport END AS sport,
-           CASE WHEN {echo_req} OR {echo_rep} THEN 0 WHEN {pair} IS NOT NULL THEN {pair} ELSE b.dport END AS dport,
+           coalesce({pair}, CASE WHEN b.proto IN (1, 58) THEN 0 ELSE b.sport END) AS sport,
+           CASE WHEN {echo_req} OR {echo_rep} THEN 0 ELSE coalesce({pair}, b.dport) END AS dport,
            {echo_req} OR {pair_req} AS echo,
            NOT ({echo_req} OR {echo_rep}) AND {icmp_error} AS icmp_error,
            coalesce(b.side = 'orig', false) AS orig,
