@@ -202,17 +202,26 @@ pub fn put_time_pair(buf: &mut Vec<u8>, first: i64, last: i64) {
     put_varint(buf, ((d << 1) ^ (d >> 63)) as u64);
 }
 
-/// The records of a buffer written by [`put_record`] (for tests of a report's encoding).
+/// Writes `items` with a report's `encode` (each one record, [`put_record`]) and reads them back
+/// with its `decode`, for tests of its encoding: the first record's length, and what was read.
 #[cfg(test)]
-pub fn split_records(buf: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
+pub fn round_trip<K: Copy, V>(
+    items: &[(K, V)],
+    encode: impl Fn(&V, K, &mut Vec<u8>),
+    decode: fn(&[u8]) -> (K, V),
+) -> (usize, Vec<(K, V)>) {
+    let mut buf = Vec::new();
+    for (k, v) in items {
+        encode(v, *k, &mut buf);
+    }
+    let mut read = Vec::new();
     let mut at = 0;
     while at < buf.len() {
         let n = buf[at] as usize;
-        out.push(&buf[at + 1..at + 1 + n]);
+        read.push(decode(&buf[at + 1..at + 1 + n]));
         at += 1 + n;
     }
-    out
+    (buf.first().map_or(0, |&n| n as usize), read)
 }
 
 /// One shard of one run, read a chunk at a time: a source of a streaming merge, which holds a

@@ -551,13 +551,8 @@ mod tests {
             (Key::new(7, 7, 65535, 65535, 255), Conv { out: odd, inn: half, bits: 0 }),
             (Key::new(0, 0, 0, 0, 0), Conv::default()),
         ];
-        let mut buf = Vec::new();
-        for (k, c) in &convs {
-            c.encode(*k, &mut buf);
-        }
-        assert!(buf[0] < 40, "a one-flow conversation's record is {} bytes", buf[0]);
-        let read: Vec<(Key, Conv)> =
-            crate::aggregate::spill::split_records(&buf).into_iter().map(Conv::decode).collect();
+        let (first, read) = crate::aggregate::spill::round_trip(&convs, Conv::encode, Conv::decode);
+        assert!(first < 40, "a one-flow conversation's record is {first} bytes");
         assert_eq!(read, convs);
     }
 
